@@ -1,0 +1,32 @@
+# Set-up and the two commands of the README. PYTHON must be 3.12 or newer.
+PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
+VENV ?= .venv
+BIN = $(VENV)/bin
+OUT ?= report
+
+.PHONY: install demo test test-fast bench lint clean
+
+$(BIN)/scale-transfer: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: need Python >= 3.12 (set PYTHON=...)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(BIN)/scale-transfer
+
+demo: install
+	$(BIN)/scale-transfer demo --out $(OUT)
+
+test: install
+	$(BIN)/python -m pytest --run-slow
+
+test-fast: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,271 @@
+"""The tidy data schema: reading and validation with errors that name file, column and row.
+
+One row per (model, task, setting). Required columns:
+
+``model``
+    Name of the pre-trained model.
+``task``
+    Downstream task.
+``us_acc``, ``ds_acc``
+    Upstream and downstream accuracy, fractions in [0, 1].
+
+Optional columns: ``upstream`` (upstream dataset), ``shots``, ``params`` (parameter count),
+``family``. ``upstream`` and ``shots`` together form the *setting*.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("model", "task", "us_acc", "ds_acc")
+OPTIONAL = ("upstream", "shots", "params", "family")
+ACCURACIES = ("us_acc", "ds_acc")
+SETTING_COLUMNS = ("upstream", "shots")
+#: Fewest points per task (and setting) that the law (3 parameters) can be fitted to.
+MIN_POINTS = 4
+
+__all__ = [
+    "DataError",
+    "MIN_POINTS",
+    "ValidationReport",
+    "read_tidy",
+    "setting_of",
+    "validate",
+]
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the source, the column and the rows."""
+
+
+def _rows(index: Sequence[int], limit: int = 8) -> str:
+    """Format row numbers as a user sees them (1-based data rows, header excluded)."""
+    rows = [int(i) + 1 for i in index]
+    head = ", ".join(str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    word = "row" if len(rows) == 1 else "rows"
+    return f"{word} {head}{more}"
+
+
+def _where(source: str) -> str:
+    return f"{source}: " if source else ""
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`validate` found in a tidy frame."""
+
+    source: str
+    n_rows: int
+    tasks: dict[str, int] = field(default_factory=dict)
+    settings: list[str] = field(default_factory=list)
+    us_range: tuple[float, float] = (np.nan, np.nan)
+    ds_range: tuple[float, float] = (np.nan, np.nan)
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.source or 'data'}: {self.n_rows} rows, {len(self.tasks)} tasks, "
+            f"{len(self.settings)} setting(s): {', '.join(self.settings)}",
+            f"  us_acc in [{self.us_range[0]:.4f}, {self.us_range[1]:.4f}], "
+            f"ds_acc in [{self.ds_range[0]:.4f}, {self.ds_range[1]:.4f}]",
+        ]
+        lines += [f"  {task}: {n} points" for task, n in self.tasks.items()]
+        return "\n".join(lines)
+
+
+def setting_of(df: pd.DataFrame) -> pd.Series:
+    """Return the setting label of each row, e.g. ``"jft-25shot"``; ``"default"`` if none.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy frame, optionally with ``upstream`` and ``shots`` columns.
+
+    Returns
+    -------
+    pandas.Series
+        One string per row.
+    """
+    if "setting" in df.columns:
+        return df["setting"].astype(str)
+    parts = []
+    if "upstream" in df.columns:
+        parts.append(df["upstream"].astype(str))
+    if "shots" in df.columns:
+        shots = df["shots"]
+        parts.append(shots.map(lambda s: f"{int(s)}shot" if pd.notna(s) else "na"))
+    if not parts:
+        return pd.Series("default", index=df.index, dtype=object)
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + "-" + p
+    return out.astype(object)
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError as err:
+        raise DataError(f"{path}: the file is empty") from err
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot be read as {suffix or 'CSV'}: {err}") from err
+
+
+def read_tidy(
+    data: str | os.PathLike | pd.DataFrame,
+    *,
+    percent: bool = False,
+    min_points: int = MIN_POINTS,
+) -> pd.DataFrame:
+    """Read and validate tidy data from CSV, Parquet or a DataFrame.
+
+    Parameters
+    ----------
+    data : str, path or pandas.DataFrame
+        The data. Files ending in ``.parquet`` are read as Parquet, others as CSV.
+    percent : bool, default False
+        Accuracies are given in percent: divide them by 100.
+    min_points : int
+        Fewest points a task (and setting) needs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A validated copy with columns ``model, task, us_acc, ds_acc, setting`` and any
+        optional columns present, ``us_acc`` and ``ds_acc`` as float fractions.
+
+    Raises
+    ------
+    DataError
+        With a message naming the source, the column and the rows at fault.
+    """
+    if isinstance(data, pd.DataFrame):
+        source, df = "", data.copy()
+    else:
+        source = str(data)
+        df = _read_file(Path(data))
+    return _check(df, source, percent=percent, min_points=min_points)
+
+
+def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> pd.DataFrame:
+    where = _where(source)
+    if len(df) == 0:
+        raise DataError(f"{where}no data rows (the table is empty)")
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{where}missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}. "
+            f"Required: {', '.join(REQUIRED)}"
+        )
+    df = df.reset_index(drop=True)
+    for col in ("model", "task"):
+        bad = df.index[df[col].isna() | (df[col].astype(str).str.strip() == "")]
+        if len(bad):
+            raise DataError(f"{where}column {col!r} is empty at {_rows(bad)}")
+        df[col] = df[col].astype(str).str.strip()
+    for col in ACCURACIES:
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        nonnum = df.index[num.isna() & raw.notna()]
+        if len(nonnum):
+            examples = ", ".join(repr(str(raw.iloc[i])) for i in nonnum[:3])
+            raise DataError(
+                f"{where}column {col!r} has non-numeric values at {_rows(nonnum)} "
+                f"(e.g. {examples})"
+            )
+        nan = df.index[num.isna()]
+        if len(nan):
+            raise DataError(f"{where}column {col!r} is missing (NaN) at {_rows(nan)}")
+        df[col] = num.astype(float)
+    if percent:
+        for col in ACCURACIES:
+            df[col] = df[col] / 100.0
+    for col in ACCURACIES:
+        v = df[col]
+        out = df.index[(v < 0) | (v > 1)]
+        if len(out):
+            hint = ""
+            if not percent and ((v >= 0) & (v <= 100)).all() and v.max() > 1:
+                hint = " They look like percent: pass --percent (percent=True) to divide by 100."
+            raise DataError(
+                f"{where}column {col!r} is outside [0, 1] at {_rows(out)} "
+                f"(e.g. {v.iloc[out[0]]:g}).{hint}"
+            )
+    if "params" in df.columns:
+        p = df["params"]
+        if p.dtype == object:
+            p = pd.to_numeric(p.astype(str).str.replace(",", ""), errors="coerce")
+        df["params"] = pd.to_numeric(p, errors="coerce")
+    if "shots" in df.columns:
+        s = pd.to_numeric(df["shots"], errors="coerce")
+        bad = df.index[s.isna() & df["shots"].notna()]
+        if len(bad):
+            raise DataError(f"{where}column 'shots' is not a number at {_rows(bad)}")
+        df["shots"] = s
+    df["setting"] = setting_of(df)
+    key = ["model", "task", "setting"]
+    dup = df.index[df.duplicated(subset=key, keep=False)]
+    if len(dup):
+        first = df.loc[dup[0], key].tolist()
+        raise DataError(
+            f"{where}duplicate (model, task, setting) at {_rows(dup)} "
+            f"(e.g. model={first[0]!r}, task={first[1]!r}, setting={first[2]!r}); "
+            "each model may appear once per task and setting"
+        )
+    counts = df.groupby(["setting", "task"], sort=False).size()
+    few = counts[counts < min_points]
+    if len(few):
+        names = ", ".join(f"{t} ({s}): {n}" for (s, t), n in few.items())
+        raise DataError(
+            f"{where}column 'task': too few points to fit the law (need >= {min_points}): {names}"
+        )
+    cols = [*REQUIRED, "setting"] + [c for c in OPTIONAL if c in df.columns]
+    extra = [c for c in df.columns if c not in cols]
+    return df[cols + extra]
+
+
+def validate(
+    data: str | os.PathLike | pd.DataFrame, *, percent: bool = False
+) -> ValidationReport:
+    """Validate tidy data and summarise it.
+
+    Parameters
+    ----------
+    data : str, path or pandas.DataFrame
+        As for :func:`read_tidy`.
+    percent : bool, default False
+        Accuracies are given in percent.
+
+    Returns
+    -------
+    ValidationReport
+
+    Raises
+    ------
+    DataError
+        If the data are bad.
+    """
+    df = read_tidy(data, percent=percent)
+    source = "" if isinstance(data, pd.DataFrame) else str(data)
+    return ValidationReport(
+        source=source,
+        n_rows=len(df),
+        tasks={str(k): int(v) for k, v in df.groupby("task", sort=False).size().items()},
+        settings=[str(s) for s in df["setting"].unique()],
+        us_range=(float(df.us_acc.min()), float(df.us_acc.max())),
+        ds_range=(float(df.ds_acc.min()), float(df.ds_acc.max())),
+    )
