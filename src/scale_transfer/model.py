@@ -1,0 +1,326 @@
+"""The hierarchical Bayesian power-law model over downstream tasks.
+
+For each group ``g`` (a downstream task, or a (setting, task) pair) the law is
+
+    e_ds = k_g * e_us**alpha_g + e_ir_g
+
+written, for sampling, around a reference upstream error ``e_ref`` of each setting (the
+geometric mean of the fitted points' upstream error) as
+
+    e_ds = exp(log_level_g + alpha_g * (log e_us - log e_ref_s)) + e_ir_g,
+
+so ``log_level_g = log k_g + alpha_g * log e_ref_s`` is the log reducible error at the
+reference point. That shear has unit Jacobian and decorrelates ``k`` and ``alpha``, which
+trade off strongly when the data sit far from ``e_us = 1``. Each of the three per-group
+parameters ``log_level``, ``log_alpha`` and ``logit_e_ir`` is drawn from a population-level
+normal (partial pooling), so a task with few points borrows strength from the others.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from scale_transfer.data import read_tidy
+
+Target = Literal["all", "hull"]
+Pooling = Literal["hierarchical", "independent", "complete"]
+Likelihood = Literal["gaussian", "student_t", "frontier"]
+
+TARGETS = ("all", "hull")
+POOLINGS = ("hierarchical", "independent", "complete")
+LIKELIHOODS = ("gaussian", "student_t", "frontier")
+#: The three per-group parameters on their unconstrained scale.
+PARAMS = ("log_level", "log_alpha", "logit_e_ir")
+#: Smallest upstream error used (log of 0 is undefined).
+E_MIN = 1e-6
+#: Groups with at least this many points use a centred hierarchy when ``centered="auto"``.
+CENTERED_MIN_POINTS = 40
+
+__all__ = [
+    "DEFAULT_PRIORS",
+    "LIKELIHOODS",
+    "POOLINGS",
+    "TARGETS",
+    "FitData",
+    "ModelConfig",
+    "build_model",
+    "prepare_data",
+]
+
+#: Default priors. ``<param>_mu`` and ``<param>_sigma`` are the population mean and the
+#: between-task spread of each per-group parameter; the rest are per-group scales.
+#: Units: ``log_level`` is the log reducible downstream *error* at the reference upstream
+#: error; ``log_alpha`` the log exponent; ``logit_e_ir`` the logit of the irreducible error.
+DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
+    "log_level_mu": {"dist": "Normal", "mu": -2.0, "sigma": 1.0},
+    "log_level_sigma": {"dist": "HalfNormal", "sigma": 1.0},
+    "log_alpha_mu": {"dist": "Normal", "mu": 1.0, "sigma": 0.75},
+    "log_alpha_sigma": {"dist": "HalfNormal", "sigma": 0.5},
+    "logit_e_ir_mu": {"dist": "Normal", "mu": -2.0, "sigma": 1.0},
+    "logit_e_ir_sigma": {"dist": "HalfNormal", "sigma": 1.0},
+    # residual scale of downstream error, per group
+    "sigma": {"dist": "HalfNormal", "sigma": 0.05},
+    # Student-t degrees of freedom (shared)
+    "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
+    # frontier likelihood: mean gap below the frontier (in error), per group
+    "gap": {"dist": "HalfNormal", "sigma": 0.1},
+}
+
+
+def _prior(name: str, spec: Mapping[str, Any], **kwargs: Any) -> pt.TensorVariable:
+    params = {k: v for k, v in spec.items() if k != "dist"}
+    return getattr(pm, spec["dist"])(name, **params, **kwargs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Structure and priors of the model: everything but the data.
+
+    Parameters
+    ----------
+    target : {"all", "hull"}
+        Fit every point, or only the upper-hull points of each group.
+    pooling : {"hierarchical", "independent", "complete"}
+        Partial pooling across tasks (default), none (each task its own fixed prior),
+        or one curve shared by all tasks.
+    likelihood : {"gaussian", "student_t", "frontier"}
+        Gaussian residuals (the paper's least squares), Student-t residuals (robust to
+        the tail of bad models), or a stochastic frontier: each model sits above its
+        task's frontier error by an exponential gap plus Gaussian noise.
+    by_setting : bool
+        Add a setting level (upstream dataset x shots): parameters vary by task and by
+        setting, task effects shared across settings.
+    centered : {"auto", True, False}
+        Centred or non-centred hierarchy. ``"auto"`` centres when every group has at
+        least ``CENTERED_MIN_POINTS`` points (the data pin each group down).
+    priors : dict
+        Overrides of :data:`DEFAULT_PRIORS`, merged as ``defaults | priors``.
+    """
+
+    target: str = "all"
+    pooling: str = "hierarchical"
+    likelihood: str = "gaussian"
+    by_setting: bool = False
+    centered: bool | str = "auto"
+    priors: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("target", self.target, TARGETS),
+            ("pooling", self.pooling, POOLINGS),
+            ("likelihood", self.likelihood, LIKELIHOODS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.centered not in ("auto", True, False):
+            raise ValueError(f"centered must be 'auto', True or False; got {self.centered!r}")
+        unknown = set(self.priors) - set(DEFAULT_PRIORS)
+        if unknown:
+            raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
+
+    @property
+    def full_priors(self) -> dict[str, dict[str, Any]]:
+        """Return the default priors updated with the user's."""
+        return copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (priors in full)."""
+        d = asdict(self)
+        d["priors"] = self.full_priors
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
+        """Build a config from :meth:`to_dict` output."""
+        return cls(**dict(d))
+
+    def structure_hash(self) -> str:
+        """Return a hash of the model structure and priors (not the data)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class FitData:
+    """Arrays the model is built from: the selected points and their groups."""
+
+    frame: pd.DataFrame  # all validated rows, with ``on_hull`` and ``used`` columns
+    groups: pd.DataFrame  # one row per group: setting, task, n, log_e_ref
+    settings: list[str]
+    tasks: list[str]
+    log_e_us: np.ndarray
+    e_ds: np.ndarray
+    group_idx: np.ndarray
+
+    @property
+    def used(self) -> pd.DataFrame:
+        """Return the rows the model is fitted to."""
+        return self.frame[self.frame["used"]]
+
+    def data_hash(self) -> str:
+        """Return a hash of the fitted data (model, task, setting, accuracies)."""
+        cols = ["model", "task", "setting", "us_acc", "ds_acc"]
+        h = pd.util.hash_pandas_object(self.used[cols], index=False).to_numpy()
+        return hashlib.sha256(h.tobytes()).hexdigest()[:16]
+
+
+def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
+    """Validate tidy data and select the points and groups the model is fitted to.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or path
+        Tidy data (see :mod:`scale_transfer.data`).
+    config : ModelConfig
+        Decides the target (all points or hull points).
+
+    Returns
+    -------
+    FitData
+    """
+    from scale_transfer.hull import mark_hull
+
+    df = read_tidy(data) if not isinstance(data, pd.DataFrame) or "setting" not in data else data
+    df = mark_hull(df.reset_index(drop=True))
+    df["used"] = df["on_hull"] if config.target == "hull" else True
+    used = df[df["used"]]
+    settings = list(pd.unique(used["setting"]))
+    tasks = list(pd.unique(used["task"]))
+    e_us = np.clip(1.0 - used["us_acc"].to_numpy(float), E_MIN, 1.0)
+    log_e_us = np.log(e_us)
+    keys = list(zip(used["setting"], used["task"], strict=True))
+    group_keys = list(dict.fromkeys(keys))
+    gindex = {g: i for i, g in enumerate(group_keys)}
+    group_idx = np.array([gindex[k] for k in keys], dtype=np.int64)
+    log_e_ref = pd.Series(log_e_us, index=used.index).groupby(used["setting"]).mean()
+    groups = pd.DataFrame(group_keys, columns=["setting", "task"])
+    groups["n"] = np.bincount(group_idx, minlength=len(group_keys))
+    groups["log_e_ref"] = groups["setting"].map(log_e_ref).to_numpy(float)
+    return FitData(
+        frame=df,
+        groups=groups,
+        settings=settings,
+        tasks=tasks,
+        log_e_us=log_e_us,
+        e_ds=1.0 - used["ds_acc"].to_numpy(float),
+        group_idx=group_idx,
+    )
+
+
+def is_centered(config: ModelConfig, fd: FitData) -> bool:
+    """Resolve ``centered="auto"`` for these data."""
+    if config.centered == "auto":
+        return bool(fd.groups["n"].min() >= CENTERED_MIN_POINTS)
+    return bool(config.centered)
+
+
+def _group_param(
+    name: str,
+    priors: Mapping[str, Mapping[str, Any]],
+    config: ModelConfig,
+    centered: bool,
+    task_of_group: np.ndarray,
+    setting_of_group: np.ndarray,
+    n_settings: int,
+) -> pt.TensorVariable:
+    """Per-group parameter on the unconstrained scale, with the chosen pooling."""
+    mu_spec, sigma_spec = priors[f"{name}_mu"], priors[f"{name}_sigma"]
+    if config.pooling == "complete":
+        value = _prior(name, mu_spec)
+        return pm.Deterministic(f"{name}_group", value + pt.zeros(len(task_of_group)), dims="group")
+    if config.pooling == "independent":
+        # each task alone, under a fixed prior as wide as the population's prior predictive
+        sd = float(np.hypot(mu_spec["sigma"], sigma_spec["sigma"]))
+        return pm.Normal(f"{name}_group", mu=mu_spec["mu"], sigma=sd, dims="group")
+    mu = _prior(f"{name}_mu", mu_spec)
+    sigma = _prior(f"{name}_sigma", sigma_spec)
+    if centered:
+        task_eff = pm.Normal(f"{name}_task", mu=mu, sigma=sigma, dims="task")
+    else:
+        z = pm.Normal(f"{name}_task_z", 0.0, 1.0, dims="task")
+        task_eff = pm.Deterministic(f"{name}_task", mu + sigma * z, dims="task")
+    value = task_eff[task_of_group]
+    if config.by_setting and n_settings > 1:
+        # setting offsets shared by all tasks, plus a setting x task interaction
+        offset = pm.Normal(f"{name}_setting", 0.0, 1.0, dims="setting")
+        sigma_int = pm.HalfNormal(f"{name}_interaction_sigma", 0.3)
+        zi = pm.Normal(f"{name}_interaction_z", 0.0, 1.0, dims="group")
+        value = value + offset[setting_of_group] + sigma_int * zi
+    return pm.Deterministic(f"{name}_group", value, dims="group")
+
+
+def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
+    """Build the PyMC model for these data.
+
+    Data enter through ``pm.Data`` (``log_e_us``, ``e_ds_obs``, ``group_idx``) so that a
+    compiled model can be reused for new data with the same groups.
+
+    Parameters
+    ----------
+    fd : FitData
+        From :func:`prepare_data`.
+    config : ModelConfig
+        Structure and priors.
+
+    Returns
+    -------
+    pymc.Model
+    """
+    priors = config.full_priors
+    if config.by_setting and config.pooling != "hierarchical":
+        raise ValueError("by_setting needs pooling='hierarchical'")
+    if not config.by_setting and len(fd.settings) > 1:
+        # one setting level off: every (setting, task) pair is its own task
+        task_labels = [f"{s}/{t}" for s, t in zip(fd.groups.setting, fd.groups.task, strict=True)]
+        task_of_group = np.arange(len(fd.groups))
+    else:
+        task_labels = fd.tasks
+        tindex = {t: i for i, t in enumerate(fd.tasks)}
+        task_of_group = fd.groups["task"].map(tindex).to_numpy()
+    sindex = {s: i for i, s in enumerate(fd.settings)}
+    setting_of_group = fd.groups["setting"].map(sindex).to_numpy()
+    group_labels = [f"{s}/{t}" for s, t in zip(fd.groups.setting, fd.groups.task, strict=True)]
+    if len(fd.settings) == 1:
+        group_labels = list(fd.groups.task)
+    coords = {
+        "group": group_labels,
+        "task": task_labels,
+        "setting": fd.settings,
+        "obs_id": np.arange(len(fd.e_ds)),
+    }
+    centered = is_centered(config, fd)
+    with pm.Model(coords=coords) as model:
+        log_e_us = pm.Data("log_e_us", fd.log_e_us, dims="obs_id")
+        e_ds_obs = pm.Data("e_ds_obs", fd.e_ds, dims="obs_id")
+        gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
+        log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")
+        args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
+        log_level = _group_param("log_level", *args)
+        log_alpha = _group_param("log_alpha", *args)
+        logit_e_ir = _group_param("logit_e_ir", *args)
+        alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
+        e_ir = pm.Deterministic("e_ir", pm.math.sigmoid(logit_e_ir), dims="group")
+        pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
+        pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
+        sigma = _prior("sigma", priors["sigma"], dims="group")
+        mu = pt.exp(log_level[gidx] + alpha[gidx] * (log_e_us - log_e_ref[gidx])) + e_ir[gidx]
+        if config.likelihood == "gaussian":
+            pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
+        elif config.likelihood == "student_t":
+            nu = _prior("nu", priors["nu"])
+            pm.StudentT("e_ds", nu=nu, mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
+        else:
+            gap = _prior("gap", priors["gap"], dims="group")
+            pm.ExGaussian(
+                "e_ds", mu=mu, sigma=sigma[gidx], nu=gap[gidx], observed=e_ds_obs, dims="obs_id"
+            )
+    return model

@@ -1,0 +1,414 @@
+"""A fitted model: diagnostics, summaries, predictions, save and load.
+
+Intervals are equal-tailed (``"eti"``, the default: quantiles at ``(1-prob)/2`` and
+``(1+prob)/2``) or highest-density (``"hdi"``); every table says which, with its probability.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from scale_transfer import __version__
+from scale_transfer.law import ds_acc
+from scale_transfer.model import FitData, ModelConfig, prepare_data
+from scale_transfer.sampling import Diagnostics, SamplerConfig, check_convergence, sample
+
+__all__ = ["NEW_TASK", "ModelMismatchError", "Posterior", "fit", "interval"]
+
+#: Label of the population-level (unseen task) row in summaries.
+NEW_TASK = "(new task)"
+INTERVAL_KINDS = ("eti", "hdi")
+
+
+class ModelMismatchError(ValueError):
+    """A saved fit does not match the model it is loaded into."""
+
+
+def interval(samples: np.ndarray, prob: float, kind: str = "eti") -> tuple[np.ndarray, np.ndarray]:
+    """Credible interval over the first axis of ``samples``.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Draws along axis 0.
+    prob : float
+        Probability mass in (0, 1).
+    kind : {"eti", "hdi"}
+        Equal-tailed or highest-density interval.
+
+    Returns
+    -------
+    (lower, upper) : tuple of numpy.ndarray
+    """
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must be in (0, 1); got {prob}")
+    samples = np.asarray(samples, dtype=float)
+    if kind == "eti":
+        lo, hi = np.quantile(samples, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+        return lo, hi
+    if kind == "hdi":
+        s = np.sort(samples, axis=0)
+        n = s.shape[0]
+        m = max(1, int(np.floor(prob * n)))
+        widths = s[m:] - s[: n - m]
+        i = np.argmin(widths, axis=0)
+        lo = np.take_along_axis(s, i[None], 0)[0]
+        hi = np.take_along_axis(s, (i + m)[None], 0)[0]
+        return lo, hi
+    raise ValueError(f"interval kind must be one of {INTERVAL_KINDS}; got {kind!r}")
+
+
+class Posterior:
+    """A fitted power-law model.
+
+    Holds the DataTree (``posterior``, ``sample_stats``, ``fit_data``), the model and
+    sampler config, the groups (tasks, or setting/task pairs) and the diagnostics.
+    """
+
+    def __init__(
+        self,
+        dt: xr.DataTree,
+        config: ModelConfig,
+        sampler: SamplerConfig,
+        groups: pd.DataFrame,
+        data: pd.DataFrame,
+        diagnostics: Diagnostics,
+        data_hash: str,
+    ) -> None:
+        self.dt = dt
+        self.config = config
+        self.sampler = sampler
+        self.groups = groups
+        self.data = data
+        self.diagnostics = diagnostics
+        self.data_hash = data_hash
+
+    # ------------------------------------------------------------------ draws
+    def draws(self, name: str) -> np.ndarray:
+        """Return the draws of a per-group variable as ``(n_draws, n_groups)``."""
+        da = self.dt["posterior"][name]
+        da = da.stack(sample=("chain", "draw")).transpose("sample", ...)
+        return np.asarray(da.values, dtype=float)
+
+    @property
+    def group_labels(self) -> list[str]:
+        """Return the group labels (task names, or ``setting/task``)."""
+        return [str(g) for g in self.dt["posterior"]["k"].coords["group"].values]
+
+    def _population_draws(self, name: str, rng: np.random.Generator) -> np.ndarray | None:
+        """Draws of an unseen task's parameter (per setting when the setting level is on)."""
+        post = self.dt["posterior"]
+        if self.config.pooling == "complete":
+            return self.draws(f"{name}_group")[:, :1]
+        if self.config.pooling == "independent":
+            return None
+        mu = self.draws(f"{name}_mu").reshape(-1)
+        sigma = self.draws(f"{name}_sigma").reshape(-1)
+        new = mu + sigma * rng.standard_normal(mu.shape)
+        if f"{name}_setting" in post:
+            off = self.draws(f"{name}_setting")
+            si = self.draws(f"{name}_interaction_sigma").reshape(-1)
+            return new[:, None] + off + si[:, None] * rng.standard_normal(off.shape)
+        return new[:, None]
+
+    # ---------------------------------------------------------------- summary
+    def summary(
+        self, prob: float = 0.9, kind: str = "eti", var: str = "asymptote", seed: int = 0
+    ) -> pd.DataFrame:
+        """Posterior summary of a per-group quantity, with an unseen task's row.
+
+        Parameters
+        ----------
+        prob : float
+            Interval probability.
+        kind : {"eti", "hdi"}
+            Interval kind.
+        var : str
+            ``"asymptote"`` (default), ``"e_ir"``, ``"k"`` or ``"alpha"``.
+        seed : int
+            Seed for the unseen-task draws.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``task, setting, mean, median, sd, lower, upper, prob, interval``
+            (plus ``n`` points fitted); the last row (``task == "(new task)"``) is the
+            population-level prediction for an unseen task.
+        """
+        x = self.draws(var)
+        lo, hi = interval(x, prob, kind)
+        out = pd.DataFrame(
+            {
+                "task": self.groups["task"].to_numpy(),
+                "setting": self.groups["setting"].to_numpy(),
+                "mean": x.mean(0),
+                "median": np.median(x, 0),
+                "sd": x.std(0),
+                "lower": lo,
+                "upper": hi,
+                "prob": prob,
+                "interval": kind,
+                "n": self.groups["n"].to_numpy(),
+            }
+        )
+        if var in ("asymptote", "e_ir", "alpha"):
+            rng = np.random.default_rng(seed)
+            base = {"asymptote": "logit_e_ir", "e_ir": "logit_e_ir", "alpha": "log_alpha"}[var]
+            pop = self._population_draws(base, rng)
+            if pop is not None:
+                if var == "alpha":
+                    val = np.exp(pop)
+                else:
+                    e_ir = 1.0 / (1.0 + np.exp(-pop))
+                    val = 1.0 - e_ir if var == "asymptote" else e_ir
+                settings = (
+                    list(pd.unique(self.groups["setting"]))
+                    if val.shape[1] > 1
+                    else [self.groups["setting"].iloc[0] if val.shape[1] == 1 else ""]
+                )
+                plo, phi = interval(val, prob, kind)
+                rows = pd.DataFrame(
+                    {
+                        "task": NEW_TASK,
+                        "setting": settings[: val.shape[1]],
+                        "mean": val.mean(0),
+                        "median": np.median(val, 0),
+                        "sd": val.std(0),
+                        "lower": plo,
+                        "upper": phi,
+                        "prob": prob,
+                        "interval": kind,
+                        "n": 0,
+                    }
+                )
+                out = pd.concat([out, rows], ignore_index=True)
+        return out
+
+    # ---------------------------------------------------------------- predict
+    def predict_draws(
+        self, us_acc: np.ndarray, kind: str = "curve", seed: int = 0
+    ) -> np.ndarray:
+        """Draws of DS accuracy at ``us_acc`` for every group: ``(n_draws, n_groups, n_us)``.
+
+        ``kind="curve"`` gives the law's value (the frontier, for the frontier likelihood);
+        ``kind="new-model"`` adds the model-level scatter of the likelihood, i.e. the DS
+        accuracy of a new model at that US accuracy (clipped to [0, 1]).
+        """
+        us = np.atleast_1d(np.asarray(us_acc, dtype=float))
+        k, alpha, e_ir = self.draws("k"), self.draws("alpha"), self.draws("e_ir")
+        acc = ds_acc(us[None, None, :], k[..., None], alpha[..., None], e_ir[..., None])
+        if kind == "curve":
+            return acc
+        if kind != "new-model":
+            raise ValueError(f"kind must be 'curve' or 'new-model'; got {kind!r}")
+        rng = np.random.default_rng(seed)
+        sigma = self.draws("sigma")[..., None]
+        shape = acc.shape
+        lik = self.config.likelihood
+        if lik == "gaussian":
+            noise = sigma * rng.standard_normal(shape)
+        elif lik == "student_t":
+            nu = self.draws("nu").reshape(-1, 1, 1)
+            noise = sigma * rng.standard_t(np.broadcast_to(nu, shape))
+        else:
+            gap = self.draws("gap")[..., None]
+            noise = sigma * rng.standard_normal(shape) + rng.exponential(np.broadcast_to(gap, shape))
+        # noise is on downstream *error*: accuracy moves the other way
+        return np.clip(acc - noise, 0.0, 1.0)
+
+    def predict(
+        self,
+        us_acc: np.ndarray | list[float],
+        prob: float = 0.9,
+        kind: str = "curve",
+        interval_kind: str = "eti",
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """Extrapolated DS accuracy at the given US accuracies, with intervals.
+
+        Parameters
+        ----------
+        us_acc : array_like
+            Upstream accuracies, e.g. ``[0.7, 0.8, 0.9, 1.0]``.
+        prob : float
+            Interval probability.
+        kind : {"curve", "new-model"}
+            Interval of the law's curve, or predictive interval for a new model.
+        interval_kind : {"eti", "hdi"}
+            Interval kind.
+        seed : int
+            Seed for the predictive noise.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``.
+        """
+        us = np.atleast_1d(np.asarray(us_acc, dtype=float))
+        if np.any((us < 0) | (us > 1)):
+            raise ValueError("us_acc must be in [0, 1]")
+        x = self.predict_draws(us, kind, seed)
+        lo, hi = interval(x, prob, interval_kind)
+        g = len(self.groups)
+        return pd.DataFrame(
+            {
+                "task": np.repeat(self.groups["task"].to_numpy(), len(us)),
+                "setting": np.repeat(self.groups["setting"].to_numpy(), len(us)),
+                "us_acc": np.tile(us, g),
+                "mean": x.mean(0).reshape(-1),
+                "lower": lo.reshape(-1),
+                "upper": hi.reshape(-1),
+                "prob": prob,
+                "interval": interval_kind,
+                "kind": kind,
+            }
+        )
+
+    # ------------------------------------------------------------- save/load
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the fit to netCDF; refuses to overwrite unless ``overwrite=True``.
+
+        The file holds the posterior, the sample stats, the data it was fitted on, and in
+        its attrs the model config (priors in full), sampler config, package version,
+        structure hash and data hash.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dt = self.dt.copy()
+        frame = self.data.copy()
+        for c in frame.columns:
+            if frame[c].dtype == object or str(frame[c].dtype).startswith("str"):
+                frame[c] = frame[c].astype(str)
+        frame.index.name = "row"
+        dt["fit_data"] = xr.DataTree(xr.Dataset.from_dataframe(frame))
+        groups = self.groups.copy()
+        groups.index.name = "group_row"
+        dt["groups"] = xr.DataTree(xr.Dataset.from_dataframe(groups))
+        dt.attrs = {
+            "scale_transfer_version": __version__,
+            "model_config": json.dumps(self.config.to_dict()),
+            "sampler_config": json.dumps(self.sampler.to_dict()),
+            "structure_hash": self.config.structure_hash(),
+            "data_hash": self.data_hash,
+            "diagnostics": json.dumps(self.diagnostics.to_dict()),
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        dt.to_netcdf(tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, config: ModelConfig | None = None) -> Posterior:
+        """Load a fit written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path
+            The netCDF file.
+        config : ModelConfig, optional
+            The model the caller expects; a file fitted with another structure or other
+            priors is refused with :class:`ModelMismatchError`.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        with xr.open_datatree(path) as f:
+            dt = f.load()
+        attrs = dict(dt.attrs)
+        if "model_config" not in attrs:
+            raise ModelMismatchError(f"{path} is not a scale-transfer fit (no model_config)")
+        saved = ModelConfig.from_dict(json.loads(attrs["model_config"]))
+        if saved.structure_hash() != attrs.get("structure_hash"):
+            raise ModelMismatchError(f"{path}: the stored config does not match its hash")
+        if config is not None and config.structure_hash() != saved.structure_hash():
+            raise ModelMismatchError(
+                f"{path} was fitted with a different model ({saved.to_dict()}); "
+                f"refusing to load it as {config.to_dict()}"
+            )
+        data = dt["fit_data"].to_dataset().to_dataframe().reset_index(drop=True)
+        groups = dt["groups"].to_dataset().to_dataframe().reset_index(drop=True)
+        for c in ("used", "on_hull"):
+            if c in data:
+                data[c] = data[c].astype(bool)
+        sampler = SamplerConfig(**json.loads(attrs["sampler_config"]))
+        d = json.loads(attrs["diagnostics"])
+        d.pop("ok", None)
+        diag = Diagnostics(**d)
+        keep = xr.DataTree()
+        keep["posterior"] = dt["posterior"]
+        keep["sample_stats"] = dt["sample_stats"]
+        post = cls(keep, saved, sampler, groups, data, diag, attrs["data_hash"])
+        used = data[data["used"]] if "used" in data else data
+        cols = ["model", "task", "setting", "us_acc", "ds_acc"]
+        h = pd.util.hash_pandas_object(used[cols], index=False).to_numpy()
+        import hashlib
+
+        if hashlib.sha256(h.tobytes()).hexdigest()[:16] != attrs["data_hash"]:
+            raise ModelMismatchError(f"{path}: the stored data do not match the stored data hash")
+        return post
+
+    def recheck(self, **kwargs: Any) -> Diagnostics:
+        """Re-run the convergence checks (e.g. with other thresholds or ``strict=True``)."""
+        return check_convergence(self.dt, **kwargs)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"Posterior(target={c.target!r}, pooling={c.pooling!r}, likelihood={c.likelihood!r}, "
+            f"groups={len(self.groups)}, points={int(self.groups['n'].sum())}; "
+            f"{self.diagnostics.verdict()})"
+        )
+
+
+def fit(
+    data: pd.DataFrame | str | os.PathLike,
+    config: ModelConfig | None = None,
+    sampler: SamplerConfig | None = None,
+    **kwargs: Any,
+) -> Posterior:
+    """Fit the hierarchical power-law model.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or path
+        Tidy data (see :mod:`scale_transfer.data`).
+    config : ModelConfig, optional
+        Model structure and priors; keyword arguments that name ``ModelConfig`` fields
+        (``target``, ``pooling``, ``likelihood``, ...) build one.
+    sampler : SamplerConfig, optional
+        Sampler settings; keyword arguments that name ``SamplerConfig`` fields
+        (``draws``, ``tune``, ``chains``, ``seed``, ...) build one.
+
+    Returns
+    -------
+    Posterior
+    """
+    mfields = set(ModelConfig.__dataclass_fields__)
+    sfields = set(SamplerConfig.__dataclass_fields__)
+    unknown = set(kwargs) - mfields - sfields
+    if unknown:
+        raise TypeError(f"unknown argument(s): {sorted(unknown)}")
+    if config is None:
+        config = ModelConfig(**{k: v for k, v in kwargs.items() if k in mfields})
+    if sampler is None:
+        sampler = SamplerConfig(**{k: v for k, v in kwargs.items() if k in sfields})
+    fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)
+    dt, diag = sample(fd, config, sampler)
+    return Posterior(dt, config, sampler, fd.groups, fd.frame, diag, fd.data_hash())
+
+
+def posterior_summary_table(post: Posterior, prob: float = 0.9, kind: str = "hdi") -> pd.DataFrame:
+    """ArviZ summary of the per-group parameters (for reports): mean, sd, interval, R-hat, ESS."""
+    return az.summary(
+        post.dt, var_names=["k", "alpha", "e_ir", "asymptote"], ci_prob=prob, ci_kind=kind
+    )
