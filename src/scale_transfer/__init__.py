@@ -1,3 +1,40 @@
-"""scale-transfer: Bayesian analysis of how pre-training scale transfers downstream."""
+"""scale-transfer: Bayesian analysis of how pre-training scale transfers downstream.
+
+The law (Abnar et al., 2022): ``e_ds = k * e_us**alpha + e_ir`` with ``e = 1 - accuracy``;
+``1 - e_ir`` is the asymptote, the downstream accuracy left at 100% upstream accuracy.
+"""
 
 __version__ = "0.1.0"
+
+from scale_transfer.data import DataError, read_tidy, validate  # noqa: E402
+from scale_transfer.hull import hull_points, mark_hull, upper_hull  # noqa: E402
+from scale_transfer.law import ds_acc, e_ds  # noqa: E402
+from scale_transfer.lsq import fit_lsq, fit_lsq_frame  # noqa: E402
+from scale_transfer.model import ModelConfig  # noqa: E402
+from scale_transfer.posterior import Posterior, fit  # noqa: E402
+from scale_transfer.sampling import ConvergenceError, ConvergenceWarning, SamplerConfig  # noqa: E402
+from scale_transfer.simulate import simulate  # noqa: E402
+from scale_transfer.zoo import load_scaling_benchmark, load_timm  # noqa: E402
+
+__all__ = [
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "DataError",
+    "ModelConfig",
+    "Posterior",
+    "SamplerConfig",
+    "__version__",
+    "ds_acc",
+    "e_ds",
+    "fit",
+    "fit_lsq",
+    "fit_lsq_frame",
+    "hull_points",
+    "load_scaling_benchmark",
+    "load_timm",
+    "mark_hull",
+    "read_tidy",
+    "simulate",
+    "upper_hull",
+    "validate",
+]

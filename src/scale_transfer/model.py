@@ -44,7 +44,7 @@ PARAMS = ("log_level", "log_alpha", "logit_e_ir")
 #: Smallest upstream error used (log of 0 is undefined).
 E_MIN = 1e-6
 #: Groups with at least this many points use a centred hierarchy when ``centered="auto"``.
-CENTERED_MIN_POINTS = 40
+CENTERED_MIN_POINTS = 10
 
 __all__ = [
     "DEFAULT_PRIORS",
@@ -258,6 +258,28 @@ def _group_param(
     return pm.Deterministic(f"{name}_group", value, dims="group")
 
 
+def exgaussian_logp(value, mu, sigma, nu):
+    """Log density of ``mu + Normal(0, sigma) + Exponential(mean=nu)``, stable everywhere.
+
+    PyMC's ``ExGaussian`` switches to a plain normal when ``nu < 0.05 * sigma``; the switch
+    leaves the gradient in ``nu`` at zero there, and chains that start on that side stay
+    stuck. This form is exact on both sides: with ``z = (value - mu)/sigma - sigma/nu``,
+    for ``z < 0`` it uses the scaled complementary error function, which removes the
+    cancellation between a large exponent and a tiny normal CDF.
+    """
+    d = value - mu
+    z = d / sigma - sigma / nu
+    left = -pt.log(nu) - 0.5 * pt.sqr(d / sigma) + pt.log(0.5 * pt.erfcx(-z / np.sqrt(2.0)))
+    zr = pt.maximum(z, 0.0)
+    right = -pt.log(nu) - d / nu + 0.5 * pt.sqr(sigma / nu) + pt.log(0.5 * pt.erfc(-zr / np.sqrt(2.0)))
+    return pt.switch(pt.lt(z, 0.0), left, right)
+
+
+def _exgaussian_random(mu, sigma, nu, rng=None, size=None):
+    rng = np.random.default_rng(rng)
+    return mu + sigma * rng.standard_normal(size) + rng.exponential(nu, size)
+
+
 def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
     """Build the PyMC model for these data.
 
@@ -320,7 +342,14 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
             pm.StudentT("e_ds", nu=nu, mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
         else:
             gap = _prior("gap", priors["gap"], dims="group")
-            pm.ExGaussian(
-                "e_ds", mu=mu, sigma=sigma[gidx], nu=gap[gidx], observed=e_ds_obs, dims="obs_id"
+            pm.CustomDist(
+                "e_ds",
+                mu,
+                sigma[gidx],
+                gap[gidx],
+                logp=exgaussian_logp,
+                random=_exgaussian_random,
+                observed=e_ds_obs,
+                dims="obs_id",
             )
     return model

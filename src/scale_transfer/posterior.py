@@ -373,7 +373,7 @@ class Posterior:
 def fit(
     data: pd.DataFrame | str | os.PathLike,
     config: ModelConfig | None = None,
-    sampler: SamplerConfig | None = None,
+    sampler_config: SamplerConfig | None = None,
     **kwargs: Any,
 ) -> Posterior:
     """Fit the hierarchical power-law model.
@@ -385,7 +385,7 @@ def fit(
     config : ModelConfig, optional
         Model structure and priors; keyword arguments that name ``ModelConfig`` fields
         (``target``, ``pooling``, ``likelihood``, ...) build one.
-    sampler : SamplerConfig, optional
+    sampler_config : SamplerConfig, optional
         Sampler settings; keyword arguments that name ``SamplerConfig`` fields
         (``draws``, ``tune``, ``chains``, ``seed``, ...) build one.
 
@@ -400,11 +400,11 @@ def fit(
         raise TypeError(f"unknown argument(s): {sorted(unknown)}")
     if config is None:
         config = ModelConfig(**{k: v for k, v in kwargs.items() if k in mfields})
-    if sampler is None:
-        sampler = SamplerConfig(**{k: v for k, v in kwargs.items() if k in sfields})
+    if sampler_config is None:
+        sampler_config = SamplerConfig(**{k: v for k, v in kwargs.items() if k in sfields})
     fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)
-    dt, diag = sample(fd, config, sampler)
-    return Posterior(dt, config, sampler, fd.groups, fd.frame, diag, fd.data_hash())
+    dt, diag = sample(fd, config, sampler_config)
+    return Posterior(dt, config, sampler_config, fd.groups, fd.frame, diag, fd.data_hash())
 
 
 def posterior_summary_table(post: Posterior, prob: float = 0.9, kind: str = "hdi") -> pd.DataFrame:

@@ -63,7 +63,7 @@ class SamplerConfig:
     seed: int = 0
     sampler: str = "nutpie"
     cores: int | None = None
-    target_accept: float = 0.9
+    target_accept: float = 0.95
     progress: bool = True
     strict: bool = False
 
