@@ -123,9 +123,9 @@ def validate(
 
 @app.command()
 def simulate(
-    setting: Annotated[str, typer.Option(help="jft-25shot, jft-1shot, in21k-25shot, in21k-1shot")] = (
-        "jft-25shot"
-    ),
+    setting: Annotated[
+        str, typer.Option(help="jft-25shot, jft-1shot, in21k-25shot, in21k-1shot")
+    ] = ("jft-25shot"),
     n_models: Annotated[int, typer.Option("--n-models", help="Number of models.")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Tidy CSV to write.")] = Path("data.csv"),

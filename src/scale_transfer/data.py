@@ -184,8 +184,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         if len(nonnum):
             examples = ", ".join(repr(str(raw.iloc[i])) for i in nonnum[:3])
             raise DataError(
-                f"{where}column {col!r} has non-numeric values at {_rows(nonnum)} "
-                f"(e.g. {examples})"
+                f"{where}column {col!r} has non-numeric values at {_rows(nonnum)} (e.g. {examples})"
             )
         nan = df.index[num.isna()]
         if len(nan):
@@ -238,9 +237,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
     return df[cols + extra]
 
 
-def validate(
-    data: str | os.PathLike | pd.DataFrame, *, percent: bool = False
-) -> ValidationReport:
+def validate(data: str | os.PathLike | pd.DataFrame, *, percent: bool = False) -> ValidationReport:
     """Validate tidy data and summarise it.
 
     Parameters

@@ -271,7 +271,9 @@ def exgaussian_logp(value, mu, sigma, nu):
     z = d / sigma - sigma / nu
     left = -pt.log(nu) - 0.5 * pt.sqr(d / sigma) + pt.log(0.5 * pt.erfcx(-z / np.sqrt(2.0)))
     zr = pt.maximum(z, 0.0)
-    right = -pt.log(nu) - d / nu + 0.5 * pt.sqr(sigma / nu) + pt.log(0.5 * pt.erfc(-zr / np.sqrt(2.0)))
+    right = (
+        -pt.log(nu) - d / nu + 0.5 * pt.sqr(sigma / nu) + pt.log(0.5 * pt.erfc(-zr / np.sqrt(2.0)))
+    )
     return pt.switch(pt.lt(z, 0.0), left, right)
 
 

@@ -193,9 +193,7 @@ class Posterior:
         return out
 
     # ---------------------------------------------------------------- predict
-    def predict_draws(
-        self, us_acc: np.ndarray, kind: str = "curve", seed: int = 0
-    ) -> np.ndarray:
+    def predict_draws(self, us_acc: np.ndarray, kind: str = "curve", seed: int = 0) -> np.ndarray:
         """Draws of DS accuracy at ``us_acc`` for every group: ``(n_draws, n_groups, n_us)``.
 
         ``kind="curve"`` gives the law's value (the frontier, for the frontier likelihood);
@@ -220,7 +218,9 @@ class Posterior:
             noise = sigma * rng.standard_t(np.broadcast_to(nu, shape))
         else:
             gap = self.draws("gap")[..., None]
-            noise = sigma * rng.standard_normal(shape) + rng.exponential(np.broadcast_to(gap, shape))
+            noise = sigma * rng.standard_normal(shape) + rng.exponential(
+                np.broadcast_to(gap, shape)
+            )
         # noise is on downstream *error*: accuracy moves the other way
         return np.clip(acc - noise, 0.0, 1.0)
 
