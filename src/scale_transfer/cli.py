@@ -250,6 +250,327 @@ def predict(
     _write_table(df[cols], out, overwrite)
 
 
+@app.command()
+def report(
+    model: Annotated[Path, typer.Argument(help="A fit written by 'scale-transfer fit'.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.html, report.md and figures.")],
+    prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
+    interval: Annotated[IntervalKind, typer.Option(help="eti or hdi.")] = IntervalKind.eti,
+    lsq: Annotated[
+        bool, typer.Option("--lsq/--no-lsq", help="Add the least-squares baseline (bootstrap).")
+    ] = True,
+    truth: Annotated[
+        Path | None, typer.Option(help="CSV of true parameters (from 'simulate --truth').")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing report files.")] = False,
+) -> None:
+    """Write an HTML report (one self-contained file) and its Markdown twin for a fit.
+
+    Data summary, model and priors, convergence verdict, asymptote table, extrapolation
+    to US accuracy 0.7-1.0 and figures, every interval named with its kind and probability.
+    """
+    import time
+
+    import pandas as pd
+
+    from scale_transfer.lsq import fit_lsq_frame
+    from scale_transfer.posterior import Posterior
+    from scale_transfer.report import report_paths, write_report
+
+    existing = [p for p in report_paths(out).values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the report")
+    t0 = time.perf_counter()
+    post = Posterior.load(model)
+    truth_df = pd.read_csv(truth) if truth is not None else None
+    lsq_df = None
+    if lsq:
+        typer.echo("fitting the least-squares baseline (1000 bootstrap resamples)...", err=True)
+        lsq_df = fit_lsq_frame(post.data, target=post.config.target, prob=prob)
+    paths = write_report(
+        post,
+        out,
+        prob=prob,
+        lsq=lsq_df,
+        truth=truth_df,
+        title=title,
+        interval_kind=interval.value,
+        overwrite=overwrite,
+    )
+    typer.echo(post.diagnostics.verdict())
+    typer.echo(f"wrote {paths['html']} and {paths['md']} ({time.perf_counter() - t0:.1f} s)")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for data, truth, fit and report.")],
+    n_models: Annotated[int, typer.Option("--n-models", help="Simulated models.")] = 3000,
+    draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Chains.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (simulation and sampler).")] = 0,
+    target: Annotated[Target, typer.Option(help="Fit all points or the upper hull.")] = (
+        Target.hull
+    ),
+    likelihood: Annotated[Likelihood, typer.Option(help="Residual model.")] = Likelihood.gaussian,
+    prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
+) -> None:
+    """Simulate the paper's JFT 25-shot experiments, fit them and write a report.
+
+    Writes DIR/data.csv (simulated data), DIR/truth.csv (the true parameters), DIR/fit.nc
+    (the hierarchical fit) and DIR/report.html + DIR/report.md, which compare the Bayesian
+    intervals with least squares and with the truth. A few minutes on two cores.
+    """
+    import time
+
+    from scale_transfer.lsq import fit_lsq_frame
+    from scale_transfer.posterior import fit as _fit
+    from scale_transfer.report import report_paths, write_report
+    from scale_transfer.simulate import simulate as _simulate
+
+    files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
+    existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise FileExistsError(f"{existing[0]} exists{more}; pass --overwrite to replace them")
+    t_all = time.perf_counter()
+
+    def step(i: int, text: str) -> float:
+        typer.echo(f"[{i}/5] {text}")
+        return time.perf_counter()
+
+    def done(t0: float, extra: str = "") -> None:
+        typer.echo(f"      done in {time.perf_counter() - t0:.1f} s{extra}")
+
+    t0 = step(1, f"simulating the JFT 25-shot experiments: {n_models} models x 8 tasks")
+    sim = _simulate("jft-25shot", n_models=n_models, seed=seed)
+    done(t0, f": {len(sim.data)} points")
+
+    t0 = step(
+        2,
+        f"fitting the hierarchical model (target={target.value}, likelihood={likelihood.value}; "
+        f"{chains} chains x {draws} draws after {tune} tuning steps; compiling takes ~10 s)",
+    )
+    post = _fit(
+        sim.data,
+        target=target.value,
+        pooling="hierarchical",
+        likelihood=likelihood.value,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress=True,
+    )
+    done(t0, f": {post.diagnostics.verdict().split('. ')[0]}")
+
+    t0 = step(3, "fitting the least-squares baseline (the paper's method, 1000 bootstraps)")
+    lsq = fit_lsq_frame(sim.data, target=target.value, prob=prob, seed=seed)
+    done(t0)
+
+    t0 = step(4, f"saving {files['data']}, {files['truth']} and {files['fit']}")
+    out.mkdir(parents=True, exist_ok=True)
+    sim.data.to_csv(files["data"], index=False)
+    sim.truth.to_csv(files["truth"], index=False)
+    post.save(files["fit"], overwrite=overwrite)
+    done(t0)
+
+    t0 = step(5, "writing the report (figures, tables)")
+    paths = write_report(
+        post,
+        out,
+        prob=prob,
+        lsq=lsq,
+        truth=sim.truth,
+        title=f"scale-transfer demo: simulated JFT 25-shot, {n_models} models, {target.value} fit",
+        overwrite=overwrite,
+    )
+    done(t0)
+
+    s = post.summary(prob=prob)
+    s["truth"] = s["task"].map(dict(zip(sim.truth["task"], sim.truth["asymptote"], strict=True)))
+    s["lsq"] = s["task"].map(dict(zip(lsq["task"], lsq["asymptote"], strict=True)))
+    typer.echo(f"\nasymptote 1 - e_IR: posterior median and {100 * prob:g}% equal-tailed interval")
+    cols = ["task", "median", "lower", "upper", "lsq", "truth"]
+    typer.echo(s[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    typer.echo(f"\n{post.diagnostics.verdict()}")
+    typer.echo(f"report: {paths['html']} (and {paths['md']})")
+    typer.echo(f"total {time.perf_counter() - t_all:.1f} s")
+
+
+def _words(values: list[str] | None) -> list[str]:
+    """Split repeated and comma- or space-separated option values: lsq,bayes -> [lsq, bayes]."""
+    return [w for v in values or [] for w in v.replace(",", " ").split()]
+
+
+@app.command()
+def study(
+    out: Annotated[Path, typer.Option(help="Study directory; a rerun with it resumes.")],
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--setting",
+            help="Setting to study (repeat the option). Simulated: jft-25shot, jft-1shot, "
+            "in21k-25shot, in21k-1shot (default: all four); with --data: its settings.",
+        ),
+    ] = None,
+    sizes: Annotated[
+        list[int] | None,
+        typer.Option("--sizes", help="Sample sizes in models, e.g. --sizes 100 200 300."),
+    ] = None,
+    include_all: Annotated[
+        bool, typer.Option("--all/--no-all", help="Add the size 'all' (every pool model).")
+    ] = True,
+    repeats: Annotated[int, typer.Option(help="Subsamples per size.")] = 10,
+    methods: Annotated[
+        list[str] | None,
+        typer.Option(help="lsq, bayes, bayes-frontier: --methods lsq,bayes (default both)."),
+    ] = None,
+    targets: Annotated[
+        list[str] | None, typer.Option(help="all, hull: --targets all,hull (default both).")
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Draws per chain (Bayesian fits).")] = 500,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 500,
+    chains: Annotated[int, typer.Option(help="Chains per fit.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of data, subsamples and MCMC.")] = 0,
+    n_models: Annotated[
+        int, typer.Option("--n-models", help="Models per simulated setting.")
+    ] = 1500,
+    holdout_top: Annotated[
+        float,
+        typer.Option("--holdout-top", help="Share of models, highest US accuracy, held out."),
+    ] = 0.1,
+    data: Annotated[
+        Path | None, typer.Option(help="Tidy CSV or Parquet to study instead of simulations.")
+    ] = None,
+    percent: Annotated[bool, typer.Option("--percent", help="--data accuracies in %.")] = False,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Local worker processes (default: cores; 0: in this process)."),
+    ] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option("--time-limit", help="Minutes after which no new fit starts."),
+    ] = None,
+) -> None:
+    """Figure B: fitting and extrapolation error vs sample size, with interval coverage.
+
+    Holds out the models of highest US accuracy, fits subsamples of the rest (least squares
+    and the Bayesian model, to all points and to the hull), and writes DIR/study.csv (one
+    row per fit and task), DIR/figure_b.png and one file per finished fit in DIR/fits/.
+    """
+    from scale_transfer.study import DEFAULT_SIZES, run_study
+
+    size_list: list[int | str] = list(sizes) if sizes else [s for s in DEFAULT_SIZES if s != "all"]
+    if include_all:
+        size_list.append("all")
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    res = run_study(
+        out,
+        settings=setting or None,
+        data=data,
+        sizes=size_list,
+        repeats=repeats,
+        methods=_words(methods) or ("lsq", "bayes"),
+        targets=_words(targets) or ("all", "hull"),
+        holdout_top=holdout_top,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        n_models=n_models,
+        percent=percent,
+        scheduler=scheduler,
+        workers=workers,
+        time_limit=None if time_limit is None else 60.0 * time_limit,
+        progress=say,
+    )
+    typer.echo(
+        f"{res.n_done} fits in {res.wall_seconds:.0f} s ({res.fits_per_second:.3f} fits/s); "
+        f"{res.n_skipped} already done, {res.n_failed} failed, {res.n_left} not started"
+    )
+    typer.echo(f"wrote {res.table_path} ({len(res.table)} rows)")
+    if res.figure_path is not None:
+        typer.echo(f"wrote {res.figure_path}")
+    if res.n_failed:
+        _fail(f"{res.n_failed} fit(s) failed; rerun with the same --out to retry them")
+
+
+@app.command()
+def bench(
+    out: Annotated[Path, typer.Option(help="JSON file for the results.")],
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small sizes (300 models, 2 chains x 200 draws).")
+    ] = False,
+    timm: Annotated[
+        Path | None, typer.Option("--timm", help="timm results folder: adds the timm case.")
+    ] = None,
+    with_naive: Annotated[
+        bool, typer.Option("--with-naive", help="Also run the naive PyMC transcription.")
+    ] = False,
+    draws: Annotated[int | None, typer.Option(help="Draws per chain (default 1000).")] = None,
+    chains: Annotated[int | None, typer.Option(help="Chains (default 4).")] = None,
+    n_boot: Annotated[
+        int | None, typer.Option("--n-boot", help="Bootstrap resamples per task (default 1000).")
+    ] = None,
+    naive_draws: Annotated[
+        int | None,
+        typer.Option("--naive-draws", help="Draws (and tuning steps) of the naive model."),
+    ] = None,
+    case: Annotated[
+        list[str] | None,
+        typer.Option("--case", help="Run only these cases: paper-hull, timm, paper-all."),
+    ] = None,
+    likelihood: Annotated[
+        list[str] | None,
+        typer.Option("--likelihood", help="Run only these likelihoods: gaussian, frontier."),
+    ] = None,
+    warm_refit: Annotated[
+        str, typer.Option("--warm-refit", help="Cases with a warm refit: all, hull or none.")
+    ] = "all",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """Benchmark the Bayesian fit against the bootstrap (and a naive model); write JSON.
+
+    Every fit runs in a fresh process (peak memory, cold compile cache), then once more warm.
+    Field names are documented in docs/benchmark.md.
+    """
+    from scale_transfer.bench import CASES, LIKELIHOODS, BenchConfig, format_table, run_benchmark
+
+    _check_out(out, overwrite)
+    kw = {
+        "draws": draws,
+        "chains": chains,
+        "n_boot": n_boot,
+        "timm_dir": str(timm) if timm is not None else None,
+        "with_naive": with_naive,
+        "naive_draws": naive_draws,
+        "cases": tuple(c for c in CASES if c in set(case)) if case else None,
+        "likelihoods": (
+            tuple(x for x in LIKELIHOODS if x in set(likelihood)) if likelihood else None
+        ),
+        "warm_refit": warm_refit,
+    }
+    for name, values, allowed in (("case", case, CASES), ("likelihood", likelihood, LIKELIHOODS)):
+        bad = sorted(set(values or ()) - set(allowed))
+        if bad:
+            _fail(f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    kw = {k: v for k, v in kw.items() if v is not None}
+    cfg = BenchConfig.quick_config(**kw) if quick else BenchConfig(**kw)
+    command = "scale-transfer " + " ".join(sys.argv[1:])
+    result = run_benchmark(out, cfg, overwrite=overwrite, command=command)
+    typer.echo(format_table(result))
+    typer.echo(f"wrote {out}")
+
+
 # --- end of commands ---
 
 
@@ -292,7 +613,9 @@ def main(argv: list[str] | None = None) -> None:
 
         warnings.showwarning = _show
     try:
-        app(args=args, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except SystemExit:

@@ -44,7 +44,7 @@ PARAMS = ("log_level", "log_alpha", "logit_e_ir")
 #: Smallest upstream error used (log of 0 is undefined).
 E_MIN = 1e-6
 #: Groups with at least this many points use a centred hierarchy when ``centered="auto"``.
-CENTERED_MIN_POINTS = 10
+CENTERED_MIN_POINTS = 4
 
 __all__ = [
     "DEFAULT_PRIORS",
@@ -62,7 +62,7 @@ __all__ = [
 #: Units: ``log_level`` is the log reducible downstream *error* at the reference upstream
 #: error; ``log_alpha`` the log exponent; ``logit_e_ir`` the logit of the irreducible error.
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    "log_level_mu": {"dist": "Normal", "mu": -2.0, "sigma": 1.0},
+    "log_level_mu": {"dist": "Normal", "mu": -2.5, "sigma": 0.75},
     "log_level_sigma": {"dist": "HalfNormal", "sigma": 1.0},
     "log_alpha_mu": {"dist": "Normal", "mu": 1.0, "sigma": 0.75},
     "log_alpha_sigma": {"dist": "HalfNormal", "sigma": 0.5},
@@ -127,6 +127,10 @@ class ModelConfig:
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
+        # keep the priors in full (defaults | user), so equal models compare equal
+        object.__setattr__(
+            self, "priors", copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)
+        )
 
     @property
     def full_priors(self) -> dict[str, dict[str, Any]]:

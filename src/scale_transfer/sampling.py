@@ -273,6 +273,9 @@ def check_convergence(
             if arr.size == 0:
                 continue
             s = arr.to_series() if arr.ndim else pd.Series([float(arr)], index=[v])
+            s = s.dropna()
+            if s.empty:
+                continue
             idx = s.idxmax() if fn == "max" else s.idxmin()
             label = v if arr.ndim == 0 else f"{v}[{idx}]"
             vals[label] = float(s.max() if fn == "max" else s.min())

@@ -1,0 +1,82 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from scale_transfer.cli import main
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "scale_transfer.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_validate_good_and_bad(tmp_path):
+    good = tmp_path / "g.csv"
+    r = run("simulate", "--n-models", 50, "--out", good)
+    assert r.returncode == 0, r.stderr
+    r = run("validate", good)
+    assert r.returncode == 0 and "ok" in r.stdout
+    df = pd.read_csv(good)
+    df.loc[7, "ds_acc"] = 3.0
+    bad = tmp_path / "b.csv"
+    df.to_csv(bad, index=False)
+    r = run("validate", bad)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0  # one line, no traceback
+    assert "b.csv" in r.stderr and "'ds_acc'" in r.stderr and "row 8" in r.stderr
+
+
+def test_simulate_refuses_overwrite(tmp_path):
+    out = tmp_path / "d.csv"
+    out.write_text("mine")
+    r = run("simulate", "--out", out)
+    assert r.returncode == 2 and "exists" in r.stderr
+    assert out.read_text() == "mine"
+
+
+def test_help_teaches():
+    r = run("--help")
+    assert r.returncode == 0
+    for cmd in ("validate", "simulate", "fit", "summary", "predict"):
+        assert cmd in r.stdout
+
+
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_fit_summary_predict_end_to_end(tmp_path, capsys):
+    data, truth = tmp_path / "d.csv", tmp_path / "t.csv"
+    main(["simulate", "--n-models", "200", "--out", str(data), "--truth", str(truth)])
+    assert list(pd.read_csv(truth).columns[:5]) == ["task", "k", "alpha", "e_ir", "asymptote"]
+    model = tmp_path / "m.nc"
+    args = ["fit", str(data), "--target", "hull", "--out", str(model), "--draws", "100"]
+    main(args + ["--tune", "100", "--chains", "2", "--no-progress"])
+    assert model.exists()
+    s_csv = tmp_path / "s.csv"
+    main(["summary", str(model), "--prob", "0.9", "--out", str(s_csv)])
+    s = pd.read_csv(s_csv)
+    assert list(s.columns[:6]) == ["task", "mean", "lower", "upper", "prob", "interval_kind"]
+    p_csv = tmp_path / "p.csv"
+    main(
+        [
+            "predict",
+            str(model),
+            "--us-acc",
+            "0.7",
+            "0.8",
+            "1.0",
+            "--kind",
+            "new-model",
+            "--out",
+            str(p_csv),
+        ]
+    )
+    p = pd.read_csv(p_csv)
+    assert list(p.columns[:5]) == ["task", "us_acc", "mean", "lower", "upper"]
+    assert sorted(p.us_acc.unique()) == [0.7, 0.8, 1.0]
+    with pytest.raises(SystemExit) as e:
+        main(args)  # exists: refused
+    assert e.value.code == 2

@@ -1,0 +1,111 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scale_transfer.data import DataError, read_tidy, validate
+
+
+def frame(n=6, tasks=("a", "b")):
+    rows = []
+    for t in tasks:
+        for i in range(n):
+            rows.append(
+                {"model": f"m{i}", "task": t, "us_acc": 0.1 + 0.05 * i, "ds_acc": 0.5 + 0.04 * i}
+            )
+    return pd.DataFrame(rows)
+
+
+def write(tmp_path, df, name="d.csv"):
+    p = tmp_path / name
+    df.to_csv(p, index=False)
+    return p
+
+
+def test_good_csv_and_parquet(tmp_path):
+    df = frame()
+    out = read_tidy(write(tmp_path, df))
+    assert list(out.columns[:5]) == ["model", "task", "us_acc", "ds_acc", "setting"]
+    assert (out.setting == "default").all()
+    pq = tmp_path / "d.parquet"
+    df.to_parquet(pq)
+    assert len(read_tidy(pq)) == len(df)
+    assert len(read_tidy(df)) == len(df)
+
+
+def test_setting_from_upstream_and_shots():
+    df = frame()
+    df["upstream"] = "jft"
+    df["shots"] = 25
+    assert set(read_tidy(df).setting) == {"jft-25shot"}
+
+
+def test_missing_column(tmp_path):
+    p = write(tmp_path, frame().drop(columns="ds_acc"))
+    with pytest.raises(DataError, match=r"d\.csv.*missing column\(s\) ds_acc"):
+        read_tidy(p)
+
+
+def test_non_numeric_names_column_and_row(tmp_path):
+    df = frame().astype({"us_acc": object})
+    df.loc[3, "us_acc"] = "high"
+    with pytest.raises(
+        DataError, match=r"d\.csv: column 'us_acc' has non-numeric values at row 4 .*'high'"
+    ):
+        read_tidy(write(tmp_path, df))
+
+
+def test_nan(tmp_path):
+    df = frame()
+    df.loc[[2, 5], "ds_acc"] = np.nan
+    with pytest.raises(DataError, match=r"column 'ds_acc' is missing \(NaN\) at rows 3, 6"):
+        read_tidy(write(tmp_path, df))
+
+
+def test_out_of_range(tmp_path):
+    df = frame()
+    df.loc[0, "ds_acc"] = 1.2
+    with pytest.raises(DataError, match=r"column 'ds_acc' is outside \[0, 1\] at row 1"):
+        read_tidy(write(tmp_path, df))
+
+
+def test_percent_hint_and_flag(tmp_path):
+    df = frame()
+    df[["us_acc", "ds_acc"]] *= 100
+    p = write(tmp_path, df)
+    with pytest.raises(DataError, match="look like percent: pass --percent"):
+        read_tidy(p)
+    out = read_tidy(p, percent=True)
+    assert out.us_acc.max() <= 1
+
+
+def test_duplicates(tmp_path):
+    df = pd.concat([frame(), frame().iloc[[0]]], ignore_index=True)
+    with pytest.raises(DataError, match=r"duplicate \(model, task, setting\) at rows 1, 13"):
+        read_tidy(write(tmp_path, df))
+
+
+def test_too_few_points(tmp_path):
+    df = pd.concat([frame(), frame(n=2, tasks=("c",))], ignore_index=True)
+    with pytest.raises(DataError, match=r"too few points.*c \(default\): 2"):
+        read_tidy(write(tmp_path, df))
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "e.csv"
+    p.write_text("")
+    with pytest.raises(DataError, match=r"e\.csv: the file is empty"):
+        read_tidy(p)
+    p.write_text("model,task,us_acc,ds_acc\n")
+    with pytest.raises(DataError, match="no data rows"):
+        read_tidy(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_tidy(tmp_path / "nope.csv")
+
+
+def test_validate_report(tmp_path):
+    r = validate(write(tmp_path, frame()))
+    assert r.n_rows == 12 and r.tasks == {"a": 6, "b": 6}
+    assert "2 tasks" in str(r)

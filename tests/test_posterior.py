@@ -1,0 +1,110 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from scale_transfer.model import ModelConfig
+from scale_transfer.posterior import NEW_TASK, ModelMismatchError, Posterior, fit, interval
+from scale_transfer.simulate import simulate
+
+pytestmark = pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate("jft-25shot", 300, 0)
+
+
+@pytest.fixture(scope="module")
+def post(sim):
+    return fit(sim.data, target="hull", draws=300, tune=300, chains=2, seed=1, progress=False)
+
+
+def test_interval_kinds():
+    x = np.random.default_rng(0).normal(size=(20000, 2))
+    lo, hi = interval(x, 0.9, "eti")
+    np.testing.assert_allclose(lo, -1.645, atol=0.05)
+    np.testing.assert_allclose(hi, 1.645, atol=0.05)
+    lo2, hi2 = interval(np.exp(x), 0.9, "hdi")
+    assert np.all(hi2 - lo2 < np.exp(hi) - np.exp(lo))  # HDI is narrower on a skewed law
+    with pytest.raises(ValueError):
+        interval(x, 1.5)
+
+
+def test_fit_summary(post, sim):
+    s = post.summary(prob=0.9)
+    assert list(s.task[:-1]) == list(sim.truth.task)
+    assert s.task.iloc[-1] == NEW_TASK
+    assert (s["interval"] == "eti").all() and (s["prob"] == 0.9).all()
+    assert np.all((s.lower <= s["median"]) & (s["median"] <= s.upper))
+    assert np.all((s.lower >= 0) & (s.upper <= 1))
+    # the unseen task's interval is wider than any fitted task's
+    w = s.upper - s.lower
+    assert w.iloc[-1] > w.iloc[:-1].max()
+    h = post.summary(prob=0.5, kind="hdi")
+    assert ((h.upper - h.lower) < w).all()
+
+
+def test_predict_curve_and_new_model(post):
+    p = post.predict([0.7, 1.0], prob=0.9, kind="curve")
+    assert list(p.columns[:6]) == ["task", "setting", "us_acc", "mean", "lower", "upper"]
+    assert len(p) == 16
+    q = post.predict([0.7, 1.0], prob=0.9, kind="new-model")
+    assert ((q.upper - q.lower) >= (p.upper - p.lower) - 1e-9).all()
+    # the curve at US accuracy 1 is the asymptote
+    s = post.summary(prob=0.9).set_index("task")
+    at1 = p[p.us_acc == 1.0].set_index("task")
+    np.testing.assert_allclose(at1["mean"], s.loc[at1.index, "mean"], rtol=1e-10)
+    with pytest.raises(ValueError):
+        post.predict([1.2])
+
+
+def test_save_load_roundtrip_and_refusals(post, tmp_path):
+    path = post.save(tmp_path / "m.nc")
+    with pytest.raises(FileExistsError):
+        post.save(path)
+    loaded = Posterior.load(path)
+    pd.testing.assert_frame_equal(loaded.summary(), post.summary())
+    pd.testing.assert_frame_equal(loaded.predict([0.8]), post.predict([0.8]))
+    assert loaded.config == post.config
+    assert loaded.data_hash == post.data_hash
+    assert loaded.diagnostics.to_dict() == post.diagnostics.to_dict()
+    # loading into a different model is refused
+    with pytest.raises(ModelMismatchError, match="different model"):
+        Posterior.load(path, config=ModelConfig(target="all"))
+    Posterior.load(path, config=ModelConfig(target="hull"))
+    post.save(path, overwrite=True)
+
+
+def test_tampered_data_refused(post, tmp_path):
+    import xarray as xr
+
+    path = post.save(tmp_path / "m.nc")
+    with xr.open_datatree(path) as f:
+        dt = f.load()
+    ds = dt["fit_data"].to_dataset()
+    ds["ds_acc"] = ds["ds_acc"] * 0.99
+    dt["fit_data"] = xr.DataTree(ds)
+    dt.to_netcdf(tmp_path / "bad.nc")
+    with pytest.raises(ModelMismatchError, match="data hash"):
+        Posterior.load(tmp_path / "bad.nc")
+
+
+def test_reuses_compiled_model(sim, post):
+    data = simulate("jft-25shot", 300, 5).data
+    p2 = fit(data, target="hull", draws=100, tune=100, chains=2, seed=2, progress=False)
+    assert p2.diagnostics.compile_cached
+    assert p2.diagnostics.compile_seconds < 2.0
+
+
+def test_small_hull_fit_samples_well(post):
+    """The default parametrization keeps tree depth and divergences low on hull data."""
+    depth = post.dt["sample_stats"]["depth"].values
+    assert depth.mean() < 8
+    assert post.diagnostics.divergences <= 0.01 * depth.size
+
+
+@pytest.mark.parametrize("likelihood", ["student_t", "frontier"])
+def test_other_likelihoods_predict(sim, likelihood):
+    p = fit(sim.data, likelihood=likelihood, draws=100, tune=100, chains=1, progress=False)
+    q = p.predict([0.9], kind="new-model")
+    assert np.all((q.lower >= 0) & (q.upper <= 1) & (q.lower < q.upper))
