@@ -20,6 +20,13 @@ p.add_argument("--draws", type=int, default=1000)
 p.add_argument("--tune", type=int, default=1000)
 p.add_argument("--chains", type=int, default=4)
 p.add_argument("--sparse", type=int, default=15, help="points per task in the sparse study")
+p.add_argument(
+    "--variants",
+    nargs="+",
+    default=["hull/gaussian", "all/frontier"],
+    help="TARGET/LIKELIHOOD pairs scored in the coverage study",
+)
+p.add_argument("--sparse-lik", default="frontier", help="likelihood of the sparse study")
 p.add_argument("--only", choices=["coverage", "sparse", "both"], default="both")
 p.add_argument("--out", type=Path, default=Path("docs/calibration"))
 a = p.parse_args()
@@ -29,15 +36,16 @@ kw = dict(draws=a.draws, tune=a.tune, chains=a.chains)
 result = {"command": " ".join(["scripts/calibration.py", *__import__("sys").argv[1:]])}
 t0 = time.time()
 if a.only in ("coverage", "both"):
-    cov = asymptote_coverage(seeds, n_models=a.n_models, **kw)
+    variants = {v: {"target": v.split("/")[0], "likelihood": v.split("/")[1]} for v in a.variants}
+    cov = asymptote_coverage(seeds, n_models=a.n_models, variants=variants, **kw)
     cov.to_csv(a.out / "coverage.csv", index=False)
     s = coverage_summary(cov)
     print(s.to_string(index=False))
     result["coverage"] = s.to_dict(orient="records")
 if a.only in ("sparse", "both"):
     variants = {
-        "hierarchical": {"target": "all", "pooling": "hierarchical"},
-        "independent": {"target": "all", "pooling": "independent"},
+        "hierarchical": {"target": "all", "pooling": "hierarchical", "likelihood": a.sparse_lik},
+        "independent": {"target": "all", "pooling": "independent", "likelihood": a.sparse_lik},
     }
     sp = asymptote_coverage(
         seeds, n_models=a.n_models, n_per_task=a.sparse, variants=variants, **kw

@@ -4,12 +4,12 @@ For each group ``g`` (a downstream task, or a (setting, task) pair) the law is
 
     e_ds = k_g * e_us**alpha_g + e_ir_g
 
-written, for sampling, around a reference upstream error ``e_ref`` of each setting (the
-geometric mean of the fitted points' upstream error) as
+written, for sampling, around a reference upstream error ``e_ref_g`` of each group (the
+geometric mean of the group's fitted upstream errors) as
 
-    e_ds = exp(log_level_g + alpha_g * (log e_us - log e_ref_s)) + e_ir_g,
+    e_ds = exp(log_level_g + alpha_g * (log e_us - log e_ref_g)) + e_ir_g,
 
-so ``log_level_g = log k_g + alpha_g * log e_ref_s`` is the log reducible error at the
+so ``log_level_g = log k_g + alpha_g * log e_ref_g`` is the log reducible error at the
 reference point. That shear has unit Jacobian and decorrelates ``k`` and ``alpha``, which
 trade off strongly when the data sit far from ``e_us = 1``. Each of the three per-group
 parameters ``log_level``, ``log_alpha`` and ``logit_e_ir`` is drawn from a population-level
@@ -74,6 +74,9 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
     # frontier likelihood: mean gap below the frontier (in error), per group
     "gap": {"dist": "HalfNormal", "sigma": 0.1},
+    # model-attribute effects (ModelConfig.effects): spread of the level effects on
+    # log_level and on log_alpha, per group
+    "effect_sigma": {"dist": "HalfNormal", "sigma": 0.5},
 }
 
 
@@ -105,6 +108,14 @@ class ModelConfig:
         least ``CENTERED_MIN_POINTS`` points (the data pin each group down).
     priors : dict
         Overrides of :data:`DEFAULT_PRIORS`, merged as ``defaults | priors``.
+    effects : tuple of str
+        Categorical columns of the data that describe the models (e.g. ``"family"``,
+        ``"extra_data"``; ``"model"`` gives one latent effect per model). Each level of
+        each column shifts every group's ``log_level`` and ``log_alpha`` by its own
+        amount, drawn from ``Normal(0, s)`` with a spread ``s`` per group and column
+        (prior ``effect_sigma``): models of one kind follow their own curve, partially
+        pooled. ``k``, ``alpha`` and the asymptote are then those of the population
+        (effect 0). Default ``()``: no effects.
     """
 
     target: str = "all"
@@ -113,6 +124,7 @@ class ModelConfig:
     by_setting: bool = False
     centered: bool | str = "auto"
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    effects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -127,6 +139,8 @@ class ModelConfig:
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
+        effects = (self.effects,) if isinstance(self.effects, str) else tuple(self.effects)
+        object.__setattr__(self, "effects", tuple(str(e) for e in effects))
         # keep the priors in full (defaults | user), so equal models compare equal
         object.__setattr__(
             self, "priors", copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)
@@ -164,6 +178,10 @@ class FitData:
     log_e_us: np.ndarray
     e_ds: np.ndarray
     group_idx: np.ndarray
+    #: level index of each used point per column of ``ModelConfig.effects`` (n_obs, n_effects)
+    effect_idx: np.ndarray | None = None
+    #: levels of each effect column, in index order
+    effect_levels: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def used(self) -> pd.DataFrame:
@@ -205,10 +223,12 @@ def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
     group_keys = list(dict.fromkeys(keys))
     gindex = {g: i for i, g in enumerate(group_keys)}
     group_idx = np.array([gindex[k] for k in keys], dtype=np.int64)
-    log_e_ref = pd.Series(log_e_us, index=used.index).groupby(used["setting"]).mean()
     groups = pd.DataFrame(group_keys, columns=["setting", "task"])
     groups["n"] = np.bincount(group_idx, minlength=len(group_keys))
-    groups["log_e_ref"] = groups["setting"].map(log_e_ref).to_numpy(float)
+    # reference point per group: the mean log upstream error of the group's fitted points
+    # (tasks of one setting can have different upstream measurements, e.g. timm's
+    # imagenet-r and imagenet-a use 200-class subsets, 5x lower upstream error)
+    groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
     return FitData(
         frame=df,
         groups=groups,
@@ -217,7 +237,49 @@ def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
         log_e_us=log_e_us,
         e_ds=1.0 - used["ds_acc"].to_numpy(float),
         group_idx=group_idx,
+        **_effect_codes(used, config),
     )
+
+
+def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
+    """Level indices of the ``effects`` columns (empty dict when there are none)."""
+    effects = tuple(getattr(config, "effects", ()))
+    if not effects:
+        return {}
+    from scale_transfer.data import DataError
+
+    idx, levels = [], {}
+    for col in effects:
+        if col not in used.columns:
+            raise DataError(f"effect column {col!r} is not in the data; columns: {list(used)}")
+        if used[col].isna().any():
+            raise DataError(f"effect column {col!r} has missing values")
+        values = used[col].astype(str)
+        levels[col] = sorted(values.unique())
+        code = {v: i for i, v in enumerate(levels[col])}
+        idx.append(values.map(code).to_numpy(np.int64))
+    return {"effect_idx": np.column_stack(idx), "effect_levels": levels}
+
+
+def _effect_terms(
+    fd: FitData, priors: Mapping[str, Mapping[str, Any]], gidx: Any, log_level: Any, alpha: Any
+) -> tuple[Any, Any]:
+    """Per-point ``log_level`` and ``alpha`` with the model-attribute effects added."""
+    lvl, log_a = log_level[gidx], pt.log(alpha)[gidx]
+    for j, (col, levels) in enumerate(fd.effect_levels.items()):
+        dim = f"effect_{col}_level"
+        pm.Model.get_context().add_coord(dim, levels)
+        for part in ("log_level", "log_alpha"):
+            name = f"effect_{col}_{part}"
+            s = _prior(f"{name}_sigma", priors["effect_sigma"], dims="group")
+            z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(dim, "group"))
+            eff = pm.Deterministic(name, z * s[None, :], dims=(dim, "group"))
+            term = eff[fd.effect_idx[:, j], gidx]
+            if part == "log_level":
+                lvl = lvl + term
+            else:
+                log_a = log_a + term
+    return lvl, pt.exp(log_a)
 
 
 def is_centered(config: ModelConfig, fd: FitData) -> bool:
@@ -340,7 +402,10 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
         pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
         pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
         sigma = _prior("sigma", priors["sigma"], dims="group")
-        mu = pt.exp(log_level[gidx] + alpha[gidx] * (log_e_us - log_e_ref[gidx])) + e_ir[gidx]
+        lvl_obs, alpha_obs = log_level[gidx], alpha[gidx]
+        if config.effects:
+            lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)
+        mu = pt.exp(lvl_obs + alpha_obs * (log_e_us - log_e_ref[gidx])) + e_ir[gidx]
         if config.likelihood == "gaussian":
             pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
         elif config.likelihood == "student_t":

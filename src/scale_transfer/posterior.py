@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -193,16 +194,31 @@ class Posterior:
         return out
 
     # ---------------------------------------------------------------- predict
-    def predict_draws(self, us_acc: np.ndarray, kind: str = "curve", seed: int = 0) -> np.ndarray:
+    def predict_draws(
+        self,
+        us_acc: np.ndarray,
+        kind: str = "curve",
+        seed: int = 0,
+        effects: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
         """Draws of DS accuracy at ``us_acc`` for every group: ``(n_draws, n_groups, n_us)``.
 
         ``kind="curve"`` gives the law's value (the frontier, for the frontier likelihood);
         ``kind="new-model"`` adds the model-level scatter of the likelihood, i.e. the DS
         accuracy of a new model at that US accuracy (clipped to [0, 1]).
+
+        ``effects`` (fits with ``ModelConfig.effects`` only) gives the new models' level of
+        each effect column, one value or one per ``us_acc``, e.g. ``{"family": "vit"}``.
+        A level the fit has not seen, or a column not given, gets a new effect drawn from
+        its population for ``kind="new-model"`` and effect 0 (the population curve) for
+        ``kind="curve"``.
         """
         us = np.atleast_1d(np.asarray(us_acc, dtype=float))
         k, alpha, e_ir = self.draws("k"), self.draws("alpha"), self.draws("e_ir")
-        acc = ds_acc(us[None, None, :], k[..., None], alpha[..., None], e_ir[..., None])
+        if getattr(self.config, "effects", ()):
+            acc = self._effect_acc(us, kind, effects or {}, np.random.default_rng([seed, 1]))
+        else:
+            acc = ds_acc(us[None, None, :], k[..., None], alpha[..., None], e_ir[..., None])
         if kind == "curve":
             return acc
         if kind != "new-model":
@@ -217,12 +233,41 @@ class Posterior:
             nu = self.draws("nu").reshape(-1, 1, 1)
             noise = sigma * rng.standard_t(np.broadcast_to(nu, shape))
         else:
-            gap = self.draws("gap")[..., None]
-            noise = sigma * rng.standard_normal(shape) + rng.exponential(
-                np.broadcast_to(gap, shape)
-            )
+            gap = np.broadcast_to(self.draws("gap")[..., None], shape)
+            noise = sigma * rng.standard_normal(shape) + rng.exponential(gap)
         # noise is on downstream *error*: accuracy moves the other way
         return np.clip(acc - noise, 0.0, 1.0)
+
+    def _effect_acc(
+        self, us: np.ndarray, kind: str, effects: Mapping[str, Any], rng: np.random.Generator
+    ) -> np.ndarray:
+        """Law's DS accuracy with model-attribute effects: ``(n_draws, n_groups, n_us)``."""
+        from scale_transfer.model import E_MIN
+
+        lref = self.groups["log_e_ref"].to_numpy(float)
+        x = np.log(np.clip(1.0 - us, E_MIN, 1.0))[None, None, :] - lref[None, :, None]
+        parts = {
+            "log_level": self.draws("log_level_group")[..., None],
+            "log_alpha": np.log(self.draws("alpha"))[..., None],
+        }
+        for col in self.config.effects:
+            levels = [str(v) for v in self.dt["posterior"].coords[f"effect_{col}_level"].values]
+            index = {v: i for i, v in enumerate(levels)}
+            idx = np.full(us.shape, -1)
+            if effects.get(col) is not None:
+                vals = np.broadcast_to(np.asarray(effects[col], dtype=object), us.shape)
+                idx = np.array([index.get(str(v), -1) for v in vals])
+            for part in parts:
+                eff = self.draws(f"effect_{col}_{part}")  # (draws, level, group)
+                term = np.moveaxis(eff[:, np.maximum(idx, 0), :], 1, 2)  # (draws, group, us)
+                new = idx < 0
+                if new.any():
+                    sd = self.draws(f"effect_{col}_{part}_sigma")[..., None]
+                    fresh = sd * rng.standard_normal(term.shape) if kind == "new-model" else 0.0
+                    term = np.where(new[None, None, :], fresh, term)
+                parts[part] = parts[part] + term
+        e_ir = self.draws("e_ir")[..., None]
+        return 1.0 - (np.exp(parts["log_level"] + np.exp(parts["log_alpha"]) * x) + e_ir)
 
     def predict(
         self,
@@ -231,6 +276,7 @@ class Posterior:
         kind: str = "curve",
         interval_kind: str = "eti",
         seed: int = 0,
+        effects: Mapping[str, Any] | None = None,
     ) -> pd.DataFrame:
         """Extrapolated DS accuracy at the given US accuracies, with intervals.
 
@@ -246,6 +292,9 @@ class Posterior:
             Interval kind.
         seed : int
             Seed for the predictive noise.
+        effects : mapping, optional
+            Levels of the new models' effect columns (fits with ``ModelConfig.effects``),
+            see :meth:`predict_draws`.
 
         Returns
         -------
@@ -255,7 +304,7 @@ class Posterior:
         us = np.atleast_1d(np.asarray(us_acc, dtype=float))
         if np.any((us < 0) | (us > 1)):
             raise ValueError("us_acc must be in [0, 1]")
-        x = self.predict_draws(us, kind, seed)
+        x = self.predict_draws(us, kind, seed, effects)
         lo, hi = interval(x, prob, interval_kind)
         g = len(self.groups)
         return pd.DataFrame(
@@ -287,8 +336,11 @@ class Posterior:
         dt = self.dt.copy()
         frame = self.data.copy()
         for c in frame.columns:
-            if frame[c].dtype == object or str(frame[c].dtype).startswith("str"):
+            dtype = frame[c].dtype
+            if dtype == object or str(dtype).startswith("str") or dtype.name == "category":
                 frame[c] = frame[c].astype(str)
+            elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iufb":
+                frame[c] = frame[c].astype(float)  # nullable ints/bools: NaN for missing
         frame.index.name = "row"
         dt["fit_data"] = xr.DataTree(xr.Dataset.from_dataframe(frame))
         groups = self.groups.copy()
@@ -403,6 +455,12 @@ def fit(
     if sampler_config is None:
         sampler_config = SamplerConfig(**{k: v for k, v in kwargs.items() if k in sfields})
     fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)
+    if getattr(config, "effects", ()):
+        # the effects' levels and indices are part of the compiled graph, not data that
+        # the compile cache swaps in: never reuse a compiled model for them
+        from scale_transfer import sampling
+
+        sampling._COMPILED.pop(sampling._cache_key(fd, config, "numba"), None)
     dt, diag = sample(fd, config, sampler_config)
     return Posterior(dt, config, sampler_config, fd.groups, fd.frame, diag, fd.data_hash())
 

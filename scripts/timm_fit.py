@@ -1,0 +1,42 @@
+"""Fit the default model to the timm zoo and compare with the least-squares bootstrap.
+
+Usage: .venv/bin/python scripts/timm_fit.py [TIMM_DIR] [--out docs/timm_fit.json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from scale_transfer import fit, fit_lsq_frame, load_timm
+
+folder = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/timm-results"
+out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/timm_fit.json")
+data = load_timm(folder).data
+t0 = time.time()
+lsq = fit_lsq_frame(data, target="all", n_boot=1000, prob=0.9)
+t_lsq = time.time() - t0
+t0 = time.time()
+post = fit(data, target="all", likelihood="gaussian", progress=False)
+t_bayes = time.time() - t0
+s = post.summary(prob=0.9)
+print(post.diagnostics.verdict())
+print(s.to_string(index=False))
+print(lsq.to_string(index=False))
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(
+    json.dumps(
+        {
+            "command": "scripts/timm_fit.py " + folder,
+            "diagnostics": post.diagnostics.to_dict(),
+            "bayes_seconds": t_bayes,
+            "lsq_seconds": t_lsq,
+            "bayes_asymptote_90_eti": s.to_dict(orient="records"),
+            "lsq_bootstrap_90": lsq.to_dict(orient="records"),
+        },
+        indent=2,
+        default=str,
+    )
+)
