@@ -1,4 +1,4 @@
-"""Calibration on data with known truth: do the asymptote intervals cover the truth?
+"""Calibration on data with known truth: how often do asymptote intervals cover the truth.
 
 Simulate the paper's setting many times (:func:`scale_transfer.simulate.simulate`), fit
 each simulation, and count how often the credible interval of each task's asymptote

@@ -337,7 +337,11 @@ class Posterior:
         frame = self.data.copy()
         for c in frame.columns:
             dtype = frame[c].dtype
-            if dtype == object or str(dtype).startswith("str") or dtype.name == "category":
+            if (
+                pd.api.types.is_object_dtype(dtype)
+                or str(dtype).startswith("str")
+                or dtype.name == "category"
+            ):
                 frame[c] = frame[c].astype(str)
             elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iufb":
                 frame[c] = frame[c].astype(float)  # nullable ints/bools: NaN for missing
