@@ -571,6 +571,70 @@ def bench(
     typer.echo(f"wrote {out}")
 
 
+@app.command("validate-extrapolation")
+def validate_extrapolation(
+    data: Annotated[
+        str, typer.Argument(help="Tidy CSV/Parquet file, or 'timm', 'benchmark', 'simulated'.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for validation.csv, points.csv, figure.")],
+    holdout_top: Annotated[
+        float, typer.Option("--holdout-top", help="Hold out this top fraction of each task.")
+    ] = 0.1,
+    holdout_above: Annotated[
+        float | None,
+        typer.Option("--holdout-above", help="Hold out models above this US accuracy instead."),
+    ] = None,
+    prob: Annotated[
+        list[float] | None, typer.Option(help="Interval probabilities, e.g. --prob 0.5 0.9.")
+    ] = None,
+    options: Annotated[
+        str,
+        typer.Option(
+            help="'default' (lsq + recommended model), 'all', or comma-separated methods: "
+            "lsq, lsq_hull, default, independent, hull, student_t, frontier, effects, "
+            "effects_student_t."
+        ),
+    ] = "default",
+    draws: Annotated[int, typer.Option(help="Draws per chain of each fit.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Chains.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show the sampler's progress bar.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
+) -> None:
+    """Hold out the models with the highest US accuracy, fit the rest, score the prediction.
+
+    Per task: mean squared error of the predicted DS accuracy, coverage and mean width of
+    the equal-tailed predictive intervals for a new model, and CRPS, for the least-squares
+    baseline (Gaussian residual intervals) and the Bayesian variants. Writes
+    OUT/validation.csv (one row per method and task, plus '(all)'), OUT/points.csv,
+    OUT/fits.csv and OUT/validation.png.
+    """
+    from scale_transfer.validation import validate_extrapolation as _validate
+
+    names = ["validation.csv", "points.csv", "fits.csv", "validation.png"]
+    existing = [out / n for n in names if (out / n).exists()]
+    if existing and not overwrite:
+        _fail(f"{existing[0]} exists; pass --overwrite to replace the results in {out}")
+    result = _validate(
+        data,
+        top=holdout_top,
+        above=holdout_above,
+        probs=tuple(prob) if prob else (0.5, 0.9),
+        options=options,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress=progress,
+        log=lambda line: typer.echo(line, err=True),
+    )
+    result.save(out, overwrite=overwrite)
+    pooled = result.pooled().drop(columns=["setting", "task"])
+    _write_table(pooled, None, overwrite)
+    typer.echo(f"wrote {out}")
+
+
 # --- end of commands ---
 
 

@@ -1,0 +1,245 @@
+"""The sample-size study (Figure B): executors, resume, table, figure, CLI.
+
+Plumbing tests with tiny MCMC runs (convergence is not their point). One small study is run
+once per module through local worker processes and shared by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from scale_transfer.cli import main
+from scale_transfer.simulate import simulate
+from scale_transfer.study import TABLE_COLUMNS, plot_study, read_study, run_study, summarize
+
+pytestmark = pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+
+#: Tiny settings: one setting, 200 models (20 held out), fixed parametrization (one compile).
+QUICK = {
+    "settings": ["jft-25shot"],
+    "sizes": [100, "all"],
+    "repeats": 2,
+    "methods": ["lsq", "bayes"],
+    "draws": 30,
+    "tune": 30,
+    "chains": 2,
+    "n_models": 200,
+    "centered": False,
+}
+N_TASKS = 8
+
+
+@pytest.fixture(scope="module")
+def local_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "quick"
+    lines: list[str] = []
+    res = run_study(out, workers=1, progress=lines.append, **QUICK)
+    return out, res, lines
+
+
+def test_local_study_writes_table(local_study):
+    out, res, _ = local_study
+    assert res.n_done == res.n_total == 2 * 2 * 2 * 2 and res.n_failed == 0
+    table = pd.read_csv(out / "study.csv", dtype={"size": str})
+    assert list(table.columns) == TABLE_COLUMNS
+    assert len(table) == res.n_total * N_TASKS
+    keys = table.groupby(["size", "repeat", "target", "method"]).size()
+    assert len(keys) == res.n_total and (keys == N_TASKS).all()
+    assert set(table["size"]) == {"100", "all"}
+    assert (table.loc[table["size"] == "all", "n_models"] == 180).all()
+    assert (table.loc[table["size"] == "100", "n_models"] == 100).all()
+    for col in ("fit_mse", "pred_mse", "pred_mse_all", "pred_mse_hull", "asymptote_abs_err"):
+        assert (table[col] >= 0).all() and table[col].notna().all(), col
+    own = np.where(table["target"] == "all", table["pred_mse_all"], table["pred_mse_hull"])
+    np.testing.assert_allclose(table["pred_mse"], own)
+    bayes = table[table["method"] == "bayes"]
+    assert bayes[["cover50", "cover90", "width50", "width90", "max_rhat"]].notna().all().all()
+    assert ((bayes["cover50"] <= 1) & (bayes["cover50"] >= 0)).all()
+    assert (bayes["width90"] > bayes["width50"]).all()
+    assert (bayes["asymptote_lower90"] <= bayes["asymptote_upper90"]).all()
+    # a hull fit uses fewer points than the all-points fit of the same subsample
+    n = table.pivot_table(
+        index=["size", "repeat", "task", "method"], columns="target", values="n_points"
+    )
+    assert (n["hull"] < n["all"]).all()
+
+
+def test_compiled_once_per_worker(local_study):
+    _, res, _ = local_study
+    bayes = res.table[res.table["method"] == "bayes"].drop_duplicates(["size", "repeat", "target"])
+    assert len(bayes) == 8
+    # one worker process, one model structure: compiled for the first fit, then reused
+    assert bayes["worker"].nunique() == 1
+    assert (~bayes["compile_cached"].astype(bool)).sum() == 1
+    assert bayes.loc[bayes["compile_cached"].astype(bool), "compile_seconds"].max() < 1.0
+    assert bayes["worker"].iloc[0] != f"{os.uname().nodename}:{os.getpid()}"
+
+
+def test_progress_lines(local_study):
+    _, res, lines = local_study
+    done = [line for line in lines if line.startswith("[")]
+    assert len(done) == res.n_total
+    assert done[-1].startswith(f"[{res.n_total}/{res.n_total}]")
+    assert all("fits/s, ETA" in line for line in done)
+
+
+def test_resume_skips_finished_fits(local_study):
+    out, res, _ = local_study
+    files = sorted((out / "fits").glob("*/*.csv"))
+    assert len(files) == res.n_total
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    again = run_study(out, workers=1, **QUICK)
+    assert again.n_done == 0 and again.n_skipped == res.n_total
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+    pd.testing.assert_frame_equal(again.table, res.table)
+    # more repeats (cheap least squares only): only the new fits run
+    more = run_study(out, workers=0, **(QUICK | {"repeats": 3, "methods": ["lsq"]}))
+    assert more.n_done == 2 * 2 and more.n_skipped == 2 * 2 * 2
+    assert len(read_study(out)) == (res.n_total + 4) * N_TASKS
+
+
+def test_refuses_other_settings_and_foreign_dirs(local_study, tmp_path):
+    out, _, _ = local_study
+    with pytest.raises(ValueError, match="draws: 30 there, 31 now"):
+        run_study(out, workers=0, **(QUICK | {"draws": 31}))
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "study.csv").write_text("precious\n")
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        run_study(foreign, workers=0, **(QUICK | {"methods": ["lsq"]}))
+    assert (foreign / "study.csv").read_text() == "precious\n"
+
+
+def test_figure_builds(local_study):
+    out, res, _ = local_study
+    assert (out / "figure_b.png").stat().st_size > 10_000
+    fig = plot_study(res.table)
+    axes = fig.get_axes()
+    assert len(axes) == 2  # one setting: error panel and coverage panel
+    assert axes[0].get_yscale() == "log"
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["100", "all"]
+    plt.close(fig)
+
+
+def test_summarize(local_study):
+    _, res, _ = local_study
+    summ = summarize(res.table)
+    assert len(summ) == 2 * 2 * 2
+    assert (summ["repeats"] == 2).all()
+    assert (summ["fit_mse_q10"] <= summ["fit_mse_q90"] + 1e-15).all()
+    # coverage pooled over held-out points, by hand for one fit
+    t = res.table
+    one = t[(t["size"] == "100") & (t["repeat"] == 0) & (t["target"] == "all")]
+    one = one[one["method"] == "bayes"]
+    pooled = (one["cover90"] * one["n_holdout_all"]).sum() / one["n_holdout_all"].sum()
+    per_fit = summarize(one)
+    assert per_fit["cover90"].iloc[0] == pytest.approx(pooled)
+
+
+def _dask_study(out, **kwargs):
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None
+    )
+    try:
+        return run_study(out, scheduler=cluster.scheduler_address, **(QUICK | kwargs))
+    finally:
+        cluster.close()
+
+
+def test_dask_local_cluster(tmp_path):
+    """The Dask path end to end, with least squares (no compilation: fast)."""
+    res = _dask_study(tmp_path / "dask", methods=["lsq"])
+    assert res.n_done == res.n_total == 2 * 2 * 2 and res.n_failed == 0
+    table = res.table
+    assert list(table.columns) == TABLE_COLUMNS and len(table) == res.n_total * N_TASKS
+    assert table["worker"].nunique() == 1
+    assert table["worker"].iloc[0] != f"{os.uname().nodename}:{os.getpid()}"
+    assert table["cover90"].notna().all()
+    assert (tmp_path / "dask" / "figure_b.png").exists()
+    again = _dask_study(tmp_path / "dask", methods=["lsq"])
+    assert again.n_done == 0 and again.n_skipped == res.n_total
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_bayes(tmp_path):
+    """Bayesian fits on a Dask worker: compiled once there, then reused."""
+    res = _dask_study(tmp_path / "dask", sizes=[100, "all"], repeats=1, targets=["hull"])
+    assert res.n_done == 4 and res.n_failed == 0
+    bayes = res.table[res.table["method"] == "bayes"].drop_duplicates(["size", "repeat"])
+    assert bayes["worker"].nunique() == 1
+    assert list(bayes["compile_cached"].astype(bool)) == [False, True]
+    assert res.table.loc[res.table["method"] == "bayes", "cover90"].notna().all()
+
+
+def test_time_limit_starts_nothing(tmp_path):
+    res = run_study(tmp_path / "t", workers=0, time_limit=0.0, **(QUICK | {"methods": ["lsq"]}))
+    assert res.n_done == 0 and res.n_left == res.n_total == 8
+    assert res.figure_path is None and len(res.table) == 0
+
+
+def test_data_file_and_cli(tmp_path, capsys):
+    data = tmp_path / "zoo.csv"
+    simulate("in21k-1shot", 150, seed=3).data.to_csv(data, index=False)
+    out = tmp_path / "cli"
+    args = [
+        "study",
+        "--out",
+        str(out),
+        "--data",
+        str(data),
+        "--sizes",
+        "50",
+        "100",
+        "--repeats",
+        "2",
+        "--methods",
+        "lsq",
+        "--targets",
+        "all,hull",
+        "--workers",
+        "0",
+        "--holdout-top",
+        "0.2",
+    ]
+    main(args)  # returns normally on success
+    captured = capsys.readouterr()
+    assert "12 fits" in captured.out and "fits/s" in captured.out
+    assert "[12/12]" in captured.err
+    table = pd.read_csv(out / "study.csv", dtype={"size": str})
+    assert set(table["setting"]) == {"in21k-1shot"}
+    assert set(table["size"]) == {"50", "100", "all"}
+    assert (table.loc[table["size"] == "all", "n_models"] == 120).all()
+    assert table["asymptote_true"].isna().all()  # no truth for user data
+    # resume through the CLI: nothing left to fit
+    main(args)
+    assert "0 fits in" in capsys.readouterr().out
+
+
+def test_cli_user_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["study", "--out", str(tmp_path / "x"), "--methods", "magic", "--workers", "0"])
+    assert exc.value.code == 2
+    assert "methods must be among" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["study", "--out", str(tmp_path / "y"), "--setting", "mars-5shot"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"holdout_top": 1.5}, "holdout_top"),
+        ({"targets": ["frontier"]}, "targets"),
+        ({"sizes": [0]}, "positive"),
+        ({"repeats": 0}, "repeats"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        run_study(tmp_path / "bad", workers=0, **(QUICK | kwargs))
