@@ -80,3 +80,33 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(args)  # exists: refused
     assert e.value.code == 2
+
+
+def test_multi_value_options_expand():
+    from scale_transfer.cli import _expand_multi_values as expand
+
+    assert expand(["predict", "m.nc", "--us-acc", "0.7", "0.8", "--prob", "0.9"]) == [
+        "predict",
+        "m.nc",
+        "--us-acc",
+        "0.7",
+        "--us-acc",
+        "0.8",
+        "--prob",
+        "0.9",
+    ]
+    assert expand(["predict", "--us-acc", "0.7", "m.nc"]) == ["predict", "--us-acc", "0.7", "m.nc"]
+    got = expand(["study", "--setting", "a", "b", "--methods", "lsq", "bayes", "--out", "d"])
+    assert got == [
+        "study",
+        "--setting",
+        "a",
+        "--setting",
+        "b",
+        "--methods",
+        "lsq",
+        "--methods",
+        "bayes",
+        "--out",
+        "d",
+    ]

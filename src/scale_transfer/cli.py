@@ -639,20 +639,26 @@ def validate_extrapolation(
 
 
 def _expand_multi_values(argv: list[str]) -> list[str]:
-    """Let ``--us-acc 0.7 0.8`` mean ``--us-acc 0.7 --us-acc 0.8`` (and ``--prob``, ``--sizes``)."""
-    multi = {"--us-acc", "--prob", "--sizes"}
+    """Let ``--us-acc 0.7 0.8`` mean ``--us-acc 0.7 --us-acc 0.8``.
+
+    Numbers after ``--us-acc``, ``--prob`` and ``--sizes`` are expanded; so are words after
+    ``--setting``, ``--methods`` and ``--targets`` of ``study`` (which takes no positional
+    argument that they could swallow).
+    """
+    numbers = {"--us-acc", "--prob", "--sizes"}
+    words = {"--setting", "--methods", "--targets"} if "study" in argv[:2] else set()
     out: list[str] = []
     current = None
     for a in argv:
         if a.startswith("-") and not _is_number(a):
-            current = a if a in multi else None
+            current = a if a in numbers | words else None
             out.append(a)
-        elif current is not None and not _is_number(a):
-            current = None
+        elif current is None or out[-1] == current:
             out.append(a)
-        elif current is not None and _is_number(a) and out[-1] != current:
+        elif current in words or _is_number(a):
             out += [current, a]
         else:
+            current = None
             out.append(a)
     return out
 
