@@ -78,6 +78,8 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     # model-attribute effects (ModelConfig.effects): spread of the level effects on
     # log_level and on log_alpha, per group
     "effect_sigma": {"dist": "HalfNormal", "sigma": 0.5},
+    # discrepancy term (ModelConfig.discrepancy): its amplitude (sd, in error), per group
+    "discrepancy_eta": {"dist": "HalfNormal", "sigma": 0.05},
 }
 
 
@@ -117,6 +119,13 @@ class ModelConfig:
         (prior ``effect_sigma``): models of one kind follow their own curve, partially
         pooled. ``k``, ``alpha`` and the asymptote are then those of the population
         (effect 0). Default ``()``: no effects.
+    discrepancy : bool
+        Add a smooth discrepancy ``f_g(log e_us)`` to each group's law: a Gaussian process
+        with squared-exponential kernel (length-scale :data:`DISCREPANCY_ELL` in
+        ``log e_us``, amplitude per group with prior ``discrepancy_eta``) in its
+        Hilbert-space approximation. Where the law misfits the data the amplitude grows,
+        and predictions away from the data revert to the law with that much extra
+        uncertainty. The asymptote stays the law's ``1 - e_ir``. Default False.
     """
 
     target: str = "all"
@@ -126,6 +135,7 @@ class ModelConfig:
     centered: bool | str = "auto"
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
     effects: tuple[str, ...] = ()
+    discrepancy: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -242,6 +252,36 @@ def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
     )
 
 
+#: Discrepancy term: domain of ``log e_us`` (clipped to it), number of basis functions,
+#: length-scale and boundary factor of the Hilbert-space Gaussian process approximation.
+DISCREPANCY_LOG_E = (float(np.log(1e-3)), 0.0)
+DISCREPANCY_BASIS = 8
+DISCREPANCY_ELL = 1.2
+_DISC_C = 1.5
+
+
+def discrepancy_basis(log_e_us: Any, lib: Any = np) -> Any:
+    """Basis functions of the discrepancy at ``log e_us``: ``(..., DISCREPANCY_BASIS)``.
+
+    ``lib`` is ``numpy`` or ``pytensor.tensor``. Each function is scaled by the square root
+    of the kernel's spectral density at its frequency, so that ``basis @ z`` with
+    ``z ~ Normal(0, 1)`` approximates a unit-amplitude Gaussian process.
+    """
+    lo, hi = DISCREPANCY_LOG_E
+    half = (hi - lo) / 2.0
+    big_l = _DISC_C * half
+    j = np.arange(1, DISCREPANCY_BASIS + 1)
+    w = np.pi * j / (2.0 * big_l)
+    spectral = np.sqrt(2 * np.pi) * DISCREPANCY_ELL * np.exp(-0.5 * (DISCREPANCY_ELL * w) ** 2)
+    sqrt_s = np.sqrt(spectral)
+    x = lib.clip(log_e_us, lo, hi) - (lo + half)
+    return lib.sin(w * (x[..., None] + big_l)) * (sqrt_s / np.sqrt(big_l))
+
+
+#: Random effects are centred where every (level, group) cell has this many points.
+EFFECT_CENTERED_MIN = 10
+
+
 def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
     """Level indices of the ``effects`` columns (empty dict when there are none)."""
     effects = tuple(getattr(config, "effects", ()))
@@ -255,7 +295,7 @@ def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
             raise DataError(f"effect column {col!r} is not in the data; columns: {list(used)}")
         if used[col].isna().any():
             raise DataError(f"effect column {col!r} has missing values")
-        values = used[col].astype(str)
+        values = used[col].astype(str)  # booleans become "False"/"True"
         levels[col] = sorted(values.unique())
         code = {v: i for i, v in enumerate(levels[col])}
         idx.append(values.map(code).to_numpy(np.int64))
@@ -265,17 +305,36 @@ def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
 def _effect_terms(
     fd: FitData, priors: Mapping[str, Mapping[str, Any]], gidx: Any, log_level: Any, alpha: Any
 ) -> tuple[Any, Any]:
-    """Per-point ``log_level`` and ``alpha`` with the model-attribute effects added."""
+    """Per-point ``log_level`` and ``alpha`` with the model-attribute effects added.
+
+    A column with levels ``False``/``True`` gets one coefficient per group (``True``
+    against ``False``, prior ``Normal(0, 1)``); other columns get a random effect per
+    level and group, centred where every (level, group) cell holds at least
+    ``EFFECT_CENTERED_MIN`` points and non-centred otherwise.
+    """
     lvl, log_a = log_level[gidx], pt.log(alpha)[gidx]
+    n_groups = len(fd.groups)
     for j, (col, levels) in enumerate(fd.effect_levels.items()):
         dim = f"effect_{col}_level"
         pm.Model.get_context().add_coord(dim, levels)
+        idx = fd.effect_idx[:, j]
+        cells = np.bincount(idx * n_groups + fd.group_idx, minlength=len(levels) * n_groups)
+        centered = bool(cells.min() >= EFFECT_CENTERED_MIN)
         for part in ("log_level", "log_alpha"):
             name = f"effect_{col}_{part}"
-            s = _prior(f"{name}_sigma", priors["effect_sigma"], dims="group")
-            z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(dim, "group"))
-            eff = pm.Deterministic(name, z * s[None, :], dims=(dim, "group"))
-            term = eff[fd.effect_idx[:, j], gidx]
+            if levels == ["False", "True"]:
+                beta = pm.Normal(f"{name}_true", 0.0, 1.0, dims="group")
+                eff = pm.Deterministic(
+                    name, pt.stack([pt.zeros(n_groups), beta]), dims=(dim, "group")
+                )
+            else:
+                s = _prior(f"{name}_sigma", priors["effect_sigma"], dims="group")
+                if centered:
+                    eff = pm.Normal(name, 0.0, s[None, :], dims=(dim, "group"))
+                else:
+                    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(dim, "group"))
+                    eff = pm.Deterministic(name, z * s[None, :], dims=(dim, "group"))
+            term = eff[idx, gidx]
             if part == "log_level":
                 lvl = lvl + term
             else:
@@ -411,6 +470,14 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
         if config.effects:
             lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)
         mu = pt.exp(lvl_obs + alpha_obs * (log_e_us - log_e_ref[gidx])) + e_ir[gidx]
+        if getattr(config, "discrepancy", False):
+            model.add_coord("discrepancy_basis", np.arange(DISCREPANCY_BASIS))
+            eta = _prior("discrepancy_eta", priors["discrepancy_eta"], dims="group")
+            z = pm.Normal("discrepancy_z", 0.0, 1.0, dims=("group", "discrepancy_basis"))
+            coef = pm.Deterministic(
+                "discrepancy_coef", eta[:, None] * z, dims=("group", "discrepancy_basis")
+            )
+            mu = mu + (discrepancy_basis(log_e_us, pt) * coef[gidx]).sum(-1)
         if config.likelihood == "gaussian":
             pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
         elif config.likelihood == "student_t":

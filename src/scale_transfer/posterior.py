@@ -219,6 +219,11 @@ class Posterior:
             acc = self._effect_acc(us, kind, effects or {}, np.random.default_rng([seed, 1]))
         else:
             acc = ds_acc(us[None, None, :], k[..., None], alpha[..., None], e_ir[..., None])
+        if getattr(self.config, "discrepancy", False):
+            from scale_transfer.model import E_MIN, discrepancy_basis
+
+            phi = discrepancy_basis(np.log(np.clip(1.0 - us, E_MIN, 1.0)))  # (us, basis)
+            acc = acc - np.einsum("sgb,ub->sgu", self.draws("discrepancy_coef"), phi)
         if kind == "curve":
             return acc
         if kind != "new-model":
@@ -261,7 +266,7 @@ class Posterior:
                 eff = self.draws(f"effect_{col}_{part}")  # (draws, level, group)
                 term = np.moveaxis(eff[:, np.maximum(idx, 0), :], 1, 2)  # (draws, group, us)
                 new = idx < 0
-                if new.any():
+                if new.any() and f"effect_{col}_{part}_sigma" in self.dt["posterior"]:
                     sd = self.draws(f"effect_{col}_{part}_sigma")[..., None]
                     fresh = sd * rng.standard_normal(term.shape) if kind == "new-model" else 0.0
                     term = np.where(new[None, None, :], fresh, term)

@@ -1,0 +1,616 @@
+"""Held-out validation of the extrapolation: how well calibrated are predictive intervals.
+
+The protocol (Figure B of the paper, with intervals): for each task (and setting), hold out
+the models with the *highest* upstream accuracy, fit on the rest, and score the held-out
+models' downstream accuracy against the prediction for a new model at their upstream
+accuracy.
+
+- **mse**: mean squared error of the point prediction (the posterior mean of the new-model
+  predictive distribution; for least squares, the fitted curve);
+- **coverage_XX** and **width_XX**: share of held-out models inside the central (equal-tailed)
+  predictive interval of probability ``XX``%, and its mean width;
+- **crps**: continuous ranked probability score (lower is better; it rewards sharp intervals
+  that still cover), from the predictive draws, or in closed form for least squares with
+  Gaussian residual intervals.
+
+Methods: ``lsq`` (the paper's least squares per task, intervals ``center +- z * sigma`` from
+the residual sd, :func:`scale_transfer.lsq.lsq_interval`), ``lsq_hull`` (the same on the
+upper hull), and Bayesian fits named in :data:`OPTIONS` (``default`` is the package default,
+hierarchical pooling, all points, Gaussian residuals).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scale_transfer.data import MIN_POINTS, read_tidy
+from scale_transfer.hull import upper_hull
+from scale_transfer.lsq import fit_lsq, lsq_interval
+
+__all__ = [
+    "ALL_GROUP",
+    "BASELINES",
+    "OPTIONS",
+    "RECOMMENDED",
+    "ValidationResult",
+    "crps_draws",
+    "crps_normal",
+    "holdout_split",
+    "load_dataset",
+    "plot_validation",
+    "resolve_methods",
+    "score_intervals",
+    "validate_extrapolation",
+]
+
+#: Label of the pooled row (all held-out points of all tasks) in the table.
+ALL_GROUP = "(all)"
+#: Least-squares baselines (the paper's method) and the points they are fitted to.
+BASELINES: dict[str, str] = {"lsq": "all", "lsq_hull": "hull"}
+#: Placeholder for "the effect columns of the data" (see :func:`default_effects`).
+AUTO = "auto"
+#: Model-attribute columns used as effects by default, when present: the architecture
+#: family and whether the model was pre-trained on more data than ImageNet-1k (timm).
+EFFECT_COLUMNS = ("family", "extra_data")
+#: Bayesian variants: name -> keyword arguments of :class:`scale_transfer.ModelConfig`.
+OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "independent": {"pooling": "independent"},
+    "hull": {"target": "hull"},
+    "student_t": {"likelihood": "student_t"},
+    "frontier": {"likelihood": "frontier"},
+    "effects": {"effects": AUTO},
+    "effects_student_t": {"effects": AUTO, "likelihood": "student_t"},
+    "discrepancy": {"discrepancy": True},
+    "effects_discrepancy": {"effects": AUTO, "discrepancy": True},
+}
+#: Methods run by ``options="default"``: the baseline and the package default.
+DEFAULT_METHODS = ("lsq", "default")
+#: The variant recommended by the validation (see docs/validation.md).
+RECOMMENDED = "default"
+
+
+# ------------------------------------------------------------------------------- scores
+def crps_normal(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """CRPS of a normal predictive distribution, in closed form.
+
+    ``crps = sigma * (z * (2 Phi(z) - 1) + 2 phi(z) - 1 / sqrt(pi))`` with
+    ``z = (y - mu) / sigma`` (Gneiting and Raftery 2007).
+
+    Parameters
+    ----------
+    y : array_like
+        Observed values.
+    mu, sigma : array_like
+        Mean and standard deviation of the predictive normal (broadcast against ``y``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The CRPS of each observation (same units as ``y``).
+    """
+    y, mu, sigma = (np.asarray(a, dtype=float) for a in (y, mu, sigma))
+    z = (y - mu) / sigma
+    return sigma * (
+        z * (2.0 * stats.norm.cdf(z) - 1.0) + 2.0 * stats.norm.pdf(z) - 1 / math.sqrt(np.pi)
+    )
+
+
+def crps_draws(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """CRPS of the empirical distribution of predictive draws.
+
+    ``crps = E|X - y| - E|X - X'| / 2`` with ``X, X'`` independent draws; the second term is
+    computed exactly from the sorted draws, ``E|X - X'| = 2 / m**2 * sum_i (2 i - m - 1) x_(i)``.
+
+    Parameters
+    ----------
+    y : array_like, shape (n,)
+        Observed values.
+    draws : array_like, shape (m, n)
+        ``m`` predictive draws for each observation.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+    """
+    y = np.atleast_1d(np.asarray(y, dtype=float))
+    x = np.sort(np.asarray(draws, dtype=float).reshape(-1, y.size), axis=0)
+    m = x.shape[0]
+    term1 = np.mean(np.abs(x - y[None, :]), axis=0)
+    w = (2.0 * np.arange(1, m + 1) - m - 1.0)[:, None]
+    term2 = np.sum(w * x, axis=0) / (m * m)  # = E|X - X'| / 2
+    return term1 - term2
+
+
+def score_intervals(
+    y: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return whether each ``y`` lies in ``[lower, upper]``, and the widths."""
+    y = np.asarray(y, dtype=float)
+    return (y >= lower) & (y <= upper), np.asarray(upper) - np.asarray(lower)
+
+
+def _pcol(prob: float) -> str:
+    v = 100.0 * prob
+    return f"{v:.0f}" if abs(v - round(v)) < 1e-9 else f"{v:g}".replace(".", "p")
+
+
+# -------------------------------------------------------------------------------- split
+def holdout_split(
+    data: pd.DataFrame,
+    top: float | None = 0.1,
+    above: float | None = None,
+    *,
+    min_train: int = MIN_POINTS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out, per (setting, task), the models with the highest upstream accuracy.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Tidy data (validated, with a ``setting`` column).
+    top : float or None
+        Fraction in (0, 1): hold out the ``ceil(top * n)`` points of highest ``us_acc`` of
+        each (setting, task) with ``n`` points (ties broken by model name). Ignored when
+        ``above`` is given.
+    above : float or None
+        Hold out the points with ``us_acc > above`` instead.
+    min_train : int
+        Fewest points a (setting, task) must keep to be fitted.
+
+    Returns
+    -------
+    (train, test) : tuple of pandas.DataFrame
+        Disjoint parts of ``data`` (original index kept).
+
+    Raises
+    ------
+    ValueError
+        For a fraction outside (0, 1), a threshold that leaves a task with fewer than
+        ``min_train`` points, or one that holds nothing out.
+    """
+    df = data if "setting" in data else read_tidy(data)
+    if above is None:
+        if top is None or not 0.0 < float(top) < 1.0:
+            raise ValueError(f"holdout fraction must be in (0, 1); got {top}")
+    held = pd.Series(False, index=df.index)
+    for (setting, task), g in df.groupby(["setting", "task"], sort=False):
+        if above is not None:
+            out = g.index[g["us_acc"] > above]
+        else:
+            n_out = math.ceil(float(top) * len(g))
+            order = g.sort_values(["us_acc", "model"], ascending=[False, True], kind="mergesort")
+            out = order.index[:n_out]
+        if len(g) - len(out) < min_train:
+            raise ValueError(
+                f"task {task!r} ({setting}): holding out {len(out)} of {len(g)} points leaves "
+                f"fewer than {min_train} to fit; lower the threshold"
+            )
+        held[out] = True
+    if not held.any():
+        raise ValueError(f"no point has us_acc above {above}: nothing to hold out")
+    return df[~held].copy(), df[held].copy()
+
+
+# ------------------------------------------------------------------------------ methods
+def resolve_methods(options: str | Sequence[str] = "default") -> list[str]:
+    """Turn ``"default"``, ``"all"`` or a list / comma-separated names into method names."""
+    if isinstance(options, str):
+        if options == "default":
+            return list(DEFAULT_METHODS)
+        if options == "all":
+            return list(BASELINES) + list(OPTIONS)
+        options = [o.strip() for o in options.split(",") if o.strip()]
+    names = list(dict.fromkeys(options))
+    known = list(BASELINES) + list(OPTIONS)
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise ValueError(
+            f"unknown method(s) {', '.join(map(repr, bad)) or '(none)'}; choose 'default', "
+            f"'all' or names among {', '.join(known)}"
+        )
+    return names
+
+
+def default_effects(data: pd.DataFrame) -> tuple[str, ...]:
+    """Return the effect columns for the ``effects`` options.
+
+    ``data.attrs["effects"]`` if set (the scaling benchmark sets ``("run",)``), else those
+    of :data:`EFFECT_COLUMNS` present.
+    """
+    if data.attrs.get("effects"):
+        return tuple(data.attrs["effects"])
+    return tuple(c for c in EFFECT_COLUMNS if c in data.columns)
+
+
+def load_dataset(name: str | os.PathLike) -> pd.DataFrame:
+    """Return tidy data for a file path, or for ``timm``, ``benchmark`` or ``simulated``.
+
+    ``timm`` is :func:`scale_transfer.zoo.load_timm`, ``benchmark``
+    :func:`scale_transfer.zoo.load_scaling_benchmark`, ``simulated``
+    ``simulate("jft-25shot", 3000, 0)``; anything else is read with
+    :func:`scale_transfer.data.read_tidy`.
+    """
+    key = str(name)
+    if key == "timm":
+        from scale_transfer.zoo import load_timm
+
+        return load_timm().data
+    if key == "benchmark":
+        from scale_transfer.zoo import load_scaling_benchmark
+
+        df = load_scaling_benchmark().data
+        df["run"] = df["model"].str.split("@").str[0]  # the training run of a checkpoint
+        df.attrs["effects"] = ("run",)
+        return df
+    if key == "simulated":
+        from scale_transfer.simulate import simulate
+
+        return simulate("jft-25shot", 3000, 0).data
+    return read_tidy(name)
+
+
+# ------------------------------------------------------------------------------- result
+@dataclass
+class ValidationResult:
+    """Outcome of :func:`validate_extrapolation`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (method, setting, task) and a pooled row per method (``task ==
+        "(all)"``): ``method, setting, task, n_train, n_heldout, us_min_heldout, mse, bias,
+        coverage_XX, width_XX, crps`` (``bias`` = mean of observed minus predicted).
+    points : pandas.DataFrame
+        One row per (method, held-out point): ``method, setting, task, model, us_acc,
+        ds_acc, pred, lower_XX, upper_XX, crps``.
+    fits : pandas.DataFrame
+        One row per method: configuration, convergence (Bayesian fits) and seconds.
+    probs : tuple of float
+        Interval probabilities (equal-tailed intervals).
+    meta : dict
+        Split and sampler settings.
+    """
+
+    table: pd.DataFrame
+    points: pd.DataFrame
+    fits: pd.DataFrame
+    probs: tuple[float, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def pooled(self) -> pd.DataFrame:
+        """Return the pooled rows (all tasks), one per method."""
+        return self.table[self.table["task"] == ALL_GROUP].reset_index(drop=True)
+
+    def save(self, out: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
+        """Write ``validation.csv``, ``points.csv``, ``fits.csv`` and ``validation.png``."""
+        out = Path(out)
+        names = ["validation.csv", "points.csv", "fits.csv", "validation.png"]
+        paths = [out / n for n in names]
+        if not overwrite:
+            clash = [str(p) for p in paths if p.exists()]
+            if clash:
+                raise FileExistsError(f"{clash[0]} exists; pass overwrite=True (--overwrite)")
+        out.mkdir(parents=True, exist_ok=True)
+        self.table.to_csv(paths[0], index=False)
+        self.points.to_csv(paths[1], index=False)
+        self.fits.to_csv(paths[2], index=False)
+        fig = plot_validation(self)
+        fig.savefig(paths[3], dpi=120, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return paths
+
+
+# ---------------------------------------------------------------------------- scoring
+def _score_rows(
+    method: str, test: pd.DataFrame, pred: np.ndarray, bounds: dict, crps: np.ndarray
+) -> pd.DataFrame:
+    pts = pd.DataFrame(
+        {
+            "method": method,
+            "setting": test["setting"].to_numpy(),
+            "task": test["task"].to_numpy(),
+            "model": test["model"].to_numpy(),
+            "us_acc": test["us_acc"].to_numpy(float),
+            "ds_acc": test["ds_acc"].to_numpy(float),
+            "pred": pred,
+        }
+    )
+    for p, (lo, hi) in bounds.items():
+        pts[f"lower_{_pcol(p)}"] = lo
+        pts[f"upper_{_pcol(p)}"] = hi
+    pts["crps"] = crps
+    return pts
+
+
+def _summarise(points: pd.DataFrame, train: pd.DataFrame, probs: Sequence[float]) -> pd.DataFrame:
+    n_train = train.groupby(["setting", "task"], sort=False).size()
+    rows = []
+
+    def one(method: str, setting: str, task: str, g: pd.DataFrame, ntr: int) -> dict:
+        err = g["ds_acc"] - g["pred"]
+        row = {
+            "method": method,
+            "setting": setting,
+            "task": task,
+            "n_train": ntr,
+            "n_heldout": len(g),
+            "us_min_heldout": float(g["us_acc"].min()),
+            "mse": float(np.mean(err**2)),
+            "bias": float(np.mean(err)),
+        }
+        for p in probs:
+            c = _pcol(p)
+            inside, width = score_intervals(g["ds_acc"], g[f"lower_{c}"], g[f"upper_{c}"])
+            row[f"coverage_{c}"] = float(np.mean(inside))
+            row[f"width_{c}"] = float(np.mean(width))
+        row["crps"] = float(g["crps"].mean())
+        return row
+
+    for method, gm in points.groupby("method", sort=False):
+        for (setting, task), g in gm.groupby(["setting", "task"], sort=False):
+            rows.append(one(method, setting, task, g, int(n_train.get((setting, task), 0))))
+        rows.append(one(method, "", ALL_GROUP, gm, int(len(train))))
+    return pd.DataFrame(rows)
+
+
+def _lsq_method(
+    method: str, train: pd.DataFrame, test: pd.DataFrame, probs: Sequence[float]
+) -> tuple[pd.DataFrame, dict]:
+    target = BASELINES[method]
+    t0 = time.perf_counter()
+    parts = []
+    for (setting, task), te in test.groupby(["setting", "task"], sort=False):
+        tr = train[(train["setting"] == setting) & (train["task"] == task)]
+        us, ds = tr["us_acc"].to_numpy(float), tr["ds_acc"].to_numpy(float)
+        if target == "hull":
+            h = upper_hull(us, ds)
+            us, ds = us[h], ds[h]
+        f = fit_lsq(us, ds)
+        x = te["us_acc"].to_numpy(float)
+        bounds = {}
+        center = None
+        for p in probs:
+            center, lo, hi = lsq_interval(f, x, p)
+            bounds[p] = (lo, hi)
+        crps = crps_normal(te["ds_acc"].to_numpy(float), center, f.sigma)
+        parts.append(_score_rows(method, te, center, bounds, crps))
+    info = {"method": method, "kind": "least squares", "target": target,
+            "seconds": time.perf_counter() - t0}  # fmt: skip
+    return pd.concat(parts, ignore_index=True), info
+
+
+def _effect_values(config: Any, test: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    names = tuple(getattr(config, "effects", ()) or ())
+    if not names:
+        return None
+    return {c: test[c].to_numpy() for c in names}
+
+
+def _bayes_method(
+    method: str,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    probs: Sequence[float],
+    sampler: Mapping[str, Any],
+    seed: int,
+    effects: Sequence[str] = (),
+) -> tuple[pd.DataFrame, dict]:
+    from scale_transfer.model import ModelConfig
+    from scale_transfer.posterior import fit
+
+    kwargs = dict(OPTIONS[method])
+    if kwargs.get("effects") == AUTO:
+        kwargs["effects"] = tuple(effects)
+    config = ModelConfig(**kwargs)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        # convergence is recorded in the fits table instead of warning once per method
+        from scale_transfer.sampling import ConvergenceWarning
+
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        post = fit(train, config=config, seed=seed, **sampler)
+    labels = list(zip(post.groups["setting"], post.groups["task"], strict=True))
+    parts = []
+    for (setting, task), te in test.groupby(["setting", "task"], sort=False):
+        g = labels.index((setting, task))
+        x = te["us_acc"].to_numpy(float)
+        eff = _effect_values(config, te)
+        d = post.predict_draws(x, kind="new-model", seed=seed + g, effects=eff)[:, g, :]
+        bounds = {p: tuple(np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)) for p in probs}
+        crps = crps_draws(te["ds_acc"].to_numpy(float), d)
+        parts.append(_score_rows(method, te, d.mean(axis=0), bounds, crps))
+    diag = post.diagnostics
+    info = {
+        "method": method,
+        "kind": "bayes",
+        "target": config.target,
+        "pooling": config.pooling,
+        "likelihood": config.likelihood,
+        "effects": ",".join(config.effects),
+        "discrepancy": bool(getattr(config, "discrepancy", False)),
+        "converged": diag.ok,
+        "max_rhat": diag.max_rhat,
+        "min_ess_bulk": diag.min_ess_bulk,
+        "divergences": diag.divergences,
+        "seconds": time.perf_counter() - t0,
+    }
+    return pd.concat(parts, ignore_index=True), info
+
+
+def validate_extrapolation(
+    data: pd.DataFrame | str | os.PathLike,
+    *,
+    top: float | None = 0.1,
+    above: float | None = None,
+    probs: Iterable[float] = (0.5, 0.9),
+    options: str | Sequence[str] = "default",
+    effects: Sequence[str] | None = None,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 2,
+    seed: int = 0,
+    progress: bool = False,
+    log: Any = None,
+) -> ValidationResult:
+    """Run the held-out extrapolation protocol.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, path, or ``"timm"`` / ``"benchmark"`` / ``"simulated"``
+        Tidy data (see :func:`load_dataset`).
+    top, above : float, optional
+        Hold-out rule, see :func:`holdout_split`.
+    probs : iterable of float
+        Probabilities of the equal-tailed predictive intervals scored.
+    options : str or sequence of str
+        ``"default"`` (least squares and the default model), ``"all"`` (every entry of
+        :data:`BASELINES` and :data:`OPTIONS`), or method names.
+    effects : sequence of str, optional
+        Effect columns of the ``effects*`` methods; default :func:`default_effects`. A
+        held-out model's level is known (its family, its training run); a level absent
+        from the training set gets a new effect drawn from its population.
+    draws, tune, chains, seed : int
+        MCMC settings of each Bayesian fit.
+    progress : bool
+        Show the sampler's progress bar.
+    log : callable, optional
+        Called with one line of text per finished method (e.g. ``print``).
+
+    Returns
+    -------
+    ValidationResult
+    """
+    if isinstance(data, pd.DataFrame):
+        df = data if "setting" in data else read_tidy(data)
+    else:
+        df = load_dataset(data)
+    probs = tuple(float(p) for p in probs)
+    for p in probs:
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"interval probability must be in (0, 1); got {p}")
+    methods = resolve_methods(options)
+    effects = default_effects(df) if effects is None else tuple(effects)
+    if any(OPTIONS.get(m, {}).get("effects") == AUTO for m in methods) and not effects:
+        raise ValueError("the effects methods need effect columns (effects=...); none found")
+    train, test = holdout_split(df, top=top, above=above)
+    sampler = {"draws": draws, "tune": tune, "chains": chains, "progress": progress}
+    points, infos = [], []
+    for m in methods:
+        if m in BASELINES:
+            pts, info = _lsq_method(m, train, test, probs)
+        else:
+            pts, info = _bayes_method(m, train, test, probs, sampler, seed, effects)
+        points.append(pts)
+        infos.append(info)
+        if log is not None:
+            log(f"{m}: {info['seconds']:.0f} s" + (
+                "" if info.get("converged", True) else " (NOT converged)"))  # fmt: skip
+    pts = pd.concat(points, ignore_index=True)
+    table = _summarise(pts, train, probs)
+    meta = {"top": top, "above": above, "probs": probs, "seed": seed, **sampler,
+            "effects": ",".join(effects),
+            "n_train": len(train), "n_heldout": len(test)}  # fmt: skip
+    return ValidationResult(table, pts, pd.DataFrame(infos), probs, meta)
+
+
+# --------------------------------------------------------------------------------- plot
+def _group_labels(table: pd.DataFrame) -> pd.Series:
+    """``task``, or ``setting/task`` when the table holds several settings."""
+    tab = table[table["task"] != ALL_GROUP]
+    if tab["setting"].nunique() > 1:
+        return tab["setting"].astype(str) + "/" + tab["task"].astype(str)
+    return tab["task"].astype(str)
+
+
+def plot_validation(result: ValidationResult, title: str | None = None):  # noqa: ANN201
+    """Coverage against nominal probability per method; squared error and CRPS by method.
+
+    Parameters
+    ----------
+    result : ValidationResult
+        From :func:`validate_extrapolation`.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: coverage of the held-out models by the equal-tailed predictive intervals
+        (all tasks pooled, one line per method; small marks: single tasks of the method).
+        Middle and right: mean squared error of the predicted DS accuracy and mean CRPS,
+        per method (bar: all tasks pooled; marks: single tasks), log scale.
+    """
+    import matplotlib.pyplot as plt
+
+    pooled = result.pooled()
+    methods = list(pooled["method"])
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    tab = result.table[result.table["task"] != ALL_GROUP].copy()
+    tab["label"] = _group_labels(result.table)
+    labels = list(dict.fromkeys(tab["label"]))
+    markers = dict(zip(labels, "os^vD<>phX*P8H+x1234", strict=False))
+    fig, axes = plt.subplots(
+        1, 3, figsize=(14, 4.6), gridspec_kw={"width_ratios": [1.1, 1, 1]}, layout="constrained"
+    )
+    ax = axes[0]
+    probs = np.array(result.probs)
+    ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="nominal")
+    span = 0.012 * (len(methods) - 1)
+    for i, m in enumerate(methods):
+        r = pooled.iloc[i]
+        cov = [r[f"coverage_{_pcol(p)}"] for p in probs]
+        ax.plot(probs, cov, marker="o", color=colors[m], label=m, lw=2)
+        sub = tab[tab["method"] == m]
+        dx = -span / 2 + 0.012 * i
+        for p in probs:
+            ax.scatter(np.full(len(sub), p + dx), sub[f"coverage_{_pcol(p)}"], s=9,
+                       color=colors[m], alpha=0.45, lw=0)  # fmt: skip
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xticks(np.r_[0, probs, 1])
+    ax.set_xlabel("nominal probability of the predictive interval (equal-tailed)")
+    ax.set_ylabel("share of held-out models inside")
+    ax.set_title("Calibration (line: all tasks; dots: single tasks)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    x = np.arange(len(methods))
+    for ax, col, name in (
+        (axes[1], "mse", "Mean squared error of DS accuracy"),
+        (axes[2], "crps", "CRPS of DS accuracy (lower is better)"),
+    ):
+        ax.bar(x, pooled[col].to_numpy(), color=[colors[m] for m in methods], alpha=0.35,
+               label="all tasks")  # fmt: skip
+        for j, lab in enumerate(labels):
+            sub = tab[tab["label"] == lab].set_index("method").reindex(methods)
+            off = (j - (len(labels) - 1) / 2) * min(0.07, 0.7 / max(len(labels), 1))
+            ax.scatter(x + off, sub[col], s=14, marker=markers.get(lab, "o"), color="0.15",
+                       label=lab, zorder=3)  # fmt: skip
+        ax.set_xticks(x, methods, rotation=25, ha="right")
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.grid(axis="y", color="0.9", lw=0.6, which="both")
+        ax.set_axisbelow(True)
+    axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="task",
+                   title_fontsize=8)  # fmt: skip
+    meta = result.meta
+    rule = (f"top {meta['top']:.0%} of US accuracy per task" if meta.get("above") is None
+            else f"US accuracy > {meta['above']}")  # fmt: skip
+    fig.suptitle(
+        (title + ": " if title else "") + f"held-out {meta.get('n_heldout', '?')} models ({rule}); "
+        f"MCMC {meta.get('chains')} x {meta.get('draws')} draws",
+        fontsize=11,
+    )
+    return fig

@@ -1,0 +1,186 @@
+"""Tests of the held-out validation protocol (scale_transfer.validation)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+from scale_transfer.cli import main
+from scale_transfer.simulate import simulate
+from scale_transfer.validation import (
+    ALL_GROUP,
+    crps_draws,
+    crps_normal,
+    holdout_split,
+    resolve_methods,
+    validate_extrapolation,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "03_validation.ipynb"
+
+
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    d = simulate("jft-25shot", 150, 0).data
+    return d[d["task"].isin(["pets", "cifar100", "imagenet"])].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- scores
+@pytest.mark.parametrize(("y", "mu", "sigma"), [(0.0, 0.0, 1.0), (1.3, 0.2, 0.5), (-2.0, 1.0, 2.0)])
+def test_crps_normal_matches_its_integral_definition(y: float, mu: float, sigma: float) -> None:
+    # CRPS = int (F(x) - 1{x >= y})^2 dx
+    def sq(x: float) -> float:
+        return (stats.norm.cdf(x, mu, sigma) - (x >= y)) ** 2
+
+    lo, hi = mu - 12 * sigma, mu + 12 * sigma
+    val = integrate.quad(sq, lo, y, limit=200)[0] + integrate.quad(sq, y, hi, limit=200)[0]
+    assert crps_normal(y, mu, sigma) == pytest.approx(val, rel=1e-6)
+
+
+def test_crps_normal_known_value_at_the_mean() -> None:
+    # at y = mu: sigma * (2 phi(0) - 1/sqrt(pi)) = sigma * (sqrt(2) - 1) / sqrt(pi)
+    assert crps_normal(0.0, 0.0, 2.0) == pytest.approx(2 * (math.sqrt(2) - 1) / math.sqrt(math.pi))
+
+
+def test_crps_draws_is_exact_for_the_empirical_distribution() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 3))
+    y = np.array([0.1, -0.5, 2.0])
+    brute = np.abs(x - y).mean(0) - 0.5 * np.abs(x[:, None, :] - x[None, :, :]).mean((0, 1))
+    np.testing.assert_allclose(crps_draws(y, x), brute, rtol=1e-12)
+
+
+def test_crps_draws_converges_to_the_normal_closed_form() -> None:
+    rng = np.random.default_rng(2)
+    y = np.array([0.0, 0.7, -1.5])
+    x = rng.normal(0.2, 0.8, size=(40_000, 3))
+    np.testing.assert_allclose(crps_draws(y, x), crps_normal(y, 0.2, 0.8), rtol=0.02)
+
+
+# ------------------------------------------------------------------------------ split
+def test_holdout_top_fraction_per_task(small: pd.DataFrame) -> None:
+    train, test = holdout_split(small, top=0.1)
+    assert len(train) + len(test) == len(small)
+    assert not set(train.index) & set(test.index)
+    for task, g in small.groupby("task"):
+        te, tr = test[test.task == task], train[train.task == task]
+        assert len(te) == math.ceil(0.1 * len(g))
+        assert te["us_acc"].min() >= tr["us_acc"].max()
+
+
+def test_holdout_above_threshold(small: pd.DataFrame) -> None:
+    cut = float(small["us_acc"].quantile(0.8))
+    train, test = holdout_split(small, top=None, above=cut)
+    assert (test["us_acc"] > cut).all() and (train["us_acc"] <= cut).all()
+    assert len(test) == int((small["us_acc"] > cut).sum())
+
+
+@pytest.mark.parametrize("kw", [{"top": 0.0}, {"top": 1.5}, {"above": -1.0}, {"above": 2.0}])
+def test_holdout_rejects_bad_rules(small: pd.DataFrame, kw: dict) -> None:
+    with pytest.raises(ValueError):
+        holdout_split(small, **({"top": 0.1} | kw))
+
+
+def test_resolve_methods() -> None:
+    assert resolve_methods("default")[0] == "lsq"
+    assert "lsq_hull" in resolve_methods("all") and "effects" in resolve_methods("all")
+    assert resolve_methods("lsq, hull") == ["lsq", "hull"]
+    with pytest.raises(ValueError, match="unknown method"):
+        resolve_methods("nope")
+
+
+# --------------------------------------------------------------------------- protocol
+def test_lsq_only_protocol(small: pd.DataFrame) -> None:
+    res = validate_extrapolation(small, options=["lsq", "lsq_hull"], probs=(0.5, 0.9))
+    tab = res.table
+    assert set(tab["method"]) == {"lsq", "lsq_hull"}
+    assert (tab.loc[tab.task == ALL_GROUP, "n_heldout"] == len(holdout_split(small)[1])).all()
+    assert ((tab["coverage_90"] >= tab["coverage_50"]) & (tab["width_90"] > tab["width_50"])).all()
+
+
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_quick_protocol_run(small: pd.DataFrame, tmp_path: Path) -> None:
+    res = validate_extrapolation(
+        small, options="default", probs=(0.5, 0.9), draws=100, tune=150, chains=2
+    )
+    tab = res.table
+    expected = ["method", "setting", "task", "n_train", "n_heldout", "mse", "bias",
+                "coverage_50", "width_50", "coverage_90", "width_90", "crps"]  # fmt: skip
+    assert all(c in tab.columns for c in expected)
+    assert set(tab["method"]) == {"lsq", "default"}
+    assert (tab.groupby("method").size() == 4).all()  # 3 tasks + pooled row
+    for c in ("coverage_50", "coverage_90"):
+        assert tab[c].between(0, 1).all()
+    assert (tab[["mse", "crps", "width_50", "width_90"]] >= 0).all().all()
+    assert np.isfinite(tab[["mse", "crps"]].to_numpy()).all()
+    pts = res.points
+    assert (pts["lower_90"] <= pts["upper_90"]).all()
+    assert {"converged", "max_rhat", "divergences"} <= set(res.fits.columns)
+    paths = res.save(tmp_path)
+    assert all(p.exists() for p in paths)
+    with pytest.raises(FileExistsError):
+        res.save(tmp_path)
+
+
+def test_cli_validate_extrapolation(
+    small: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    csv = tmp_path / "d.csv"
+    small.drop(columns=["setting"], errors="ignore").to_csv(csv, index=False)
+    out = tmp_path / "val"
+    args = ["validate-extrapolation", str(csv), "--out", str(out), "--options", "lsq",
+            "--holdout-top", "0.2", "--prob", "0.5", "0.8"]  # fmt: skip
+    main(args)
+    tab = pd.read_csv(out / "validation.csv")
+    assert {"coverage_50", "coverage_80", "width_80"} <= set(tab.columns)
+    assert (out / "validation.png").exists()
+    assert "(all)" not in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    assert "exists" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- model effects
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_effects_option_predicts_known_and_new_levels(small: pd.DataFrame) -> None:
+    from scale_transfer.posterior import fit
+
+    d = small.copy()
+    d["kind"] = np.where(d["model"].str.startswith("vit"), "a", "b")
+    post = fit(d, effects=("kind",), draws=100, tune=150, chains=2, progress=False)
+    assert post.config.effects == ("kind",)
+    assert "effect_kind_log_level" in post.dt["posterior"]
+    us = np.array([0.4, 0.5])
+    known = post.predict_draws(us, "new-model", effects={"kind": "a"})
+    new = post.predict_draws(us, "new-model", effects={"kind": "zzz"})
+    assert known.shape == new.shape == (200, 3, 2)
+    assert new.std(0).mean() > known.std(0).mean()  # an unseen level adds its spread
+    curve = post.predict(us, kind="curve", effects={"kind": ["a", "b"]})
+    assert len(curve) == 6
+
+
+# --------------------------------------------------------------------------- notebook
+@pytest.mark.slow
+def test_notebook_runs_with_tiny_parameters(timm_dir: Path, tmp_path: Path) -> None:
+    papermill = pytest.importorskip("papermill")
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(tmp_path / "out.ipynb"),
+        parameters={
+            "draws": 30,
+            "tune": 60,
+            "chains": 1,
+            "tasks": ["imagenetv2", "sketch"],
+            "timm_dir": str(timm_dir),
+        },
+        cwd=str(ROOT / "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
+    )
