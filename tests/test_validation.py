@@ -88,7 +88,7 @@ def test_holdout_rejects_bad_rules(small: pd.DataFrame, kw: dict) -> None:
 
 
 def test_resolve_methods() -> None:
-    assert resolve_methods("default")[0] == "lsq"
+    assert resolve_methods("default") == ["lsq", "default", "effects"]
     assert "lsq_hull" in resolve_methods("all") and "effects" in resolve_methods("all")
     assert resolve_methods("lsq, hull") == ["lsq", "hull"]
     with pytest.raises(ValueError, match="unknown method"):
@@ -102,12 +102,30 @@ def test_lsq_only_protocol(small: pd.DataFrame) -> None:
     assert set(tab["method"]) == {"lsq", "lsq_hull"}
     assert (tab.loc[tab.task == ALL_GROUP, "n_heldout"] == len(holdout_split(small)[1])).all()
     assert ((tab["coverage_90"] >= tab["coverage_50"]) & (tab["width_90"] > tab["width_50"])).all()
+    assert set(res.fits["method"]) == {"lsq", "lsq_hull"}
+
+
+def test_lsq_hull_skips_a_task_with_two_hull_points() -> None:
+    rng = np.random.default_rng(0)
+    us = np.sort(rng.uniform(0.2, 0.8, 60))
+    lo, hi = us[0], us[-7]  # the top 6 (10%) are held out
+    curved = 1 - (0.8 * (1 - us) ** 2 + 0.05) - rng.exponential(0.02, 60)
+    line = 0.1 + 0.8 * us - 0.5 * np.clip((us - lo) * (hi - us), 0, None)  # hull: 2 points
+    models = [f"m{i}" for i in range(60)]
+    d = pd.concat(
+        [pd.DataFrame({"model": models, "task": t, "us_acc": us, "ds_acc": y})
+         for t, y in (("curved", curved), ("line", line))],
+        ignore_index=True,
+    )  # fmt: skip
+    res = validate_extrapolation(d, options=["lsq_hull"])
+    assert res.fits.loc[0, "skipped"] == "default/line"
+    assert set(res.table["task"]) == {"curved", ALL_GROUP}
 
 
 @pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
 def test_quick_protocol_run(small: pd.DataFrame, tmp_path: Path) -> None:
     res = validate_extrapolation(
-        small, options="default", probs=(0.5, 0.9), draws=100, tune=150, chains=2
+        small, options=["lsq", "default"], probs=(0.5, 0.9), draws=100, tune=150, chains=2
     )
     tab = res.table
     expected = ["method", "setting", "task", "n_train", "n_heldout", "mse", "bias",
@@ -164,6 +182,34 @@ def test_effects_option_predicts_known_and_new_levels(small: pd.DataFrame) -> No
     assert new.std(0).mean() > known.std(0).mean()  # an unseen level adds its spread
     curve = post.predict(us, kind="curve", effects={"kind": ["a", "b"]})
     assert len(curve) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_discrepancy_option_adds_a_smooth_term(small: pd.DataFrame) -> None:
+    from scale_transfer.model import discrepancy_basis
+    from scale_transfer.posterior import fit
+
+    post = fit(small, discrepancy=True, draws=100, tune=150, chains=2, progress=False)
+    coef = post.draws("discrepancy_coef")
+    assert coef.shape == (200, 3, 8)
+    us = np.array([0.3, 0.6, 0.99])
+    curve = post.predict_draws(us, "curve")
+    law = post.predict_draws(us, "curve") + np.einsum(
+        "sgb,ub->sgu", coef, discrepancy_basis(np.log(1 - us))
+    )
+    k, a, e = post.draws("k"), post.draws("alpha"), post.draws("e_ir")
+    np.testing.assert_allclose(law, 1 - (k[..., None] * (1 - us) ** a[..., None] + e[..., None]))
+    assert np.isfinite(curve).all()
+
+
+def test_discrepancy_basis_approximates_the_kernel() -> None:
+    from scale_transfer.model import DISCREPANCY_ELL, discrepancy_basis
+
+    x = np.linspace(np.log(1e-3), 0.0, 200)
+    phi = discrepancy_basis(x)
+    k = np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / DISCREPANCY_ELL**2)
+    np.testing.assert_allclose(phi @ phi.T, k, atol=0.03)
 
 
 # --------------------------------------------------------------------------- notebook

@@ -590,11 +590,19 @@ def validate_extrapolation(
     options: Annotated[
         str,
         typer.Option(
-            help="'default' (lsq + recommended model), 'all', or comma-separated methods: "
-            "lsq, lsq_hull, default, independent, hull, student_t, frontier, effects, "
-            "effects_student_t."
+            help="'default' (lsq, the default model, and 'effects' where the data have "
+            "effect columns), 'all', or comma-separated methods: lsq, lsq_hull, default, "
+            "independent, hull, student_t, frontier, effects, effects_student_t, "
+            "discrepancy, effects_discrepancy."
         ),
     ] = "default",
+    effects: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated effect columns of the effects methods (default: family, "
+            "extra_data where present; run for 'benchmark')."
+        ),
+    ] = None,
     draws: Annotated[int, typer.Option(help="Draws per chain of each fit.")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
@@ -622,6 +630,7 @@ def validate_extrapolation(
         above=holdout_above,
         probs=tuple(prob) if prob else (0.5, 0.9),
         options=options,
+        effects=[e.strip() for e in effects.split(",") if e.strip()] if effects else None,
         draws=draws,
         tune=tune,
         chains=chains,

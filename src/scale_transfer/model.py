@@ -473,10 +473,12 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
         if getattr(config, "discrepancy", False):
             model.add_coord("discrepancy_basis", np.arange(DISCREPANCY_BASIS))
             eta = _prior("discrepancy_eta", priors["discrepancy_eta"], dims="group")
-            z = pm.Normal("discrepancy_z", 0.0, 1.0, dims=("group", "discrepancy_basis"))
-            coef = pm.Deterministic(
-                "discrepancy_coef", eta[:, None] * z, dims=("group", "discrepancy_basis")
-            )
+            dims = ("group", "discrepancy_basis")
+            if centered:  # data-rich groups pin the coefficients down
+                coef = pm.Normal("discrepancy_coef", 0.0, eta[:, None], dims=dims)
+            else:
+                z = pm.Normal("discrepancy_z", 0.0, 1.0, dims=dims)
+                coef = pm.Deterministic("discrepancy_coef", eta[:, None] * z, dims=dims)
             mu = mu + (discrepancy_basis(log_e_us, pt) * coef[gidx]).sum(-1)
         if config.likelihood == "gaussian":
             pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")

@@ -36,7 +36,7 @@ from scipy import stats
 
 from scale_transfer.data import MIN_POINTS, read_tidy
 from scale_transfer.hull import upper_hull
-from scale_transfer.lsq import fit_lsq, lsq_interval
+from scale_transfer.lsq import fit_lsq, lsq_interval, predict_lsq
 
 __all__ = [
     "ALL_GROUP",
@@ -75,10 +75,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "discrepancy": {"discrepancy": True},
     "effects_discrepancy": {"effects": AUTO, "discrepancy": True},
 }
-#: Methods run by ``options="default"``: the baseline and the package default.
-DEFAULT_METHODS = ("lsq", "default")
-#: The variant recommended by the validation (see docs/validation.md).
-RECOMMENDED = "default"
+#: The variant recommended by the validation (see docs/validation.md): model-attribute
+#: effects, where the data have effect columns.
+RECOMMENDED = "effects"
+#: Methods run by ``options="default"``: the baseline, the package default and the
+#: recommended variant (left out when the data have no effect columns).
+DEFAULT_METHODS = ("lsq", "default", RECOMMENDED)
 
 
 # ------------------------------------------------------------------------------- scores
@@ -372,24 +374,33 @@ def _lsq_method(
 ) -> tuple[pd.DataFrame, dict]:
     target = BASELINES[method]
     t0 = time.perf_counter()
-    parts = []
+    parts, skipped = [], []
     for (setting, task), te in test.groupby(["setting", "task"], sort=False):
         tr = train[(train["setting"] == setting) & (train["task"] == task)]
         us, ds = tr["us_acc"].to_numpy(float), tr["ds_acc"].to_numpy(float)
         if target == "hull":
             h = upper_hull(us, ds)
             us, ds = us[h], ds[h]
+        if us.size < 3:  # the hull of a task can hold 2 points: the law is not fitted
+            skipped.append(f"{setting}/{task}")
+            continue
         f = fit_lsq(us, ds)
-        x = te["us_acc"].to_numpy(float)
-        bounds = {}
-        center = None
-        for p in probs:
-            center, lo, hi = lsq_interval(f, x, p)
-            bounds[p] = (lo, hi)
-        crps = crps_normal(te["ds_acc"].to_numpy(float), center, f.sigma)
+        x, y = te["us_acc"].to_numpy(float), te["ds_acc"].to_numpy(float)
+        if np.isfinite(f.sigma) and f.sigma > 0:
+            bounds = {}
+            for p in probs:
+                center, lo, hi = lsq_interval(f, x, p)
+                bounds[p] = (lo, hi)
+            crps = crps_normal(y, center, f.sigma)
+        else:  # 3 hull points: no residual sd; a point prediction (CRPS = absolute error)
+            center = predict_lsq(f, x)
+            bounds = {p: (center, center) for p in probs}
+            crps = np.abs(y - center)
         parts.append(_score_rows(method, te, center, bounds, crps))
     info = {"method": method, "kind": "least squares", "target": target,
-            "seconds": time.perf_counter() - t0}  # fmt: skip
+            "skipped": ",".join(skipped), "seconds": time.perf_counter() - t0}  # fmt: skip
+    if not parts:
+        raise ValueError(f"{method}: fewer than 3 points to fit in every task")
     return pd.concat(parts, ignore_index=True), info
 
 
@@ -504,6 +515,8 @@ def validate_extrapolation(
             raise ValueError(f"interval probability must be in (0, 1); got {p}")
     methods = resolve_methods(options)
     effects = default_effects(df) if effects is None else tuple(effects)
+    if options == "default" and not effects:
+        methods = [m for m in methods if OPTIONS.get(m, {}).get("effects") != AUTO]
     if any(OPTIONS.get(m, {}).get("effects") == AUTO for m in methods) and not effects:
         raise ValueError("the effects methods need effect columns (effects=...); none found")
     train, test = holdout_split(df, top=top, above=above)
@@ -521,7 +534,8 @@ def validate_extrapolation(
                 "" if info.get("converged", True) else " (NOT converged)"))  # fmt: skip
     pts = pd.concat(points, ignore_index=True)
     table = _summarise(pts, train, probs)
-    meta = {"top": top, "above": above, "probs": probs, "seed": seed, **sampler,
+    name = None if isinstance(data, pd.DataFrame) else str(data)
+    meta = {"data": name, "top": top, "above": above, "probs": probs, "seed": seed, **sampler,
             "effects": ",".join(effects),
             "n_train": len(train), "n_heldout": len(test)}  # fmt: skip
     return ValidationResult(table, pts, pd.DataFrame(infos), probs, meta)
@@ -573,15 +587,15 @@ def plot_validation(result: ValidationResult, title: str | None = None):  # noqa
     for i, m in enumerate(methods):
         r = pooled.iloc[i]
         cov = [r[f"coverage_{_pcol(p)}"] for p in probs]
-        ax.plot(probs, cov, marker="o", color=colors[m], label=m, lw=2)
+        dx = -span / 2 + 0.012 * i  # methods side by side: identical results stay visible
+        ax.plot(probs + dx, cov, marker="o", color=colors[m], label=m, lw=2)
         sub = tab[tab["method"] == m]
-        dx = -span / 2 + 0.012 * i
         for p in probs:
             ax.scatter(np.full(len(sub), p + dx), sub[f"coverage_{_pcol(p)}"], s=9,
                        color=colors[m], alpha=0.45, lw=0)  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xticks(np.r_[0, probs, 1])
+    ax.set_xticks(np.r_[0, probs])
     ax.set_xlabel("nominal probability of the predictive interval (equal-tailed)")
     ax.set_ylabel("share of held-out models inside")
     ax.set_title("Calibration (line: all tasks; dots: single tasks)", fontsize=10)
@@ -598,7 +612,7 @@ def plot_validation(result: ValidationResult, title: str | None = None):  # noqa
             off = (j - (len(labels) - 1) / 2) * min(0.07, 0.7 / max(len(labels), 1))
             ax.scatter(x + off, sub[col], s=14, marker=markers.get(lab, "o"), color="0.15",
                        label=lab, zorder=3)  # fmt: skip
-        ax.set_xticks(x, methods, rotation=25, ha="right")
+        ax.set_xticks(x, methods, rotation=40, ha="right", rotation_mode="anchor")
         ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
         ax.grid(axis="y", color="0.9", lw=0.6, which="both")
@@ -608,8 +622,9 @@ def plot_validation(result: ValidationResult, title: str | None = None):  # noqa
     meta = result.meta
     rule = (f"top {meta['top']:.0%} of US accuracy per task" if meta.get("above") is None
             else f"US accuracy > {meta['above']}")  # fmt: skip
+    title = title if title is not None else meta.get("data")
     fig.suptitle(
-        (title + ": " if title else "") + f"held-out {meta.get('n_heldout', '?')} models ({rule}); "
+        (f"{title}: " if title else "") + f"held-out {meta.get('n_heldout', '?')} models ({rule}); "
         f"MCMC {meta.get('chains')} x {meta.get('draws')} draws",
         fontsize=11,
     )
