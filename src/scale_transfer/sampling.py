@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +57,11 @@ class SamplerConfig:
         Show a progress bar.
     strict : bool
         Raise :class:`ConvergenceError` instead of warning when convergence fails.
+    init : {"lsq", "default"}
+        Where chains start. ``"lsq"`` (default): at per-group least-squares estimates
+        (:func:`lsq_start`), jittered by up to ``INIT_JITTER`` on the unconstrained scale,
+        so that no chain starts in the far tail where the law's likelihood is flat and a
+        chain can stay stuck through tuning. ``"default"``: PyMC's jittered support point.
     """
 
     draws: int = 1000
@@ -66,6 +73,7 @@ class SamplerConfig:
     target_accept: float = 0.95
     progress: bool = True
     strict: bool = False
+    init: str = "lsq"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a dict."""
@@ -141,14 +149,21 @@ def compiled_model(fd: FitData, config: ModelConfig, backend: str = "numba") -> 
     The model is compiled once per structure (config, groups, parametrization) and then
     reused with new data through ``with_data``: compilation is paid once per process.
     """
+    compiled, _, cached = _compiled_with_layout(fd, config, backend)
+    return compiled, cached
+
+
+def _compiled_with_layout(fd: FitData, config: ModelConfig, backend: str) -> tuple[Any, list, bool]:
     import nutpie
 
     key = _cache_key(fd, config, backend)
     cached = key in _COMPILED
     if not cached:
         model = build_model(fd, config)
-        _COMPILED[key] = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
-    return _COMPILED[key].with_data(**_data_updates(fd)), cached
+        compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
+        _COMPILED[key] = (compiled, _layout(model, compiled))
+    compiled, layout = _COMPILED[key]
+    return compiled.with_data(**_data_updates(fd)), layout, cached
 
 
 def clear_cache() -> None:
@@ -177,7 +192,15 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     if sc.sampler == "nutpie":
         import nutpie
 
-        compiled, cached = compiled_model(fd, config)
+        compiled, layout, cached = _compiled_with_layout(fd, config, "numba")
+        if sc.init == "lsq":
+            start = lsq_start(fd, config)
+            compiled = dataclasses.replace(
+                compiled,
+                initial_point_func=_initial_point_fn(compiled.initial_point_func, layout, start),
+            )
+        elif sc.init != "default":
+            raise ValueError(f"init must be 'lsq' or 'default'; got {sc.init!r}")
         t1 = time.perf_counter()
         dt = nutpie.sample(
             compiled,
@@ -195,6 +218,11 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
 
         cached = False
         model = build_model(fd, config)
+        initvals = None
+        if sc.init == "lsq":
+            start = lsq_start(fd, config)
+            rng = np.random.default_rng(sc.seed)
+            initvals = [_jittered(model, start, rng) for _ in range(sc.chains)]
         t1 = time.perf_counter()
         dt = pm.sample(
             draws=sc.draws,
@@ -206,6 +234,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
             progressbar=sc.progress,
             target_accept=sc.target_accept,
             compute_convergence_checks=False,
+            initvals=initvals,
         )
     else:
         raise ValueError(f"sampler must be 'nutpie' or 'numpyro'; got {sc.sampler!r}")
@@ -216,6 +245,126 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     diag = check_convergence(out, strict=sc.strict)
     diag.compile_seconds, diag.sample_seconds, diag.compile_cached = t1 - t0, t2 - t1, cached
     return out, diag
+
+
+# ----------------------------------------------------------------------------- starts
+#: Half-width of the uniform jitter (unconstrained scale) around the least-squares start.
+INIT_JITTER = 0.3
+
+
+def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
+    """Return starting values (constrained scale, by name) from per-group least squares.
+
+    Each group's law is fitted by :func:`scale_transfer.lsq.fit_lsq`; its ``k``, ``alpha``,
+    ``e_ir`` and residual sd map to ``log_level``, ``log_alpha``, ``logit_e_ir`` and
+    ``sigma``, and the population parameters start at the mean and spread of the groups.
+    A group the least squares cannot fit (fewer than 4 points, a failed fit) starts at the
+    mean of the others. Variables not named here keep PyMC's default start.
+    """
+    from scale_transfer.lsq import fit_lsq
+
+    n_groups = len(fd.groups)
+    vals = np.full((n_groups, 4), np.nan)
+    for g in range(n_groups):
+        m = fd.group_idx == g
+        if m.sum() < 4:
+            continue
+        try:
+            f = fit_lsq(1.0 - np.exp(fd.log_e_us[m]), 1.0 - fd.e_ds[m], n_starts=2)
+        except ValueError:
+            continue
+        if not (np.isfinite([f.k, f.alpha, f.e_ir, f.sigma]).all() and f.k > 0 and f.alpha > 0):
+            continue
+        log_ref = fd.groups["log_e_ref"].iloc[g]
+        e_ir = float(np.clip(f.e_ir, 1e-3, 0.99))
+        vals[g] = (np.log(f.k) + f.alpha * log_ref, np.log(f.alpha), np.log(e_ir / (1 - e_ir)),
+                   max(f.sigma, 1e-4))  # fmt: skip
+    if np.isnan(vals).all():
+        return {}
+    fill = np.nanmean(vals, axis=0)
+    vals = np.where(np.isnan(vals), fill, vals)
+    vals[:, 0] = np.clip(vals[:, 0], -8.0, 1.0)  # reducible error at the reference point
+    vals[:, 1] = np.clip(vals[:, 1], -2.0, 2.5)  # alpha in [0.14, 12]
+    start: dict[str, np.ndarray] = {}
+    if config.likelihood == "frontier":
+        # the frontier lies below the mean curve (in error) by about the mean gap
+        start["gap"], start["sigma"] = vals[:, 3], 0.5 * vals[:, 3]
+    else:
+        start["sigma"] = vals[:, 3]
+    if config.by_setting and len(fd.settings) > 1:
+        task_of_group = fd.groups["task"].map({t: i for i, t in enumerate(fd.tasks)}).to_numpy()
+        n_tasks = len(fd.tasks)
+    else:
+        task_of_group, n_tasks = np.arange(n_groups), n_groups
+    centered = is_centered(config, fd)
+    for j, name in enumerate(("log_level", "log_alpha", "logit_e_ir")):
+        v = vals[:, j]
+        if config.pooling == "complete":
+            start[name] = np.asarray(v.mean())
+            continue
+        if config.pooling == "independent":
+            start[f"{name}_group"] = v
+            continue
+        task = np.bincount(task_of_group, weights=v, minlength=n_tasks) / np.maximum(
+            np.bincount(task_of_group, minlength=n_tasks), 1
+        )
+        mu, sd = float(task.mean()), float(max(task.std(), 0.1))
+        start[f"{name}_mu"], start[f"{name}_sigma"] = np.asarray(mu), np.asarray(sd)
+        if centered:
+            start[f"{name}_task"] = task
+        else:
+            start[f"{name}_task_z"] = (task - mu) / sd
+        if config.by_setting and len(fd.settings) > 1:
+            start[f"{name}_setting"] = np.zeros(len(fd.settings))
+    return start
+
+
+def _layout(model: Any, compiled: Any) -> list[tuple[str, slice, tuple[int, ...], bool]]:
+    """Position of each free variable in nutpie's flat unconstrained vector."""
+    out, pos = [], 0
+    for rv in model.free_RVs:
+        value = model.rvs_to_values[rv]
+        shape = tuple(int(s) for s in compiled.shapes[value.name])
+        size = int(np.prod(shape))
+        transform = model.rvs_to_transforms.get(rv)
+        is_log = transform is not None and type(transform).__name__ == "LogTransform"
+        if transform is not None and not is_log:
+            is_log = None  # another transform: never overridden
+        out.append((rv.name, slice(pos, pos + size), shape, is_log))
+        pos += size
+    return out
+
+
+def _initial_point_fn(default_fn: Any, layout: list, start: Mapping[str, np.ndarray]) -> Any:
+    """Return a nutpie initial-point function: jittered ``start``, the default elsewhere."""
+
+    def fn(seed: Any) -> np.ndarray:
+        x = np.array(default_fn(seed), dtype=float, copy=True)
+        rng = np.random.default_rng(seed)
+        for name, sl, shape, is_log in layout:
+            if name not in start or is_log is None:
+                continue
+            v = np.broadcast_to(np.asarray(start[name], float), shape).ravel()
+            v = np.log(v) if is_log else v
+            x[sl] = v + rng.uniform(-INIT_JITTER, INIT_JITTER, v.size)
+        return x
+
+    return fn
+
+
+def _jittered(model: Any, start: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict:
+    """One chain's ``initvals`` for ``pymc.sample``: ``start`` jittered like nutpie's."""
+    out = {}
+    for rv in model.free_RVs:
+        if rv.name not in start:
+            continue
+        transform = model.rvs_to_transforms.get(rv)
+        v = np.asarray(start[rv.name], float)
+        if transform is None:
+            out[rv.name] = v + rng.uniform(-INIT_JITTER, INIT_JITTER, v.shape)
+        elif type(transform).__name__ == "LogTransform":
+            out[rv.name] = v * np.exp(rng.uniform(-INIT_JITTER, INIT_JITTER, v.shape))
+    return out
 
 
 def _stat(dt: xr.DataTree, *names: str) -> xr.DataArray | None:

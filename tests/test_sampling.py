@@ -1,0 +1,62 @@
+"""Chain starts: least-squares starting values and their place in nutpie's flat vector."""
+
+import numpy as np
+import pytest
+
+from scale_transfer.model import ModelConfig, build_model, prepare_data
+from scale_transfer.sampling import (
+    INIT_JITTER,
+    SamplerConfig,
+    _compiled_with_layout,
+    _initial_point_fn,
+    lsq_start,
+    sample,
+)
+from scale_transfer.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate("jft-25shot", 300, 0)
+
+
+@pytest.mark.parametrize("pooling", ["hierarchical", "independent", "complete"])
+def test_lsq_start_names_are_model_variables(sim, pooling: str) -> None:
+    config = ModelConfig(target="hull", pooling=pooling, likelihood="frontier")
+    fd = prepare_data(sim.data, config)
+    start = lsq_start(fd, config)
+    names = {rv.name for rv in build_model(fd, config).free_RVs}
+    assert start and set(start) <= names
+    assert all(np.isfinite(np.asarray(v)).all() for v in start.values())
+
+
+def test_lsq_start_is_near_the_hull_truth(sim) -> None:
+    config = ModelConfig(target="hull")
+    fd = prepare_data(sim.data, config)
+    start = lsq_start(fd, config)
+    e_ir = 1.0 / (1.0 + np.exp(-start["logit_e_ir_task"]))
+    np.testing.assert_allclose(e_ir, sim.truth["e_ir"], atol=0.03)
+
+
+def test_initial_point_puts_the_start_in_the_flat_vector(sim) -> None:
+    config = ModelConfig(target="hull")
+    fd = prepare_data(sim.data, config)
+    compiled, layout, _ = _compiled_with_layout(fd, config, "numba")
+    start = lsq_start(fd, config)
+    fn = _initial_point_fn(compiled.initial_point_func, layout, start)
+    x1, x2 = fn(1), fn(2)
+    assert x1.shape == (compiled.n_dim,)
+    slots = {name: (sl, is_log) for name, sl, _, is_log in layout}
+    sl, is_log = slots["sigma"]
+    assert is_log
+    assert np.all(np.abs(x1[sl] - np.log(start["sigma"])) <= INIT_JITTER)
+    sl, _ = slots["logit_e_ir_task"]
+    assert np.all(np.abs(x1[sl] - start["logit_e_ir_task"]) <= INIT_JITTER)
+    assert not np.allclose(x1, x2)  # chains start apart
+
+
+def test_init_option(sim) -> None:
+    config = ModelConfig(target="hull")
+    fd = prepare_data(sim.data, config)
+    with pytest.raises(ValueError, match="init must be"):
+        sample(fd, config, SamplerConfig(draws=10, tune=10, chains=1, init="map", progress=False))
