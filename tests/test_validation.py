@@ -14,6 +14,7 @@ from scale_transfer.cli import main
 from scale_transfer.simulate import simulate
 from scale_transfer.validation import (
     ALL_GROUP,
+    calibration_tolerance,
     crps_draws,
     crps_normal,
     holdout_split,
@@ -103,6 +104,19 @@ def test_lsq_only_protocol(small: pd.DataFrame) -> None:
     assert (tab.loc[tab.task == ALL_GROUP, "n_heldout"] == len(holdout_split(small)[1])).all()
     assert ((tab["coverage_90"] >= tab["coverage_50"]) & (tab["width_90"] > tab["width_50"])).all()
     assert set(res.fits["method"]) == {"lsq", "lsq_hull"}
+    verdicts = dict(line.split(": ", 1) for line in res.verdicts())
+    pooled = res.pooled().set_index("method")
+    for method, text in verdicts.items():
+        cov90 = pooled.loc[method, "coverage_90"]
+        assert text.startswith("calibrated") == (
+            abs(cov90 - 0.9) <= 0.05 and abs(pooled.loc[method, "coverage_50"] - 0.5) <= 0.10
+        )
+    assert "least squares" in verdicts["lsq_hull"]
+
+
+def test_calibration_tolerance() -> None:
+    assert calibration_tolerance(0.9) == pytest.approx(0.05)
+    assert calibration_tolerance(0.5) == pytest.approx(0.10)
 
 
 def test_lsq_hull_skips_a_task_with_two_hull_points() -> None:

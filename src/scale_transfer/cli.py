@@ -641,6 +641,8 @@ def validate_extrapolation(
     result.save(out, overwrite=overwrite)
     pooled = result.pooled().drop(columns=["setting", "task"])
     _write_table(pooled, None, overwrite)
+    for line in result.verdicts():
+        typer.echo(("warning: " if "NOT" in line or "WORSE" in line else "") + line, err=True)
     typer.echo(f"wrote {out}")
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "OPTIONS",
     "RECOMMENDED",
     "ValidationResult",
+    "calibration_tolerance",
     "crps_draws",
     "crps_normal",
     "holdout_split",
@@ -141,6 +142,14 @@ def score_intervals(
     """Return whether each ``y`` lies in ``[lower, upper]``, and the widths."""
     y = np.asarray(y, dtype=float)
     return (y >= lower) & (y <= upper), np.asarray(upper) - np.asarray(lower)
+
+
+def calibration_tolerance(prob: float) -> float:
+    """Return how far the coverage of a ``prob`` interval may be from ``prob``.
+
+    ``min(0.10, (1 - prob) / 2)``: 0.05 for a 90% interval, 0.10 for a 50% one.
+    """
+    return min(0.10, (1.0 - prob) / 2.0)
 
 
 def _pcol(prob: float) -> str:
@@ -294,6 +303,29 @@ class ValidationResult:
     def pooled(self) -> pd.DataFrame:
         """Return the pooled rows (all tasks), one per method."""
         return self.table[self.table["task"] == ALL_GROUP].reset_index(drop=True)
+
+    def verdicts(self) -> list[str]:
+        """Return one line per method: calibrated or not, and its MSE against least squares.
+
+        An interval of probability ``p`` counts as calibrated when its pooled coverage is
+        within ``calibration_tolerance(p)`` of ``p`` (0.85-0.95 for 90%, 0.40-0.60 for 50%).
+        """
+        pooled = self.pooled().set_index("method")
+        lsq_mse = pooled["mse"].get("lsq", np.nan)
+        lines = []
+        for method, r in pooled.iterrows():
+            bad = []
+            for p in self.probs:
+                cov, tol = r[f"coverage_{_pcol(p)}"], calibration_tolerance(p)
+                if abs(cov - p) > tol:
+                    bad.append(f"{p:.0%} intervals hold {cov:.0%} (calibrated: "
+                               f"{p - tol:.0%}-{p + tol:.0%})")  # fmt: skip
+            head = f"{method}: " + ("NOT CALIBRATED: " + "; ".join(bad) if bad else "calibrated")
+            if method != "lsq" and np.isfinite(lsq_mse):
+                rel = "no worse than" if r["mse"] <= lsq_mse else "WORSE than"
+                head += f"; MSE {r['mse']:.3g} {rel} least squares ({lsq_mse:.3g})"
+            lines.append(head)
+        return lines
 
     def save(self, out: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
         """Write ``validation.csv``, ``points.csv``, ``fits.csv`` and ``validation.png``."""
