@@ -73,8 +73,15 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "sigma": {"dist": "HalfNormal", "sigma": 0.05},
     # Student-t degrees of freedom (shared)
     "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
-    # frontier likelihood: mean gap below the frontier (in error), per group
+    # frontier likelihood: mean gap below the frontier (in error) at the group's reference
+    # point, per group; the gap's shape (share of its second exponential part, times
+    # FRONTIER_MAX_SHARE); how its mean grows with the frontier's error (power); the share
+    # of failed models and their extra mean gap (shared by the groups)
     "gap": {"dist": "HalfNormal", "sigma": 0.1},
+    "gap_shape": {"dist": "Beta", "alpha": 2.0, "beta": 2.0},
+    "gap_power": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+    "bad_share": {"dist": "Beta", "alpha": 1.0, "beta": 19.0},
+    "bad_gap": {"dist": "HalfNormal", "sigma": 0.3},
     # model-attribute effects (ModelConfig.effects): spread of the level effects on
     # log_level and on log_alpha, per group
     "effect_sigma": {"dist": "HalfNormal", "sigma": 0.5},
@@ -102,7 +109,11 @@ class ModelConfig:
     likelihood : {"gaussian", "student_t", "frontier"}
         Gaussian residuals (the paper's least squares), Student-t residuals (robust to
         the tail of bad models), or a stochastic frontier: each model sits above its
-        task's frontier error by an exponential gap plus Gaussian noise.
+        task's frontier error by a non-negative gap plus Gaussian noise. The gap is the sum
+        of two exponential parts (shares ``w`` and ``1 - w`` of its mean: from a plain
+        exponential at ``w = 0`` to a gap that is rarely near 0), its mean grows as a power
+        of the frontier's error, and a share of failed models has a larger gap (see
+        :func:`frontier_logp`).
     by_setting : bool
         Add a setting level (upstream dataset x shots): parameters vary by task and by
         setting, task effects shared across settings.
@@ -407,9 +418,62 @@ def exgaussian_logp(value, mu, sigma, nu):
     return pt.switch(pt.lt(z, 0.0), left, right)
 
 
-def _exgaussian_random(mu, sigma, nu, rng=None, size=None):
+#: Largest share ``w`` of the gap's second exponential part (at 0.5 the two parts have the
+#: same rate and the closed form below divides by zero).
+FRONTIER_MAX_SHARE = 0.45
+
+
+def hypoexp_gaussian_logp(value, mu, sigma, nu, w):
+    """Log density of ``mu + Normal(0, sigma) + Exp(mean (1-w) nu) + Exp(mean w nu)``.
+
+    With rates ``a = 1/((1-w) nu)`` and ``b = 1/(w nu)`` the gap's density is
+    ``(b f_a - a f_b) / (b - a)`` in terms of the exponential densities; convolved with the
+    noise, ``f_a`` and ``f_b`` become ex-Gaussian densities (:func:`exgaussian_logp`), so
+    ``log p = log f_a + log((1-w)/(1-2w)) + log1p(-(w/(1-w)) f_b / f_a)``, for
+    ``0 <= w < 1/2``. At ``w = 0`` it is the ex-Gaussian.
+    """
+    lfa = exgaussian_logp(value, mu, sigma, (1.0 - w) * nu)
+    lfb = exgaussian_logp(value, mu, sigma, w * nu)
+    ratio = pt.minimum(w / (1.0 - w) * pt.exp(lfb - lfa), 1.0 - 1e-12)
+    return lfa + pt.log((1.0 - w) / (1.0 - 2.0 * w)) + pt.log1p(-ratio)
+
+
+def frontier_logp(value, mu, sigma, nu, w, bad_share, nu_bad):
+    """Log density of the frontier likelihood.
+
+    A share ``1 - bad_share`` of the models sits above the frontier error ``mu`` by the
+    two-part gap of :func:`hypoexp_gaussian_logp` (mean ``nu``, shape ``w``) plus noise;
+    the failed models (``bad_share``) by one exponential gap of mean ``nu_bad`` plus noise.
+    """
+    good = pt.log1p(-bad_share) + hypoexp_gaussian_logp(value, mu, sigma, nu, w)
+    bad = pt.log(bad_share) + exgaussian_logp(value, mu, sigma, nu_bad)
+    return pt.logaddexp(good, bad)
+
+
+def frontier_gap_draws(
+    rng: np.random.Generator, nu: Any, w: Any, bad_share: Any, nu_bad: Any, size: Any
+) -> np.ndarray:
+    """Draw gaps of the frontier likelihood (parameters broadcast to ``size``)."""
+    nu, w, bad_share, nu_bad = (np.broadcast_to(v, size) for v in (nu, w, bad_share, nu_bad))
+    gap = rng.exponential((1.0 - w) * nu) + rng.exponential(np.maximum(w * nu, 1e-300))
+    bad = rng.random(size) < bad_share
+    return np.where(bad, rng.exponential(nu_bad), gap)
+
+
+def _frontier_random(mu, sigma, nu, w, bad_share, nu_bad, rng=None, size=None):
     rng = np.random.default_rng(rng)
-    return mu + sigma * rng.standard_normal(size) + rng.exponential(nu, size)
+    size = np.broadcast_shapes(*(np.shape(v) for v in (mu, sigma, nu, w))) if size is None else size
+    gap = frontier_gap_draws(rng, nu, w, bad_share, nu_bad, size)
+    return mu + sigma * rng.standard_normal(size) + gap
+
+
+def frontier_gap_mean(gap, power, log_level, e_ir, mu, lib: Any = np):
+    """Mean gap of a good model where the frontier error is ``mu``.
+
+    ``gap * (mu / mu_ref) ** power`` with ``mu_ref = exp(log_level) + e_ir``, the frontier
+    error at the group's reference point (all arguments broadcast).
+    """
+    return gap * lib.exp(power * (lib.log(mu) - lib.log(lib.exp(log_level) + e_ir)))
 
 
 def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
@@ -487,13 +551,24 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
             pm.StudentT("e_ds", nu=nu, mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
         else:
             gap = _prior("gap", priors["gap"], dims="group")
+            shape = _prior("gap_shape", priors["gap_shape"], dims="group")
+            power = _prior("gap_power", priors["gap_power"], dims="group")
+            bad_share = _prior("bad_share", priors["bad_share"])
+            bad_gap = _prior("bad_gap", priors["bad_gap"])
+            mu_pos = pt.maximum(mu, E_MIN)
+            nu = frontier_gap_mean(
+                gap[gidx], power[gidx], log_level[gidx], e_ir[gidx], mu_pos, lib=pt
+            )
             pm.CustomDist(
                 "e_ds",
                 mu,
                 sigma[gidx],
-                gap[gidx],
-                logp=exgaussian_logp,
-                random=_exgaussian_random,
+                nu,
+                FRONTIER_MAX_SHARE * shape[gidx],
+                bad_share,
+                nu + bad_gap,
+                logp=frontier_logp,
+                random=_frontier_random,
                 observed=e_ds_obs,
                 dims="obs_id",
             )

@@ -16,6 +16,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from scale_transfer import __version__
 from scale_transfer.law import ds_acc
@@ -238,10 +239,41 @@ class Posterior:
             nu = self.draws("nu").reshape(-1, 1, 1)
             noise = sigma * rng.standard_t(np.broadcast_to(nu, shape))
         else:
-            gap = np.broadcast_to(self.draws("gap")[..., None], shape)
-            noise = sigma * rng.standard_normal(shape) + rng.exponential(gap)
+            from scale_transfer.model import FRONTIER_MAX_SHARE, frontier_gap_draws
+
+            nu = self._gap_mean(acc)
+            w = FRONTIER_MAX_SHARE * self.draws("gap_shape")[..., None]
+            bad = self.draws("bad_share").reshape(-1, 1, 1)
+            nu_bad = nu + self.draws("bad_gap").reshape(-1, 1, 1)
+            noise = sigma * rng.standard_normal(shape)
+            noise = noise + frontier_gap_draws(rng, nu, w, bad, nu_bad, shape)
         # noise is on downstream *error*: accuracy moves the other way
         return np.clip(acc - noise, 0.0, 1.0)
+
+    def _gap_mean(self, acc: np.ndarray) -> np.ndarray:
+        """Mean gap of a good model below the frontier accuracy ``acc`` (frontier fits)."""
+        from scale_transfer.model import E_MIN, frontier_gap_mean
+
+        return frontier_gap_mean(
+            self.draws("gap")[..., None],
+            self.draws("gap_power")[..., None],
+            self.draws("log_level_group")[..., None],
+            self.draws("e_ir")[..., None],
+            np.maximum(1.0 - acc, E_MIN),
+        )
+
+    def expected_gap(self, us_acc: ArrayLike) -> np.ndarray:
+        """Draws of the mean gap of a new model below the frontier: ``(draws, groups, us)``.
+
+        Frontier fits only: the good models' mean gap at that US accuracy plus the failed
+        models' share times their extra gap. The mean DS accuracy of a new model is the
+        frontier minus this.
+        """
+        if self.config.likelihood != "frontier":
+            raise ValueError("expected_gap needs a fit with likelihood='frontier'")
+        acc = self.predict_draws(us_acc, "curve")
+        extra = self.draws("bad_share") * self.draws("bad_gap")
+        return self._gap_mean(acc) + extra.reshape(-1, 1, 1)
 
     def _effect_acc(
         self, us: np.ndarray, kind: str, effects: Mapping[str, Any], rng: np.random.Generator

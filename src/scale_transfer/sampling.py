@@ -57,6 +57,11 @@ class SamplerConfig:
         Show a progress bar.
     strict : bool
         Raise :class:`ConvergenceError` instead of warning when convergence fails.
+    adaptation : {"diag", "low_rank"}
+        nutpie's mass-matrix adaptation. ``"low_rank"`` learns the correlations of the
+        posterior too: on timm (all points) it halved the gradient evaluations and doubled
+        ESS per second; on the 24,000-point simulation it was 5x faster but mixed worse
+        (ESS 260 against 1,215, 18 divergences), so ``"diag"`` stays the default.
     init : {"lsq", "default"}
         Where chains start. ``"lsq"`` (default): at per-group least-squares estimates
         (:func:`lsq_start`), jittered by up to ``INIT_JITTER`` on the unconstrained scale,
@@ -74,6 +79,7 @@ class SamplerConfig:
     progress: bool = True
     strict: bool = False
     init: str = "lsq"
+    adaptation: str = "diag"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a dict."""
@@ -212,6 +218,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
             save_warmup=False,
             progress_bar=sc.progress,
             target_accept=sc.target_accept,
+            adaptation=sc.adaptation,
         )
     elif sc.sampler == "numpyro":
         import pymc as pm
