@@ -72,6 +72,44 @@ def test_exgaussian_logp_matches_scipy():
     assert np.all(np.isfinite(ours)) and ours[0] < ours[1]
 
 
+@pytest.mark.parametrize("w", [1e-6, 0.1, 0.3, 0.44])
+def test_hypoexp_gaussian_logp_matches_a_numerical_convolution(w: float) -> None:
+    from scipy import integrate, stats
+
+    from scale_transfer.model import hypoexp_gaussian_logp
+
+    mu, sigma, nu = 0.01, 0.004, 0.03
+    x = np.array([-0.005, 0.008, 0.012, 0.03, 0.1])
+
+    def gap_pdf(g: float) -> float:
+        if w < 1e-3:  # the limit w -> 0: one exponential part
+            return stats.expon.pdf(g, scale=nu)
+        a, b = 1 / ((1 - w) * nu), 1 / (w * nu)
+        return a * b / (b - a) * (np.exp(-a * g) - np.exp(-b * g))
+
+    ref = [
+        integrate.quad(
+            lambda g, v=v: gap_pdf(g) * stats.norm.pdf(v - mu - g, 0, sigma),
+            0,
+            1,
+            points=[max(v - mu, 0.0)],
+            limit=200,
+        )[0]  # fmt: skip
+        for v in x
+    ]
+    ours = hypoexp_gaussian_logp(x, mu, sigma, nu, w).eval()
+    np.testing.assert_allclose(ours, np.log(ref), rtol=1e-5)
+
+
+def test_frontier_logp_is_a_density() -> None:
+    from scale_transfer.model import frontier_logp
+
+    grid = np.linspace(-0.05, 1.5, 40001)
+    lp = frontier_logp(grid, 0.02, 0.004, 0.03, 0.3, 0.05, 0.25).eval()
+    assert np.all(np.isfinite(lp))
+    np.testing.assert_allclose(np.trapezoid(np.exp(lp), grid), 1.0, atol=2e-3)
+
+
 def test_prior_predictive_curves_stay_in_unit_interval_and_increase(sim):
     """Default priors: curves increase in US accuracy everywhere, and stay in [0, 1] from
     US accuracy 0.3 (JFT's models mostly sit in 0.2-0.6) up to 1.0 for >= 90% of draws.

@@ -430,7 +430,7 @@ def hypoexp_gaussian_logp(value, mu, sigma, nu, w):
     ``(b f_a - a f_b) / (b - a)`` in terms of the exponential densities; convolved with the
     noise, ``f_a`` and ``f_b`` become ex-Gaussian densities (:func:`exgaussian_logp`), so
     ``log p = log f_a + log((1-w)/(1-2w)) + log1p(-(w/(1-w)) f_b / f_a)``, for
-    ``0 <= w < 1/2``. At ``w = 0`` it is the ex-Gaussian.
+    ``0 < w < 1/2``; as ``w -> 0`` it tends to the ex-Gaussian.
     """
     lfa = exgaussian_logp(value, mu, sigma, (1.0 - w) * nu)
     lfb = exgaussian_logp(value, mu, sigma, w * nu)

@@ -323,7 +323,7 @@ class ValidationResult:
             head = f"{method}: " + ("NOT CALIBRATED: " + "; ".join(bad) if bad else "calibrated")
             if method != "lsq" and np.isfinite(lsq_mse):
                 rel = "no worse than" if r["mse"] <= lsq_mse else "WORSE than"
-                head += f"; MSE {r['mse']:.3g} {rel} least squares ({lsq_mse:.3g})"
+                head += f"; MSE {r['mse']:.4g} {rel} least squares ({lsq_mse:.4g})"
             lines.append(head)
         return lines
 
