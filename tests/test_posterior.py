@@ -108,3 +108,12 @@ def test_other_likelihoods_predict(sim, likelihood):
     p = fit(sim.data, likelihood=likelihood, draws=100, tune=100, chains=1, progress=False)
     q = p.predict([0.9], kind="new-model")
     assert np.all((q.lower >= 0) & (q.upper <= 1) & (q.lower < q.upper))
+
+
+def test_frontier_on_the_hull_warns():
+    from scale_transfer.posterior import warn_on_choices
+
+    with pytest.warns(UserWarning, match="frontier"):
+        warn_on_choices(ModelConfig(target="hull", likelihood="frontier"))
+    for config in (ModelConfig(target="hull"), ModelConfig(likelihood="frontier")):
+        warn_on_choices(config)  # no warning: the test run turns warnings into errors

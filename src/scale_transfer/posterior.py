@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -463,6 +464,23 @@ class Posterior:
         )
 
 
+def warn_on_choices(config: ModelConfig) -> None:
+    """Warn about model choices that are known to sample badly or to mislead.
+
+    ``likelihood="frontier"`` with ``target="hull"``: the hull already is the frontier, so
+    the gap parameters have no data; measured on the paper-scale hull (docs/benchmark.md):
+    81 divergences and 188 transitions at the maximum tree depth in 4 x 1000 draws.
+    """
+    if config.target == "hull" and config.likelihood == "frontier":
+        warnings.warn(
+            "likelihood='frontier' on hull points samples badly (the hull leaves the gap "
+            "below the frontier without data; docs/benchmark.md): fit the frontier "
+            "likelihood to all points (target='all'), or the hull with 'gaussian'",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def fit(
     data: pd.DataFrame | str | os.PathLike,
     config: ModelConfig | None = None,
@@ -495,6 +513,7 @@ def fit(
         config = ModelConfig(**{k: v for k, v in kwargs.items() if k in mfields})
     if sampler_config is None:
         sampler_config = SamplerConfig(**{k: v for k, v in kwargs.items() if k in sfields})
+    warn_on_choices(config)
     fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)
     if getattr(config, "effects", ()):
         # the effects' levels and indices are part of the compiled graph, not data that
