@@ -297,6 +297,16 @@ def _bayes_record(post: Any, wall: float) -> dict[str, Any]:
         "compile_seconds": d.compile_seconds,
         "sample_seconds": d.sample_seconds,
         "compile_cache_warm": bool(d.compile_cached),
+        **_diagnostics_fields(d),
+        "n_points": int(post.groups["n"].sum()),
+        "n_groups": len(post.groups),
+    }
+    return rec | _sample_stats(post.dt)
+
+
+def _diagnostics_fields(d: Any) -> dict[str, Any]:
+    """Record fields taken from a :class:`scale_transfer.sampling.Diagnostics`."""
+    return {
         "draws": d.draws,
         "chains": d.chains,
         "min_ess_bulk": d.min_ess_bulk,
@@ -306,10 +316,7 @@ def _bayes_record(post: Any, wall: float) -> dict[str, Any]:
         "max_depth_hits": d.max_depth_hits,
         "converged": d.ok,
         "failed": list(d.failed),
-        "n_points": int(post.groups["n"].sum()),
-        "n_groups": len(post.groups),
     }
-    return rec | _sample_stats(post.dt)
 
 
 def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -359,10 +366,14 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Child process: the naive model, compiled and sampled with nutpie."""
     t_import = time.perf_counter()
     import nutpie
-    import xarray as xr
 
     from scale_transfer.model import ModelConfig, prepare_data
-    from scale_transfer.sampling import ConvergenceWarning, check_convergence
+    from scale_transfer.sampling import (
+        ConvergenceWarning,
+        SamplerConfig,
+        check_convergence,
+        nutpie_draws,
+    )
 
     import_seconds = time.perf_counter() - t_import
     cfg = BenchConfig(**spec["config"])
@@ -373,20 +384,10 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     fd = prepare_data(df, ModelConfig(target=target))
     compiled = nutpie.compile_pymc_model(naive_model(fd), backend="numba")
     t1 = time.perf_counter()
-    dt = nutpie.sample(
-        compiled,
-        draws=cfg.naive_draws,
-        tune=cfg.naive_tune,
-        chains=cfg.chains,
-        seed=cfg.seed,
-        save_warmup=False,
-        progress_bar=False,
-        target_accept=0.95,
-    )
+    sc = SamplerConfig(draws=cfg.naive_draws, tune=cfg.naive_tune, chains=cfg.chains,
+                       seed=cfg.seed, progress=False, target_accept=0.95)  # fmt: skip
+    keep = nutpie_draws(compiled, sc)
     t2 = time.perf_counter()
-    keep = xr.DataTree()
-    keep["posterior"] = dt["posterior"]
-    keep["sample_stats"] = dt["sample_stats"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         d = check_convergence(keep)
@@ -400,15 +401,7 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
         "compile_seconds": t1 - t0,
         "sample_seconds": t2 - t1,
         "compile_cache_warm": False,
-        "draws": d.draws,
-        "chains": d.chains,
-        "min_ess_bulk": d.min_ess_bulk,
-        "min_ess_tail": d.min_ess_tail,
-        "max_rhat": d.max_rhat,
-        "divergences": d.divergences,
-        "max_depth_hits": d.max_depth_hits,
-        "converged": d.ok,
-        "failed": list(d.failed),
+        **_diagnostics_fields(d),
         "n_points": len(fd.e_ds),
         "n_groups": len(fd.groups),
         "cpu_seconds": cpu,

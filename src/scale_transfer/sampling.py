@@ -81,6 +81,10 @@ class SamplerConfig:
     init: str = "lsq"
     adaptation: str = "diag"
 
+    def __post_init__(self) -> None:
+        if self.init not in ("lsq", "default"):
+            raise ValueError(f"init must be 'lsq' or 'default'; got {self.init!r}")
+
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a dict."""
         return dict(self.__dict__)
@@ -196,8 +200,6 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     """
     t0 = time.perf_counter()
     if sc.sampler == "nutpie":
-        import nutpie
-
         compiled, layout, cached = _compiled_with_layout(fd, config, "numba")
         if sc.init == "lsq":
             start = lsq_start(fd, config)
@@ -205,21 +207,8 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
                 compiled,
                 initial_point_func=_initial_point_fn(compiled.initial_point_func, layout, start),
             )
-        elif sc.init != "default":
-            raise ValueError(f"init must be 'lsq' or 'default'; got {sc.init!r}")
         t1 = time.perf_counter()
-        dt = nutpie.sample(
-            compiled,
-            draws=sc.draws,
-            tune=sc.tune,
-            chains=sc.chains,
-            cores=sc.cores,
-            seed=sc.seed,
-            save_warmup=False,
-            progress_bar=sc.progress,
-            target_accept=sc.target_accept,
-            adaptation=sc.adaptation,
-        )
+        dt = nutpie_draws(compiled, sc)
     elif sc.sampler == "numpyro":
         import pymc as pm
 
@@ -246,9 +235,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     else:
         raise ValueError(f"sampler must be 'nutpie' or 'numpyro'; got {sc.sampler!r}")
     t2 = time.perf_counter()
-    out = xr.DataTree()
-    out["posterior"] = dt["posterior"]
-    out["sample_stats"] = dt["sample_stats"]
+    out = _kept_groups(dt)
     diag = check_convergence(out, strict=sc.strict)
     diag.compile_seconds, diag.sample_seconds, diag.compile_cached = t1 - t0, t2 - t1, cached
     return out, diag
@@ -371,6 +358,32 @@ def _jittered(model: Any, start: Mapping[str, np.ndarray], rng: np.random.Genera
             out[rv.name] = v + rng.uniform(-INIT_JITTER, INIT_JITTER, v.shape)
         elif type(transform).__name__ == "LogTransform":
             out[rv.name] = v * np.exp(rng.uniform(-INIT_JITTER, INIT_JITTER, v.shape))
+    return out
+
+
+def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
+    """Sample a nutpie-compiled model with these settings; keep posterior and sample_stats."""
+    import nutpie
+
+    dt = nutpie.sample(
+        compiled,
+        draws=sc.draws,
+        tune=sc.tune,
+        chains=sc.chains,
+        cores=sc.cores,
+        seed=sc.seed,
+        save_warmup=False,
+        progress_bar=sc.progress,
+        target_accept=sc.target_accept,
+        adaptation=sc.adaptation,
+    )
+    return _kept_groups(dt)
+
+
+def _kept_groups(dt: xr.DataTree) -> xr.DataTree:
+    out = xr.DataTree()
+    out["posterior"] = dt["posterior"]
+    out["sample_stats"] = dt["sample_stats"]
     return out
 
 
