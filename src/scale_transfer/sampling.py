@@ -153,17 +153,12 @@ def _cache_key(fd: FitData, config: ModelConfig, backend: str) -> tuple:
     )
 
 
-def compiled_model(fd: FitData, config: ModelConfig, backend: str = "numba") -> tuple[Any, bool]:
-    """Return a nutpie-compiled model for these data, and whether it came from the cache.
+def _compiled_with_layout(fd: FitData, config: ModelConfig, backend: str) -> tuple[Any, list, bool]:
+    """Return the nutpie-compiled model for these data, its start layout, and cache use.
 
     The model is compiled once per structure (config, groups, parametrization) and then
     reused with new data through ``with_data``: compilation is paid once per process.
     """
-    compiled, _, cached = _compiled_with_layout(fd, config, backend)
-    return compiled, cached
-
-
-def _compiled_with_layout(fd: FitData, config: ModelConfig, backend: str) -> tuple[Any, list, bool]:
     import nutpie
 
     key = _cache_key(fd, config, backend)
