@@ -62,6 +62,10 @@ def test_local_study_writes_table(local_study):
     assert ((bayes["cover50"] <= 1) & (bayes["cover50"] >= 0)).all()
     assert (bayes["width90"] > bayes["width50"]).all()
     assert (bayes["asymptote_lower90"] <= bayes["asymptote_upper90"]).all()
+    # the study's default Bayesian model: Student-t on all points, Gaussian on the hull
+    lik = bayes.groupby("target")["likelihood"].unique()
+    assert list(lik["all"]) == ["student_t"] and list(lik["hull"]) == ["gaussian"]
+    assert set(table.loc[table["method"] == "lsq", "likelihood"].fillna("")) == {""}
     # a hull fit uses fewer points than the all-points fit of the same subsample
     n = table.pivot_table(
         index=["size", "repeat", "task", "method"], columns="target", values="n_points"
@@ -73,9 +77,13 @@ def test_compiled_once_per_worker(local_study):
     _, res, _ = local_study
     bayes = res.table[res.table["method"] == "bayes"].drop_duplicates(["size", "repeat", "target"])
     assert len(bayes) == 8
-    # one worker process, one model structure: compiled for the first fit, then reused
+    # one worker process; "bayes" fits two structures (Student-t on all points, Gaussian on
+    # the hull): each compiled for its first fit, then reused
     assert bayes["worker"].nunique() == 1
-    assert (~bayes["compile_cached"].astype(bool)).sum() == 1
+    assert set(bayes["likelihood"]) == {"student_t", "gaussian"}
+    first = ~bayes["compile_cached"].astype(bool)
+    assert first.sum() == 2
+    assert set(bayes.loc[first, "likelihood"]) == {"student_t", "gaussian"}
     assert bayes.loc[bayes["compile_cached"].astype(bool), "compile_seconds"].max() < 1.0
     assert bayes["worker"].iloc[0] != f"{os.uname().nodename}:{os.getpid()}"
 

@@ -426,7 +426,10 @@ def study(
     repeats: Annotated[int, typer.Option(help="Subsamples per size.")] = 10,
     methods: Annotated[
         list[str] | None,
-        typer.Option(help="lsq, bayes, bayes-frontier: --methods lsq,bayes (default both)."),
+        typer.Option(
+            help="lsq, bayes (Student-t on all points, Gaussian on the hull), "
+            "bayes-gaussian, bayes-t, bayes-frontier: --methods lsq,bayes (default both)."
+        ),
     ] = None,
     targets: Annotated[
         list[str] | None, typer.Option(help="all, hull: --targets all,hull (default both).")
