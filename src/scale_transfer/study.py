@@ -116,6 +116,8 @@ BAYES_LIKELIHOODS: dict[str, dict[str, str]] = {
 def method_likelihood(method: str, target: str) -> str:
     """Likelihood a study method fits with on a target (``""`` for least squares)."""
     return "" if method == "lsq" else BAYES_LIKELIHOODS[method][target]
+
+
 #: Setting label every Bayesian job fits under (one compiled model for all settings).
 _FIT_SETTING = "study"
 _STATE = "study.json"
