@@ -251,3 +251,62 @@ def test_cli_user_errors(tmp_path, capsys):
 def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_study(tmp_path / "bad", workers=0, **(QUICK | kwargs))
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux ``/proc``)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
+def test_sigterm_stops_the_workers(tmp_path):
+    """SIGTERM to `scale-transfer study` exits 143 and leaves no worker process running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "scale_transfer.cli", "study", "--out", str(tmp_path / "s"),
+           "--setting", "jft-25shot", "--sizes", "100", "--repeats", "4", "--methods", "bayes",
+           "--n-models", "200", "--workers", "2", "--draws", "200", "--tune", "200"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # workers start with the first jobs
+            if "running on" in line:
+                break
+        deadline = time.time() + 60
+        workers: set[int] = set()
+        while len(workers) < 2 and time.time() < deadline:
+            time.sleep(0.5)
+            workers = {p for p in _children(proc.pid) if _alive(p)}
+        assert workers, "no worker process started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        deadline = time.time() + 30
+        while any(_alive(p) for p in workers) and time.time() < deadline:
+            time.sleep(0.5)
+        assert not [p for p in workers if _alive(p)], "worker processes outlived the study"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+        proc.wait()

@@ -405,6 +405,20 @@ def _words(values: list[str] | None) -> list[str]:
     return [w for v in values or [] for w in v.replace(",", " ").split()]
 
 
+def _sigterm_exits() -> None:
+    """Make SIGTERM raise ``SystemExit`` (exit status 143), so that clean-up code runs.
+
+    Python's default is to die at once; a study then left its worker processes running.
+    Finished fits are on disk either way; rerun with the same ``--out`` to resume.
+    """
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 @app.command()
 def study(
     out: Annotated[Path, typer.Option(help="Study directory; a rerun with it resumes.")],
@@ -476,6 +490,7 @@ def study(
     def say(line: str) -> None:
         typer.echo(line, err=True)
 
+    _sigterm_exits()
     res = run_study(
         out,
         settings=setting or None,

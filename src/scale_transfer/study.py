@@ -529,7 +529,7 @@ class _Serial:
     def wait_one(self, futures: set) -> set:
         return set(futures)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
 
 
@@ -548,7 +548,10 @@ class _Local:
     def wait_one(self, futures: set) -> set:
         return wait(futures, return_when=FIRST_COMPLETED).done
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        if abort:  # interrupted: stop the running fits too, leave no worker behind
+            for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+                proc.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -571,7 +574,7 @@ class _Dask:
 
         return set(dwait(list(futures), return_when="FIRST_COMPLETED").done)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         if self.own:
             self.client.close()
 
@@ -877,6 +880,7 @@ def run_study(
             ex = _Local(workers or os.cpu_count() or 1)
         say(f"running on {ex.n_slots} worker slot(s) ({type(ex).__name__.strip('_').lower()})")
         running: dict[Any, tuple] = {}
+        aborted = True
         try:
             while pending or running:
                 while pending and len(running) < 2 * ex.n_slots:
@@ -907,8 +911,9 @@ def run_study(
                         f"{n_done / (now - t0):.3f} fits/s, "
                         f"ETA {_hms(_eta(left, first, last, done_by))}"
                     )
+            aborted = False
         finally:
-            ex.close()
+            ex.close(abort=aborted)
     wall = time.perf_counter() - t0
     n_left = len(pending)
     if n_left:
