@@ -15,29 +15,25 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from scale_transfer.hull import hull_points
 from scale_transfer.posterior import fit
 from scale_transfer.simulate import simulate
-from scale_transfer.study import _hull_rows, _split, _subsample
+from scale_transfer.study import _split, _subsample
 
 warnings.simplefilter("ignore")
 COLS = ["model", "task", "setting", "us_acc", "ds_acc"]
-
-
-def hulls(df: pd.DataFrame) -> pd.DataFrame:
-    """Upper-hull rows of each task."""
-    return pd.concat([_hull_rows(df[df["task"] == t]) for t in df["task"].unique()])
 
 
 rows = []
 for setting in ("in21k-1shot", "jft-1shot"):
     df = simulate(setting, 1500, 0).data
     pool, hold, pool_models = _split(df, 0.1)
-    held = hulls(hold)
+    held = hull_points(hold)
     keys = list(zip(held["task"], held["us_acc"], strict=True))
     obs = held["ds_acc"].to_numpy()
     for size in ("500", "all"):
         for rep in range(2):
-            sub = hulls(_subsample(pool, pool_models, size, 0, setting, rep))
+            sub = hull_points(_subsample(pool, pool_models, size, 0, setting, rep))
             sub = sub.assign(setting="s")[COLS].reset_index(drop=True)
             for disc in (False, True):
                 t0 = time.time()
@@ -59,7 +55,7 @@ for setting in ("in21k-1shot", "jft-1shot"):
                             "cover": ((obs >= lo) & (obs <= hi)).mean(),
                             "width": (hi - lo).mean(),
                             "secs": time.time() - t0,
-                        }  # fmt: skip
+                        }
                     )
 table = pd.DataFrame(rows).groupby(["setting", "disc", "prob"])[["cover", "width", "secs"]]
 print(table.mean().round(3).to_string())

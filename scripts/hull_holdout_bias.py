@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import pandas as pd
 
+from scale_transfer.hull import hull_points
 from scale_transfer.lsq import fit_lsq, predict_lsq
 from scale_transfer.simulate import simulate
-from scale_transfer.study import _hull_rows, _split
+from scale_transfer.study import _split
 
 rows = []
 for setting in ("jft-25shot", "in21k-1shot"):
     for seed in range(5):
         df = simulate(setting, 1500, seed).data
         pool, hold, _ = _split(df, 0.1)
+        pool_hull, hold_hull = hull_points(pool), hull_points(hold)
         for task in df["task"].unique():
-            fit_pts = _hull_rows(pool[pool["task"] == task])
-            held = _hull_rows(hold[hold["task"] == task])
+            fit_pts = pool_hull[pool_hull["task"] == task]
+            held = hold_hull[hold_hull["task"] == task]
             f = fit_lsq(fit_pts["us_acc"], fit_pts["ds_acc"])
             resid = held["ds_acc"].to_numpy() - predict_lsq(f, held["us_acc"].to_numpy())
             rows.append(
@@ -33,7 +35,7 @@ for setting in ("jft-25shot", "in21k-1shot"):
                     "task": task,
                     "mean_resid": resid.mean(),
                     "sd_fit": f.sigma,
-                }  # fmt: skip
+                }
             )
 table = pd.DataFrame(rows).groupby(["setting", "task"])[["mean_resid", "sd_fit"]].mean()
 print(table.round(4).unstack(0).to_string())

@@ -96,9 +96,6 @@ __all__ = [
 
 #: Sample sizes of the paper's Figure B (models per subsample), and ``"all"``.
 DEFAULT_SIZES: tuple[int | str, ...] = (*range(100, 1001, 100), "all")
-#: Fit methods: least squares, and the Bayesian model with the likelihoods of
-#: :data:`BAYES_LIKELIHOODS`.
-METHODS = ("lsq", "bayes", "bayes-gaussian", "bayes-t", "bayes-frontier")
 TARGETS = ("all", "hull")
 #: Likelihood of each Bayesian method, per target. ``bayes`` is the study's default: the
 #: Student-t on all points (the few failed models, far below the curve, inflate a Gaussian's
@@ -111,6 +108,10 @@ BAYES_LIKELIHOODS: dict[str, dict[str, str]] = {
     "bayes-t": {"all": "student_t", "hull": "student_t"},
     "bayes-frontier": {"all": "frontier", "hull": "frontier"},
 }
+
+
+#: Fit methods: least squares, and the Bayesian model with the likelihoods above.
+METHODS = ("lsq", *BAYES_LIKELIHOODS)
 
 
 def method_likelihood(method: str, target: str) -> str:
@@ -880,7 +881,6 @@ def run_study(
             ex = _Local(workers or os.cpu_count() or 1)
         say(f"running on {ex.n_slots} worker slot(s) ({type(ex).__name__.strip('_').lower()})")
         running: dict[Any, tuple] = {}
-        aborted = True
         try:
             while pending or running:
                 while pending and len(running) < 2 * ex.n_slots:
@@ -911,9 +911,10 @@ def run_study(
                         f"{n_done / (now - t0):.3f} fits/s, "
                         f"ETA {_hms(_eta(left, first, last, done_by))}"
                     )
-            aborted = False
-        finally:
-            ex.close(abort=aborted)
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM) or failed: stop the workers too
+            ex.close(abort=True)
+            raise
+        ex.close()
     wall = time.perf_counter() - t0
     n_left = len(pending)
     if n_left:
