@@ -53,8 +53,11 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     assert list(pd.read_csv(truth).columns[:5]) == ["task", "k", "alpha", "e_ir", "asymptote"]
     model = tmp_path / "m.nc"
     args = ["fit", str(data), "--target", "hull", "--out", str(model), "--draws", "100"]
-    main(args + ["--tune", "100", "--chains", "2", "--no-progress"])
+    main(args + ["--tune", "100", "--chains", "2", "--no-progress", "--adaptation", "low_rank"])
     assert model.exists()
+    from scale_transfer.posterior import Posterior
+
+    assert Posterior.load(model).sampler.adaptation == "low_rank"  # the choice is saved
     s_csv = tmp_path / "s.csv"
     main(["summary", str(model), "--prob", "0.9", "--out", str(s_csv)])
     s = pd.read_csv(s_csv)

@@ -108,6 +108,18 @@ def test_other_likelihoods_predict(sim, likelihood):
     p = fit(sim.data, likelihood=likelihood, draws=100, tune=100, chains=1, progress=False)
     q = p.predict([0.9], kind="new-model")
     assert np.all((q.lower >= 0) & (q.upper <= 1) & (q.lower < q.upper))
+    # adaptation="auto" is resolved and recorded: low-rank for the frontier
+    assert p.sampler.adaptation == ("low_rank" if likelihood == "frontier" else "diag")
+
+
+def test_frontier_fit_samples_with_short_trajectories(sim):
+    """With the low-rank mass matrix (the frontier's default) NUTS needs few steps per draw.
+
+    With ``adaptation="diag"`` this fit takes about 2**7.5 leapfrog steps per draw.
+    """
+    p = fit(sim.data, likelihood="frontier", draws=150, tune=300, chains=2, progress=False)
+    depth = p.dt["sample_stats"]["depth"].values
+    assert depth.mean() < 6.5
 
 
 def test_frontier_on_the_hull_warns():

@@ -10,6 +10,7 @@ from scale_transfer.sampling import (
     _compiled_with_layout,
     _initial_point_fn,
     lsq_start,
+    resolve_adaptation,
     sample,
 )
 from scale_transfer.simulate import simulate
@@ -60,3 +61,16 @@ def test_init_option(sim) -> None:
     fd = prepare_data(sim.data, config)
     with pytest.raises(ValueError, match="init must be"):
         sample(fd, config, SamplerConfig(draws=10, tune=10, chains=1, init="map", progress=False))
+
+
+def test_adaptation_auto_resolves_by_likelihood() -> None:
+    sc = SamplerConfig()
+    assert sc.adaptation == "auto"
+    for likelihood, want in (("frontier", "low_rank"), ("gaussian", "diag"), ("student_t", "diag")):
+        got = resolve_adaptation(sc, ModelConfig(likelihood=likelihood))
+        assert got.adaptation == want
+        assert got.draws == sc.draws  # the rest is kept
+    chosen = SamplerConfig(adaptation="diag")
+    assert resolve_adaptation(chosen, ModelConfig(likelihood="frontier")) is chosen
+    with pytest.raises(ValueError, match="adaptation must be"):
+        SamplerConfig(adaptation="dense")

@@ -51,6 +51,14 @@ class Likelihood(StrEnum):
     frontier = "frontier"
 
 
+class Adaptation(StrEnum):
+    """nutpie's mass-matrix adaptation."""
+
+    auto = "auto"
+    diag = "diag"
+    low_rank = "low_rank"
+
+
 class Kind(StrEnum):
     """Prediction kind."""
 
@@ -162,6 +170,10 @@ def fit(
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     sampler: Annotated[str, typer.Option(help="nutpie (default) or numpyro.")] = "nutpie",
+    adaptation: Annotated[
+        Adaptation,
+        typer.Option(help="nutpie mass matrix; auto: low_rank for the frontier, else diag."),
+    ] = Adaptation.auto,
     percent: Annotated[bool, typer.Option("--percent", help="Accuracies in percent.")] = False,
     strict: Annotated[bool, typer.Option(help="Fail (exit 3) if convergence fails.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the sampler's progress bar.")] = True,
@@ -191,6 +203,7 @@ def fit(
             chains=chains,
             seed=seed,
             sampler=sampler,
+            adaptation=adaptation.value,
             progress=progress,
             strict=strict,
         )

@@ -22,7 +22,13 @@ from numpy.typing import ArrayLike
 from scale_transfer import __version__
 from scale_transfer.law import ds_acc
 from scale_transfer.model import FitData, ModelConfig, prepare_data
-from scale_transfer.sampling import Diagnostics, SamplerConfig, check_convergence, sample
+from scale_transfer.sampling import (
+    Diagnostics,
+    SamplerConfig,
+    check_convergence,
+    resolve_adaptation,
+    sample,
+)
 
 __all__ = ["NEW_TASK", "ModelMismatchError", "Posterior", "fit", "interval"]
 
@@ -513,6 +519,7 @@ def fit(
         config = ModelConfig(**{k: v for k, v in kwargs.items() if k in mfields})
     if sampler_config is None:
         sampler_config = SamplerConfig(**{k: v for k, v in kwargs.items() if k in sfields})
+    sampler_config = resolve_adaptation(sampler_config, config)  # saved as sampled
     warn_on_choices(config)
     fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)
     if getattr(config, "effects", ()):
