@@ -71,6 +71,10 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "logit_e_ir_sigma": {"dist": "HalfNormal", "sigma": 1.0},
     # residual scale of downstream error, per group
     "sigma": {"dist": "HalfNormal", "sigma": 0.05},
+    # frontier likelihood: the noise sd (its ``sigma``), per group. Zero-avoiding: an accuracy
+    # measured on a finite test set is never noise-free, and near sd 0 the gap's edge turns
+    # into a kink where NUTS diverges (docs/calibration.md); mode 0.005, mean 0.01
+    "noise": {"dist": "Gamma", "alpha": 2.0, "beta": 200.0},
     # Student-t degrees of freedom (shared)
     "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
     # frontier likelihood: mean gap below the frontier (in error) at the group's reference
@@ -529,7 +533,8 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
         e_ir = pm.Deterministic("e_ir", pm.math.sigmoid(logit_e_ir), dims="group")
         pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
         pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
-        sigma = _prior("sigma", priors["sigma"], dims="group")
+        sigma_spec = priors["noise" if config.likelihood == "frontier" else "sigma"]
+        sigma = _prior("sigma", sigma_spec, dims="group")
         lvl_obs, alpha_obs = log_level[gidx], alpha[gidx]
         if config.effects:
             lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)
