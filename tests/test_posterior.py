@@ -115,11 +115,12 @@ def test_other_likelihoods_predict(sim, likelihood):
 def test_frontier_fit_samples_with_short_trajectories(sim):
     """With the low-rank mass matrix (the frontier's default) NUTS needs few steps per draw.
 
-    With ``adaptation="diag"`` this fit takes about 2**7.5 leapfrog steps per draw.
+    Measured on this fit: mean tree depth 4.5 with the low-rank mass matrix, 6.4 with
+    ``adaptation="diag"`` (which this bound rejects).
     """
     p = fit(sim.data, likelihood="frontier", draws=150, tune=300, chains=2, progress=False)
     depth = p.dt["sample_stats"]["depth"].values
-    assert depth.mean() < 6.5
+    assert depth.mean() < 5.5
 
 
 def test_frontier_on_the_hull_warns():
