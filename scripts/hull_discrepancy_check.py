@@ -31,6 +31,7 @@ for setting in ("in21k-1shot", "jft-1shot"):
     held = hull_points(hold)
     keys = list(zip(held["task"], held["us_acc"], strict=True))
     obs = held["ds_acc"].to_numpy()
+    us = np.unique(held["us_acc"].to_numpy())
     for size in ("500", "all"):
         for rep in range(2):
             sub = hull_points(_subsample(pool, pool_models, size, 0, setting, rep))
@@ -40,7 +41,6 @@ for setting in ("in21k-1shot", "jft-1shot"):
                 post = fit(sub, target="all", likelihood="gaussian", discrepancy=disc,
                            draws=300, tune=300, chains=2, cores=1, progress=False,
                            seed=rep)  # fmt: skip
-                us = np.unique(held["us_acc"].to_numpy())
                 for prob in (0.5, 0.9):
                     p = post.predict(us, prob=prob, kind="new-model", interval_kind="eti",
                                      seed=rep).set_index(["task", "us_acc"])  # fmt: skip

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from scale_transfer.cli import main
+from scale_transfer.posterior import Posterior
 
 
 def run(*args):
@@ -55,8 +56,6 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     args = ["fit", str(data), "--target", "hull", "--out", str(model), "--draws", "100"]
     main(args + ["--tune", "100", "--chains", "2", "--no-progress", "--adaptation", "low_rank"])
     assert model.exists()
-    from scale_transfer.posterior import Posterior
-
     assert Posterior.load(model).sampler.adaptation == "low_rank"  # the choice is saved
     s_csv = tmp_path / "s.csv"
     main(["summary", str(model), "--prob", "0.9", "--out", str(s_csv)])

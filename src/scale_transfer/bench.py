@@ -385,7 +385,8 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     compiled = nutpie.compile_pymc_model(naive_model(fd), backend="numba")
     t1 = time.perf_counter()
     sc = SamplerConfig(draws=cfg.naive_draws, tune=cfg.naive_tune, chains=cfg.chains,
-                       seed=cfg.seed, progress=False, target_accept=0.95)  # fmt: skip
+                       seed=cfg.seed, progress=False, target_accept=0.95,
+                       adaptation="diag")  # fmt: skip
     keep = nutpie_draws(compiled, sc)
     t2 = time.perf_counter()
     with warnings.catch_warnings():

@@ -68,8 +68,8 @@ class SamplerConfig:
         ESS per second; on the 24,000-point simulation it was 5x faster but mixed worse
         (ESS 260 against 1,215, 18 divergences). ``"auto"`` (default) takes ``"low_rank"``
         for the frontier likelihood, whose gap parameters correlate with the law's (on
-        2,400 simulated points: 28 leapfrog steps per draw against 260 with ``"diag"``,
-        docs/calibration.md), and ``"diag"`` otherwise. See :func:`resolve_adaptation`.
+        800 simulated points: 36-58 leapfrog steps per draw against 258-262 with
+        ``"diag"``, docs/calibration.md), and ``"diag"`` otherwise. See :func:`resolve_adaptation`.
     init : {"lsq", "default"}
         Where chains start. ``"lsq"`` (default): at per-group least-squares estimates
         (:func:`lsq_start`), jittered by up to ``INIT_JITTER`` on the unconstrained scale,
@@ -192,7 +192,8 @@ def resolve_adaptation(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
     """Return ``sc`` with ``adaptation="auto"`` resolved for this model.
 
     The frontier likelihood gets ``"low_rank"`` (its gap parameters trade off with the
-    law's; a diagonal mass matrix then needs tree depth 7-8), every other model ``"diag"``.
+    law's; a diagonal mass matrix then needs mean tree depth 6.4-7.6), every other model
+    ``"diag"``.
     """
     if sc.adaptation != "auto":
         return sc
@@ -382,8 +383,15 @@ def _jittered(model: Any, start: Mapping[str, np.ndarray], rng: np.random.Genera
 
 
 def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
-    """Sample a nutpie-compiled model with these settings; keep posterior and sample_stats."""
+    """Sample a nutpie-compiled model with these settings; keep posterior and sample_stats.
+
+    ``sc.adaptation`` must be resolved (:func:`resolve_adaptation`): a compiled model alone
+    does not say which likelihood it has.
+    """
     import nutpie
+
+    if sc.adaptation == "auto":
+        raise ValueError("resolve adaptation='auto' first (sampling.resolve_adaptation)")
 
     dt = nutpie.sample(
         compiled,
@@ -395,8 +403,7 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
         save_warmup=False,
         progress_bar=sc.progress,
         target_accept=sc.target_accept,
-        # "auto" unresolved (a compiled model without its config): nutpie's default
-        adaptation="diag" if sc.adaptation == "auto" else sc.adaptation,
+        adaptation=sc.adaptation,
     )
     return _kept_groups(dt)
 
