@@ -58,6 +58,22 @@ def test_predict_curve_and_new_model(post):
         post.predict([1.2])
 
 
+def test_predictive_hull(post):
+    # one new model: its hull is the model itself, i.e. the new-model predictive
+    one = post.hull_draws([0.6], [0.6], seed=3, max_draws=10_000)
+    np.testing.assert_array_equal(one, post.predict_draws([0.6], "new-model", seed=3))
+    # the best of many models sits higher than the best of a few at the same US accuracies
+    few = post.hull_draws(np.linspace(0.3, 0.5, 10), [0.5], max_draws=200)
+    many = post.hull_draws(np.linspace(0.3, 0.5, 300), [0.5], max_draws=200)
+    assert few.shape == many.shape == (200, 8, 1)
+    assert np.all(many.mean(0) > few.mean(0))
+    h = post.predict_hull(np.linspace(0.3, 0.5, 50), [0.4, 0.5], prob=0.9)
+    assert len(h) == 16 and (h["kind"] == "hull").all()
+    assert np.all((h.lower <= h["mean"]) & (h["mean"] <= h.upper))
+    with pytest.raises(ValueError):
+        post.hull_draws([], [0.5])
+
+
 def test_save_load_roundtrip_and_refusals(post, tmp_path):
     path = post.save(tmp_path / "m.nc")
     with pytest.raises(FileExistsError):

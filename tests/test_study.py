@@ -62,6 +62,12 @@ def test_local_study_writes_table(local_study):
     assert ((bayes["cover50"] <= 1) & (bayes["cover50"] >= 0)).all()
     assert (bayes["width90"] > bayes["width50"]).all()
     assert (bayes["asymptote_lower90"] <= bayes["asymptote_upper90"]).all()
+    # the predictive hull of the held-out models: for Bayesian fits to all points only
+    hull_cols = ["hull_cover50", "hull_cover90", "hull_width50", "hull_width90"]
+    has = (table["method"] == "bayes") & (table["target"] == "all") & (table["n_holdout_hull"] > 0)
+    assert table.loc[has, hull_cols].notna().all().all() and has.any()
+    assert table.loc[~has, hull_cols].isna().all().all()
+    assert (table.loc[has, "hull_width90"] > table.loc[has, "hull_width50"]).all()
     # the study's default Bayesian model: Student-t on all points, Gaussian on the hull
     lik = bayes.groupby("target")["likelihood"].unique()
     assert list(lik["all"]) == ["student_t"] and list(lik["hull"]) == ["gaussian"]

@@ -365,6 +365,78 @@ class Posterior:
             }
         )
 
+    def hull_draws(
+        self, models_us_acc: ArrayLike, at_us_acc: ArrayLike, seed: int = 0, max_draws: int = 1000
+    ) -> np.ndarray:
+        """Draws of the upper hull of new models: ``(n_draws, n_groups, n_at)``.
+
+        Posterior predictive of the frontier a *set* of new models will show: for each
+        posterior draw, one new model per entry of ``models_us_acc`` (their US accuracies are
+        known, their DS accuracies drawn as in ``predict_draws(kind="new-model")``), then the
+        height at ``at_us_acc`` of the rising upper hull of those models
+        (:func:`scale_transfer.hull.upper_hull`, linear between its vertices, flat beyond its
+        ends). The best of 150 models sits lower than the best of 1,500: the hull of a
+        group of models depends on how many there are, which a fit to a hull cannot know.
+        At most ``max_draws`` posterior draws are used (evenly thinned).
+        """
+        from scale_transfer.hull import upper_hull
+
+        us = np.asarray(models_us_acc, dtype=float).reshape(-1)
+        at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
+        if us.size == 0:
+            raise ValueError("models_us_acc is empty")
+        if np.any((us < 0) | (us > 1)) or np.any((at < 0) | (at > 1)):
+            raise ValueError("US accuracies must be in [0, 1]")
+        acc = self.predict_draws(us, kind="new-model", seed=seed)
+        step = max(1, int(np.ceil(acc.shape[0] / max_draws)))
+        acc = acc[::step]
+        out = np.empty(acc.shape[:2] + (at.size,))
+        for s in range(acc.shape[0]):
+            for g in range(acc.shape[1]):
+                h = upper_hull(us, acc[s, g])
+                out[s, g] = np.interp(at, us[h], acc[s, g, h])
+        return out
+
+    def predict_hull(
+        self,
+        models_us_acc: ArrayLike,
+        at_us_acc: ArrayLike,
+        prob: float = 0.9,
+        interval_kind: str = "eti",
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """Predictive interval of the upper hull of a set of new models.
+
+        ``models_us_acc``: the US accuracies of the new models (e.g. held-out models whose
+        downstream accuracy is to be predicted); ``at_us_acc``: where to read the hull off.
+        See :meth:`hull_draws`. Meaningful for fits to *all* points: the frontier
+        likelihood models the gap below the frontier that decides how high the best of a
+        set of models reaches.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``
+            (``kind="hull"``).
+        """
+        at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
+        x = self.hull_draws(models_us_acc, at, seed)
+        lo, hi = interval(x, prob, interval_kind)
+        g = len(self.groups)
+        return pd.DataFrame(
+            {
+                "task": np.repeat(self.groups["task"].to_numpy(), len(at)),
+                "setting": np.repeat(self.groups["setting"].to_numpy(), len(at)),
+                "us_acc": np.tile(at, g),
+                "mean": x.mean(0).reshape(-1),
+                "lower": lo.reshape(-1),
+                "upper": hi.reshape(-1),
+                "prob": prob,
+                "interval": interval_kind,
+                "kind": "hull",
+            }
+        )
+
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the fit to netCDF; refuses to overwrite unless ``overwrite=True``.

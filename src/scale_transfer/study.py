@@ -156,6 +156,10 @@ TABLE_COLUMNS = [
     "cover90",
     "width50",
     "width90",
+    "hull_cover50",
+    "hull_cover90",
+    "hull_width50",
+    "hull_width90",
     "max_rhat",
     "min_ess_bulk",
     "divergences",
@@ -294,6 +298,7 @@ def _run_lsq(job: _Job) -> list[dict[str, Any]]:
 
 def _run_bayes(job: _Job) -> list[dict[str, Any]]:
     from scale_transfer.posterior import fit as bayes_fit
+    from scale_transfer.posterior import interval
     from scale_transfer.sampling import ConvergenceWarning
 
     frames = _task_frames(job)
@@ -362,6 +367,14 @@ def _run_bayes(job: _Job) -> list[dict[str, Any]]:
                 point(fr["hold_hull"], False), fr["hold_hull"]["ds_acc"].to_numpy(float)
             ),
         )
+        hh = fr["hold_hull"]
+        if job.target == "all" and len(hh):
+            # the held-out hull against the predictive hull of the held-out models
+            hd = post.hull_draws(fr["hold_all"]["us_acc"], hh["us_acc"], seed=job.seed)[:, g]
+            obs = hh["ds_acc"].to_numpy(float)
+            for prob, tag in ((0.5, "50"), (0.9, "90")):
+                lo, hi = interval(hd, prob, "eti")
+                row[f"hull_cover{tag}"], row[f"hull_width{tag}"] = _coverage(obs, lo, hi)
         h = fr["hold_all"] if job.target == "all" else fr["hold_hull"]
         if len(h) and intervals:
             idx = pd.MultiIndex.from_arrays([h["task"].to_numpy(), h["us_acc"].to_numpy(float)])
