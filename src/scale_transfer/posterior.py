@@ -349,6 +349,12 @@ class Posterior:
         if np.any((us < 0) | (us > 1)):
             raise ValueError("us_acc must be in [0, 1]")
         x = self.predict_draws(us, kind, seed, effects)
+        return self._interval_table(us, x, prob, interval_kind, kind)
+
+    def _interval_table(
+        self, us: np.ndarray, x: np.ndarray, prob: float, interval_kind: str, kind: str
+    ) -> pd.DataFrame:
+        """Tidy table of draws ``x`` ``(n_draws, n_groups, len(us))``: mean and interval."""
         lo, hi = interval(x, prob, interval_kind)
         g = len(self.groups)
         return pd.DataFrame(
@@ -421,21 +427,7 @@ class Posterior:
         """
         at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
         x = self.hull_draws(models_us_acc, at, seed)
-        lo, hi = interval(x, prob, interval_kind)
-        g = len(self.groups)
-        return pd.DataFrame(
-            {
-                "task": np.repeat(self.groups["task"].to_numpy(), len(at)),
-                "setting": np.repeat(self.groups["setting"].to_numpy(), len(at)),
-                "us_acc": np.tile(at, g),
-                "mean": x.mean(0).reshape(-1),
-                "lower": lo.reshape(-1),
-                "upper": hi.reshape(-1),
-                "prob": prob,
-                "interval": interval_kind,
-                "kind": "hull",
-            }
-        )
+        return self._interval_table(at, x, prob, interval_kind, "hull")
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
