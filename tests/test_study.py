@@ -153,6 +153,14 @@ def test_summarize(local_study):
     pooled = (one["cover90"] * one["n_holdout_all"]).sum() / one["n_holdout_all"].sum()
     per_fit = summarize(one)
     assert per_fit["cover90"].iloc[0] == pytest.approx(pooled)
+    hull = (one["hull_cover90"] * one["n_holdout_hull"]).sum() / one["n_holdout_hull"].sum()
+    assert per_fit["hull_cover90"].iloc[0] == pytest.approx(hull)
+    # the predictive hull exists for Bayesian fits to all points only
+    has = summ["hull_cover90"].notna()
+    assert (
+        has.any()
+        and ((summ.loc[has, "method"] == "bayes") & (summ.loc[has, "target"] == "all")).all()
+    )
 
 
 def _dask_study(out, **kwargs):

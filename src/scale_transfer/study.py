@@ -983,7 +983,8 @@ def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFram
     -------
     pandas.DataFrame
         One row per (setting, size, target, method) with, for each of ``fit_mse``,
-        ``pred_mse``, ``asymptote_abs_err``, ``cover50``, ``cover90``, ``width90``: the mean,
+        ``pred_mse``, ``asymptote_abs_err``, ``cover50``, ``cover90``, ``width90``,
+        ``hull_cover50``, ``hull_cover90`` (pooled over the held-out hull points): the mean,
         median and 10% and 90% quantiles over repeats (``<metric>``, ``<metric>_median``,
         ``<metric>_q10``, ``<metric>_q90``); ``repeats`` (fits summarised), ``max_rhat``
         (largest R-hat of those fits) and ``converged`` (share of fits that passed every
@@ -996,6 +997,10 @@ def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFram
     t["_n"] = n
     for c in ("cover50", "cover90", "width90"):
         t[f"_{c}"] = t[c] * n
+    nh = t["n_holdout_hull"].astype(float)
+    t["_nh"] = nh
+    for c in ("hull_cover50", "hull_cover90"):
+        t[f"_{c}"] = (t[c] if c in t else np.nan) * nh
     t["converged"] = t["converged"].map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0})
     per_fit = t.groupby(_FIT_KEY, sort=False).agg(
         fit_mse=("fit_mse", "mean"),
@@ -1005,13 +1010,19 @@ def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFram
         _cover50=("_cover50", lambda x: x.sum(min_count=1)),
         _cover90=("_cover90", lambda x: x.sum(min_count=1)),
         _width90=("_width90", lambda x: x.sum(min_count=1)),
+        _nh=("_nh", "sum"),
+        _hull_cover50=("_hull_cover50", lambda x: x.sum(min_count=1)),
+        _hull_cover90=("_hull_cover90", lambda x: x.sum(min_count=1)),
         max_rhat=("max_rhat", "first"),
         converged=("converged", "first"),
     )
     for c in ("cover50", "cover90", "width90"):
         per_fit[c] = per_fit[f"_{c}"] / per_fit["_n"]
+    for c in ("hull_cover50", "hull_cover90"):
+        per_fit[c] = per_fit[f"_{c}"] / per_fit["_nh"]
     per_fit = per_fit.reset_index()
     metrics = ["fit_mse", "pred_mse", "asymptote_abs_err", "cover50", "cover90", "width90"]
+    metrics += ["hull_cover50", "hull_cover90"]
     g = per_fit.groupby(["setting", "size", "target", "method"], sort=False)
     out = g[metrics].mean()
     out = out.join(g[metrics].median().add_suffix("_median"))
@@ -1148,6 +1159,10 @@ def plot_study(
                     for col in ("cover90", "cover50"):
                         if len(d) and d[col].notna().any():
                             band(ax, d, col, color, ls, mk)
+                d = summ[(summ.setting == s) & (summ.method == m) & (summ.target == "all")]
+                for col in ("hull_cover90", "hull_cover50"):  # predictive hull (all points)
+                    if len(d) and d[col].notna().any():
+                        band(ax, d, col, _COLORS[("hull", "pred")], ls, mk)
             ax.set_ylim(-0.02, 1.02)
             ax.grid(True, alpha=0.3)
             if j == 0:
@@ -1173,6 +1188,18 @@ def plot_study(
         handles += [
             Line2D([], [], color=_COLORS[("all", "fit")], lw=2, label="fit to all points"),
             Line2D([], [], color=_COLORS[("hull", "fit")], lw=2, label="fit to hull"),
+        ]
+        if summ[["hull_cover50", "hull_cover90"]].notna().any().any():
+            handles += [
+                Line2D(
+                    [],
+                    [],
+                    color=_COLORS[("hull", "pred")],
+                    lw=2,
+                    label="fit to all points:\npredictive hull vs held-out hull",
+                )
+            ]
+        handles += [
             Line2D([], [], color="0.3", ls=":", label="nominal 50% / 90%"),
         ]
     handles += [head(""), head("method (both rows)")]
