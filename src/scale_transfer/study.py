@@ -1073,7 +1073,9 @@ def plot_study(
     to all points and to the hull; one line style per method; log scale. Bottom row
     (``coverage=True``): empirical coverage of the 50% and 90% predictive intervals on the
     held-out points (Bayes: equal-tailed intervals of a new model's DS accuracy; least
-    squares: curve ± z * residual sd), with the nominal levels as dotted lines. Lines are
+    squares: curve ± z * residual sd), with the nominal levels as dotted lines; where the
+    table has them (Bayesian fits to all points), also the coverage of the held-out hull by
+    the predictive hull of the held-out models (``hull_cover50``, ``hull_cover90``). Lines are
     medians (or means) over repeats, bands the 10% to 90% quantiles over repeats.
 
     Parameters
