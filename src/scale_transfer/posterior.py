@@ -372,7 +372,12 @@ class Posterior:
         )
 
     def hull_draws(
-        self, models_us_acc: ArrayLike, at_us_acc: ArrayLike, seed: int = 0, max_draws: int = 1000
+        self,
+        models_us_acc: ArrayLike,
+        at_us_acc: ArrayLike,
+        seed: int = 0,
+        max_draws: int = 1000,
+        groups: ArrayLike | None = None,
     ) -> np.ndarray:
         """Draws of the upper hull of new models: ``(n_draws, n_groups, n_at)``.
 
@@ -383,7 +388,8 @@ class Posterior:
         (:func:`scale_transfer.hull.upper_hull`, linear between its vertices, flat beyond its
         ends). The best of 150 models sits lower than the best of 1,500: the hull of a
         group of models depends on how many there are, which a fit to a hull cannot know.
-        At most ``max_draws`` posterior draws are used (evenly thinned).
+        At most ``max_draws`` posterior draws are used (evenly thinned). ``groups``
+        (positions into :attr:`groups`) restricts the hulls to those groups, in that order.
         """
         from scale_transfer.hull import upper_hull
 
@@ -396,6 +402,8 @@ class Posterior:
         acc = self.predict_draws(us, kind="new-model", seed=seed)
         step = max(1, int(np.ceil(acc.shape[0] / max_draws)))
         acc = acc[::step]
+        if groups is not None:
+            acc = acc[:, np.asarray(groups, dtype=int)]
         out = np.empty(acc.shape[:2] + (at.size,))
         for s in range(acc.shape[0]):
             for g in range(acc.shape[1]):

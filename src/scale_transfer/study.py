@@ -370,7 +370,9 @@ def _run_bayes(job: _Job) -> list[dict[str, Any]]:
         hh = fr["hold_hull"]
         if job.target == "all" and len(hh):
             # the held-out hull against the predictive hull of the held-out models
-            hd = post.hull_draws(fr["hold_all"]["us_acc"], hh["us_acc"], seed=job.seed)[:, g]
+            hd = post.hull_draws(fr["hold_all"]["us_acc"], hh["us_acc"], seed=job.seed, groups=[g])[
+                :, 0
+            ]
             obs = hh["ds_acc"].to_numpy(float)
             for prob, tag in ((0.5, "50"), (0.9, "90")):
                 lo, hi = interval(hd, prob, "eti")
@@ -965,6 +967,18 @@ def run_study(
 # Summary and figure.
 
 
+#: Metrics ``summarize`` pools over held-out points, and the weight of each: ``_n`` the points
+#: a fit's intervals were scored on (all held-out points, or the held-out hull for a hull
+#: fit), ``_nh`` the held-out hull points (the predictive hull of a fit to all points).
+_POOLED = {
+    "cover50": "_n",
+    "cover90": "_n",
+    "width90": "_n",
+    "hull_cover50": "_nh",
+    "hull_cover90": "_nh",
+}
+
+
 def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFrame:
     """Average the study over tasks (per fit), then summarise over repeats (per sample size).
 
@@ -993,36 +1007,25 @@ def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFram
     t = table.copy()
     if max_rhat is not None:
         t = t[(t["method"] == "lsq") | (t["max_rhat"] <= max_rhat)]
-    n = np.where(t["target"] == "all", t["n_holdout_all"], t["n_holdout_hull"]).astype(float)
-    t["_n"] = n
-    for c in ("cover50", "cover90", "width90"):
-        t[f"_{c}"] = t[c] * n
-    nh = t["n_holdout_hull"].astype(float)
-    t["_nh"] = nh
-    for c in ("hull_cover50", "hull_cover90"):
-        t[f"_{c}"] = (t[c] if c in t else np.nan) * nh
+    t["_n"] = np.where(t["target"] == "all", t["n_holdout_all"], t["n_holdout_hull"])
+    t["_nh"] = t["n_holdout_hull"]
+    for c, w in _POOLED.items():  # tables from before a column existed lack it
+        t[f"_{c}"] = (t[c] if c in t else np.nan) * t[w].astype(float)
     t["converged"] = t["converged"].map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0})
     per_fit = t.groupby(_FIT_KEY, sort=False).agg(
         fit_mse=("fit_mse", "mean"),
         pred_mse=("pred_mse", "mean"),
         asymptote_abs_err=("asymptote_abs_err", "mean"),
         _n=("_n", "sum"),
-        _cover50=("_cover50", lambda x: x.sum(min_count=1)),
-        _cover90=("_cover90", lambda x: x.sum(min_count=1)),
-        _width90=("_width90", lambda x: x.sum(min_count=1)),
         _nh=("_nh", "sum"),
-        _hull_cover50=("_hull_cover50", lambda x: x.sum(min_count=1)),
-        _hull_cover90=("_hull_cover90", lambda x: x.sum(min_count=1)),
+        **{f"_{c}": (f"_{c}", lambda x: x.sum(min_count=1)) for c in _POOLED},
         max_rhat=("max_rhat", "first"),
         converged=("converged", "first"),
     )
-    for c in ("cover50", "cover90", "width90"):
-        per_fit[c] = per_fit[f"_{c}"] / per_fit["_n"]
-    for c in ("hull_cover50", "hull_cover90"):
-        per_fit[c] = per_fit[f"_{c}"] / per_fit["_nh"]
+    for c, w in _POOLED.items():
+        per_fit[c] = per_fit[f"_{c}"] / per_fit[w]
     per_fit = per_fit.reset_index()
-    metrics = ["fit_mse", "pred_mse", "asymptote_abs_err", "cover50", "cover90", "width90"]
-    metrics += ["hull_cover50", "hull_cover90"]
+    metrics = ["fit_mse", "pred_mse", "asymptote_abs_err", *_POOLED]
     g = per_fit.groupby(["setting", "size", "target", "method"], sort=False)
     out = g[metrics].mean()
     out = out.join(g[metrics].median().add_suffix("_median"))
