@@ -65,6 +65,7 @@ def _summary(diag, wall: float, n_fits: int) -> dict:
 
 
 def part_paper(a) -> dict:
+    """Paper-scale fit through PyMC's numpyro path, twice."""
     from scale_transfer import fit, simulate
 
     df = simulate("jft-25shot", a.n_models, 0).data
@@ -94,6 +95,7 @@ def part_paper(a) -> dict:
 
 
 def part_batch(a, target: str) -> dict:
+    """``a.batch`` fits at once with ``fit_batch``, twice (new subsets, same program)."""
     from scale_transfer import ModelConfig, simulate
     from scale_transfer.batch import fit_batch
     from scale_transfer.model import prepare_data
@@ -101,7 +103,7 @@ def part_batch(a, target: str) -> dict:
     df = simulate("jft-25shot", a.n_models, 0).data
     likelihood = "gaussian" if target == "hull" else "student_t"
     cfg = ModelConfig(target=target, likelihood=likelihood)
-    runs = {"first": _subsets(df, a.batch, a.subset, 0), "second": _subsets(df, a.batch, a.subset, 1)}
+    runs = {run: _subsets(df, a.batch, a.subset, i) for i, run in enumerate(("first", "second"))}
     # one padded length for both runs, so that the second reuses the first's program
     pad = max(prepare_data(s, cfg).e_ds.size for sets in runs.values() for s in sets)
     out = {"batch": a.batch, "subset_models": a.subset, "likelihood": likelihood, "pad_to": pad}
@@ -118,6 +120,7 @@ def part_batch(a, target: str) -> dict:
 
 
 def part_nutpie(a) -> dict:
+    """Run the CPU reference: nutpie fits one after another, compiled model reused."""
     from scale_transfer import fit, simulate
     from scale_transfer.batch import batch_diagnostics
 
@@ -147,6 +150,7 @@ def part_nutpie(a) -> dict:
 
 
 def machine() -> dict:
+    """Device, cores and versions."""
     import jax
 
     info = {

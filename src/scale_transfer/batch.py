@@ -172,7 +172,7 @@ _JITTED: dict[tuple, Any] = {}
 
 
 def _symbolic_model(fd: FitData, config: ModelConfig) -> dict[str, Any]:
-    """The model's log density and kept variables as graphs of (values, data, mask)."""
+    """Return the log density and kept variables as graphs of (values, data, mask)."""
     import pytensor.tensor as pt
     from pytensor.graph.replace import clone_replace
 
@@ -372,9 +372,9 @@ def fit_batch(
     kept = [np.asarray(k) for k in jax.block_until_ready(kept)]
     div, steps = np.asarray(div), np.asarray(steps)
     t2 = time.perf_counter()
-    labels = list(fds[0].groups.task) if len(fds[0].settings) == 1 else [
-        f"{s}/{t}" for s, t in keys0
-    ]
+    labels = (
+        list(fds[0].groups.task) if len(fds[0].settings) == 1 else [f"{s}/{t}" for s, t in keys0]
+    )
     dims4 = ("fit", "chain", "draw", "group")
     posterior = xr.Dataset(
         {n: (dims4, kept[j]) for j, n in enumerate(KEPT)}, coords={"group": labels}
