@@ -102,7 +102,7 @@ def part_batch(a, target: str) -> dict:
 
     df = simulate("jft-25shot", a.n_models, 0).data
     likelihood = "gaussian" if target == "hull" else "student_t"
-    cfg = ModelConfig(target=target, likelihood=likelihood)
+    cfg = ModelConfig(target=target, likelihood=likelihood, centered=True)
     runs = {run: _subsets(df, a.batch, a.subset, i) for i, run in enumerate(("first", "second"))}
     # one padded length for both runs, so that the second reuses the first's program
     pad = max(prepare_data(s, cfg).e_ds.size for sets in runs.values() for s in sets)
@@ -114,7 +114,13 @@ def part_batch(a, target: str) -> dict:
             r = fit_batch(sets, cfg, draws=a.draws, tune=a.tune, chains=a.chains, seed=seed,
                           pad_to=pad)  # fmt: skip
         wall = time.perf_counter() - t0
-        out[run] = _summary(r.diagnostics, wall, a.batch) | {"timings": r.timings}
+        steps = r.sample_stats["n_steps"].transpose("draw", ...).values.reshape(a.draws, -1)
+        out[run] = _summary(r.diagnostics, wall, a.batch) | {
+            "timings": r.timings,
+            # a vmapped NUTS step lasts as long as the longest trajectory of all lanes
+            "leapfrog_per_draw_mean": float(steps.mean()),
+            "leapfrog_per_draw_lockstep": float(steps.max(axis=1).mean()),
+        }
         print(f"batch-{target} {run}: {json.dumps(out[run])}", flush=True)
     return out
 
