@@ -1,4 +1,4 @@
-"""Chain starts: least-squares starting values and their place in nutpie's flat vector."""
+"""Chain starts (least-squares values, their place in nutpie's flat vector), adaptation, time limit."""
 
 import numpy as np
 import pytest
@@ -74,3 +74,23 @@ def test_adaptation_auto_resolves_by_likelihood() -> None:
     assert resolve_adaptation(chosen, ModelConfig(likelihood="frontier")) is chosen
     with pytest.raises(ValueError, match="adaptation must be"):
         SamplerConfig(adaptation="dense")
+
+
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_time_limit_stops_sampling_and_leaves_short_fits_alone(sim) -> None:
+    import time
+
+    from scale_transfer.sampling import SamplingTimeout
+
+    config = ModelConfig(target="hull")
+    fd = prepare_data(sim.data, config)
+    quick = {"tune": 100, "chains": 2, "progress": False}
+    sample(fd, config, SamplerConfig(draws=10, **quick))  # compile outside the timed part
+    t0 = time.perf_counter()
+    with pytest.raises(SamplingTimeout, match="time_limit"):
+        sample(fd, config, SamplerConfig(draws=10**6, time_limit=0.3, **quick))
+    assert time.perf_counter() - t0 < 30  # stopped, not run to the end (minutes)
+    dt, diag = sample(fd, config, SamplerConfig(draws=50, time_limit=120, **quick))
+    assert dt["posterior"].sizes["draw"] == 50 and diag.chains == 2
+    with pytest.raises(ValueError, match="time_limit"):
+        SamplerConfig(time_limit=0)

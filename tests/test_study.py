@@ -205,6 +205,15 @@ def test_time_limit_starts_nothing(tmp_path):
     assert res.figure_path is None and len(res.table) == 0
 
 
+def test_fit_time_limit_fails_stuck_fits_and_the_study_goes_on(tmp_path):
+    # a limit no Bayesian fit of this size meets (it counts sampling, not compilation)
+    quick = QUICK | {"sizes": ["all"], "repeats": 1, "targets": ["all"], "draws": 5000}
+    res = run_study(tmp_path / "t", workers=0, fit_time_limit=0.2, **quick)
+    assert res.n_failed == 1 and res.n_done == 1  # the Bayesian fit failed, lsq did not
+    assert "SamplingTimeout" in res.errors[0] and "'bayes'" in res.errors[0]
+    assert set(res.table["method"]) == {"lsq"}
+
+
 def test_data_file_and_cli(tmp_path, capsys):
     data = tmp_path / "zoo.csv"
     simulate("in21k-1shot", 150, seed=3).data.to_csv(data, index=False)

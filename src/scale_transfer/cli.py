@@ -487,6 +487,14 @@ def study(
         float | None,
         typer.Option("--time-limit", help="Minutes after which no new fit starts."),
     ] = None,
+    fit_time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--fit-time-limit",
+            help="Minutes of sampling after which a Bayesian fit is stopped and counted as "
+            "failed (a rerun tries it again).",
+        ),
+    ] = None,
 ) -> None:
     """Figure B: fitting and extrapolation error vs sample size, with interval coverage.
 
@@ -522,6 +530,7 @@ def study(
         scheduler=scheduler,
         workers=workers,
         time_limit=None if time_limit is None else 60.0 * time_limit,
+        fit_time_limit=None if fit_time_limit is None else 60.0 * fit_time_limit,
         progress=say,
     )
     typer.echo(

@@ -21,6 +21,7 @@ __all__ = [
     "ConvergenceWarning",
     "Diagnostics",
     "SamplerConfig",
+    "SamplingTimeout",
     "check_convergence",
     "resolve_adaptation",
     "sample",
@@ -32,6 +33,10 @@ CHECK_VARS = ("k", "alpha", "e_ir", "sigma")
 
 class ConvergenceWarning(UserWarning):
     """The sampler did not converge: R-hat, ESS or divergences failed their thresholds."""
+
+
+class SamplingTimeout(RuntimeError):
+    """Sampling ran past ``SamplerConfig.time_limit`` and was stopped."""
 
 
 class ConvergenceError(RuntimeError):
@@ -75,6 +80,11 @@ class SamplerConfig:
         (:func:`lsq_start`), jittered by up to ``INIT_JITTER`` on the unconstrained scale,
         so that no chain starts in the far tail where the law's likelihood is flat and a
         chain can stay stuck through tuning. ``"default"``: PyMC's jittered support point.
+    time_limit : float, optional
+        Seconds of sampling (compilation not counted) after which nutpie is stopped and
+        :class:`SamplingTimeout` raised; default no limit. For batches of fits where one
+        stuck fit must not hold up the rest (``scale-transfer study --fit-time-limit``).
+        nutpie only.
     """
 
     draws: int = 1000
@@ -88,8 +98,11 @@ class SamplerConfig:
     strict: bool = False
     init: str = "lsq"
     adaptation: str = "auto"
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be positive seconds; got {self.time_limit!r}")
         if self.init not in ("lsq", "default"):
             raise ValueError(f"init must be 'lsq' or 'default'; got {self.init!r}")
         if self.adaptation not in ADAPTATIONS:
@@ -232,6 +245,9 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
         dt = nutpie_draws(compiled, sc)
     elif sc.sampler == "numpyro":
         import pymc as pm
+
+        if sc.time_limit is not None:
+            raise ValueError("time_limit works with the nutpie sampler only")
 
         cached = False
         model = build_model(fd, config)
@@ -399,8 +415,7 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
     if sc.adaptation == "auto":
         raise ValueError("resolve adaptation='auto' first (sampling.resolve_adaptation)")
 
-    dt = nutpie.sample(
-        compiled,
+    kwargs = dict(
         draws=sc.draws,
         tune=sc.tune,
         chains=sc.chains,
@@ -411,6 +426,18 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
         target_accept=sc.target_accept,
         adaptation=sc.adaptation,
     )
+    if sc.time_limit is None:
+        return _kept_groups(nutpie.sample(compiled, **kwargs))
+    # sample in nutpie's background thread and stop it at the limit
+    running = nutpie.sample(compiled, blocking=False, **kwargs)
+    try:
+        dt = running.wait(timeout=sc.time_limit)
+    except TimeoutError:
+        running.cancel()
+        raise SamplingTimeout(
+            f"sampling stopped after {sc.time_limit:g} s (time_limit); "
+            "raise the limit, or look at this fit's data and parametrization"
+        ) from None
     return _kept_groups(dt)
 
 

@@ -199,6 +199,7 @@ class _Job:
     chains: int
     seed: int
     centered: bool | str = "auto"
+    fit_time_limit: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int, str, str]:
@@ -320,6 +321,7 @@ def _run_bayes(job: _Job) -> list[dict[str, Any]]:
             centered=job.centered,
             cores=1,
             progress=False,
+            time_limit=job.fit_time_limit,
         )
     fit_seconds = time.perf_counter() - t0
     diag = post.diagnostics
@@ -730,6 +732,7 @@ def run_study(
     scheduler: Any = None,
     workers: int | None = None,
     time_limit: float | None = None,
+    fit_time_limit: float | None = None,
     figure: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> StudyResult:
@@ -779,6 +782,10 @@ def run_study(
     time_limit : float, optional
         Seconds after which no new fit is started; running fits finish and are kept, and a
         rerun resumes with the rest.
+    fit_time_limit : float, optional
+        Seconds of sampling after which a Bayesian fit is stopped
+        (:class:`scale_transfer.sampling.SamplingTimeout`) and counted as failed; a rerun
+        tries it again. Default: no limit (one stuck fit then holds its worker).
     figure : bool
         Write the figure.
     progress : callable, optional
@@ -876,6 +883,7 @@ def run_study(
             chains=chains,
             seed=_fit_seed(seed, (s, z, r, t, m)),
             centered=centered,
+            fit_time_limit=fit_time_limit,
         )
 
     t0 = time.perf_counter()
