@@ -1,4 +1,4 @@
-"""Chain starts (least-squares values, their place in nutpie's flat vector), adaptation, time limit."""
+"""Chain starts (least-squares values, their place in the flat vector), adaptation, time limit."""
 
 import numpy as np
 import pytest
