@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,6 +80,28 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     p = pd.read_csv(p_csv)
     assert list(p.columns[:5]) == ["task", "us_acc", "mean", "lower", "upper"]
     assert sorted(p.us_acc.unique()) == [0.7, 0.8, 1.0]
+    # the best of a set of new models (predictive upper hull): more models reach higher
+    h_csv, h10, h_many = tmp_path / "h.csv", tmp_path / "h10.csv", tmp_path / "many.csv"
+    pd.DataFrame({"us_acc": np.linspace(0.5, 0.75, 200)}).to_csv(h_many, index=False)
+    hull = ["predict", str(model), "--us-acc", "0.75", "--kind", "hull"]
+    main(hull + ["--models-us-acc", *[f"{v:.3f}" for v in np.linspace(0.5, 0.75, 10)],
+                 "--out", str(h10)])  # fmt: skip
+    main(hull + ["--models-csv", str(h_many), "--out", str(h_csv)])
+    few, many = pd.read_csv(h10), pd.read_csv(h_csv)
+    assert list(many.columns[:5]) == ["task", "us_acc", "mean", "lower", "upper"]
+    assert set(many["kind"]) == {"hull"} and len(many) == len(few) == 8
+    assert (many["mean"].to_numpy() >= few["mean"].to_numpy()).all()
+    assert many["mean"].sum() > few["mean"].sum()
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"us_acc": [0.5, 0.7, 71.0]}).to_csv(bad, index=False)
+    with pytest.raises(SystemExit) as e:
+        main(hull + ["--models-csv", str(bad)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "'us_acc'" in err and "row 4" in err
+    with pytest.raises(SystemExit) as e:
+        main(hull)  # no new models given
+    assert e.value.code == 2 and "--models-us-acc or --models-csv" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(args)  # exists: refused
     assert e.value.code == 2

@@ -64,6 +64,7 @@ class Kind(StrEnum):
 
     curve = "curve"
     new_model = "new-model"
+    hull = "hull"
 
 
 class IntervalKind(StrEnum):
@@ -244,23 +245,78 @@ def predict(
         list[float], typer.Option("--us-acc", help="Upstream accuracies, e.g. 0.7 0.8 1.0.")
     ],
     prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
-    kind: Annotated[Kind, typer.Option(help="curve: the law; new-model: a new model.")] = (
-        Kind.curve
-    ),
+    kind: Annotated[
+        Kind,
+        typer.Option(
+            help="curve: the law; new-model: a new model; hull: the upper hull (best so far) "
+            "of a set of new models (give --models-us-acc or --models-csv)."
+        ),
+    ] = Kind.curve,
     interval: Annotated[IntervalKind, typer.Option(help="eti or hdi.")] = IntervalKind.eti,
+    models_us_acc: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--models-us-acc", help="--kind hull: US accuracies of the new models, e.g. 0.8 0.85."
+        ),
+    ] = None,
+    models_csv: Annotated[
+        Path | None,
+        typer.Option(help="--kind hull: CSV with a column us_acc, one row per new model."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the new models' draws (new-model, hull).")] = 0,
     out: Annotated[Path | None, typer.Option(help="CSV to write.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Extrapolated downstream accuracy at the given upstream accuracies (no resampling).
 
-    Columns: task, us_acc, mean, lower, upper, and setting, prob, interval, kind.
+    Columns: task, us_acc, mean, lower, upper, and setting, prob, interval, kind. With
+    --kind hull: the best downstream accuracy that a set of new models (at the US
+    accuracies of --models-us-acc or --models-csv) will show at each --us-acc, read off
+    their upper hull; meaningful for fits to all points (the frontier likelihood).
     """
     from scale_transfer.posterior import Posterior
 
     post = Posterior.load(model)
-    df = post.predict(us_acc, prob=prob, kind=kind.value, interval_kind=interval.value)
+    if kind is Kind.hull:
+        new = _new_models_us_acc(models_us_acc, models_csv)
+        df = post.predict_hull(new, us_acc, prob=prob, interval_kind=interval.value, seed=seed)
+    else:
+        if models_us_acc or models_csv is not None:
+            raise ValueError("--models-us-acc and --models-csv go with --kind hull")
+        df = post.predict(
+            us_acc, prob=prob, kind=kind.value, interval_kind=interval.value, seed=seed
+        )
     cols = ["task", "us_acc", "mean", "lower", "upper", "setting", "prob", "interval", "kind"]
     _write_table(df[cols], out, overwrite)
+
+
+def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[float]:
+    """Return the new models' US accuracies of ``predict --kind hull``, checked."""
+    import numpy as np
+
+    from scale_transfer.data import DataError
+
+    if (not values) == (csv is None):
+        raise ValueError("--kind hull needs the new models: --models-us-acc or --models-csv")
+    if csv is not None:
+        import pandas as pd
+
+        df = pd.read_csv(csv)
+        if "us_acc" not in df.columns:
+            raise DataError(f"{csv}: no column 'us_acc' (columns: {', '.join(df.columns)})")
+        col = pd.to_numeric(df["us_acc"], errors="coerce")
+        bad = np.flatnonzero(~col.between(0.0, 1.0).to_numpy())
+        if len(bad):
+            row = int(bad[0]) + 2  # 1-based, after the header line
+            raise DataError(
+                f"{csv}, column 'us_acc', row {row}: {df['us_acc'].iloc[bad[0]]!r} is not an "
+                "accuracy in [0, 1]"
+            )
+        return col.tolist()
+    bad = [v for v in values if not 0.0 <= v <= 1.0]
+    if bad:
+        raise ValueError(f"--models-us-acc: {bad[0]} is not an accuracy in [0, 1]")
+    return list(values)
 
 
 @app.command()
@@ -692,11 +748,11 @@ def validate_extrapolation(
 def _expand_multi_values(argv: list[str]) -> list[str]:
     """Let ``--us-acc 0.7 0.8`` mean ``--us-acc 0.7 --us-acc 0.8``.
 
-    Numbers after ``--us-acc``, ``--prob`` and ``--sizes`` are expanded; so are words after
-    ``--setting``, ``--methods`` and ``--targets`` of ``study`` (which takes no positional
-    argument that they could swallow).
+    Numbers after ``--us-acc``, ``--models-us-acc``, ``--prob`` and ``--sizes`` are expanded;
+    so are words after ``--setting``, ``--methods`` and ``--targets`` of ``study`` (which
+    takes no positional argument that they could swallow).
     """
-    numbers = {"--us-acc", "--prob", "--sizes"}
+    numbers = {"--us-acc", "--prob", "--sizes", "--models-us-acc"}
     words = {"--setting", "--methods", "--targets"} if "study" in argv[:2] else set()
     out: list[str] = []
     current = None
