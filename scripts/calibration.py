@@ -15,6 +15,7 @@ from scale_transfer.calibration import asymptote_coverage, coverage_summary
 
 p = argparse.ArgumentParser(description=__doc__)
 p.add_argument("--seeds", type=int, default=20)
+p.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. +seeds-1")
 p.add_argument("--n-models", type=int, default=1000)
 p.add_argument("--draws", type=int, default=1000)
 p.add_argument("--tune", type=int, default=1000)
@@ -31,7 +32,7 @@ p.add_argument("--only", choices=["coverage", "sparse", "both"], default="both")
 p.add_argument("--out", type=Path, default=Path("docs/calibration"))
 a = p.parse_args()
 a.out.mkdir(parents=True, exist_ok=True)
-seeds = list(range(a.seeds))
+seeds = list(range(a.first_seed, a.first_seed + a.seeds))
 kw = dict(draws=a.draws, tune=a.tune, chains=a.chains)
 result = {"command": " ".join(["scripts/calibration.py", *__import__("sys").argv[1:]])}
 t0 = time.time()
