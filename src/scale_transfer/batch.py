@@ -276,8 +276,8 @@ def fit_batch(
     Notes
     -----
     The compiled NUTS program is cached per process, keyed by the model structure, the
-    groups, the padded length and the sampler settings: a second batch of the same shape
-    pays no JIT compilation.
+    groups, the batch size, the padded length and the sampler settings: a second batch of
+    the same shape pays no JIT compilation.
     """
     import jax
     import jax.numpy as jnp
@@ -311,6 +311,7 @@ def fit_batch(
         config.structure_hash(),
         tuple(keys0),
         centred,
+        n_fit,  # jax.jit compiles again for another batch shape: say so in jit_cached
         n_pad,
         draws,
         tune,
