@@ -12,7 +12,12 @@ from scale_transfer.law import ds_acc, e_ds  # noqa: E402
 from scale_transfer.lsq import fit_lsq, fit_lsq_frame  # noqa: E402
 from scale_transfer.model import ModelConfig  # noqa: E402
 from scale_transfer.posterior import Posterior, fit  # noqa: E402
-from scale_transfer.sampling import ConvergenceError, ConvergenceWarning, SamplerConfig  # noqa: E402
+from scale_transfer.sampling import (  # noqa: E402
+    ConvergenceError,
+    ConvergenceWarning,
+    SamplerConfig,
+    SamplingTimeout,
+)
 from scale_transfer.simulate import simulate  # noqa: E402
 from scale_transfer.zoo import load_scaling_benchmark, load_timm  # noqa: E402
 
@@ -23,6 +28,7 @@ __all__ = [
     "ModelConfig",
     "Posterior",
     "SamplerConfig",
+    "SamplingTimeout",
     "__version__",
     "ds_acc",
     "e_ds",
