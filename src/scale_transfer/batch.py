@@ -32,7 +32,8 @@ import pandas as pd
 import xarray as xr
 
 from scale_transfer.model import FitData, ModelConfig, build_model, is_centered, prepare_data
-from scale_transfer.sampling import CHECK_VARS, INIT_JITTER, ConvergenceWarning, lsq_start
+from scale_transfer.posterior import interval
+from scale_transfer.sampling import CHECK_VARS, ConvergenceWarning, _jittered, lsq_start
 
 __all__ = ["BatchFit", "batch_diagnostics", "fit_batch"]
 
@@ -89,18 +90,16 @@ class BatchFit:
         Columns ``fit``, ``setting``, ``task``, ``mean``, ``lower``, ``upper``, ``prob``,
         ``interval`` (``"eti"``: equal-tailed, as in :meth:`Posterior.summary`).
         """
-        if not 0 < prob < 1:
-            raise ValueError(f"prob must be in (0, 1); got {prob}")
-        a = self.posterior["asymptote"].transpose("fit", "chain", "draw", "group").values
-        flat = a.reshape(a.shape[0], -1, a.shape[-1])
-        lo, hi = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2], axis=1)
+        a = self.posterior["asymptote"].stack(sample=("chain", "draw"))
+        flat = a.transpose("sample", "fit", "group").values  # draws first, as interval() wants
+        lo, hi = interval(flat, prob, "eti")
         n_fit, n_group = lo.shape
         out = pd.DataFrame(
             {
                 "fit": np.repeat(np.arange(n_fit), n_group),
                 "setting": np.tile(self.groups["setting"].to_numpy(), n_fit),
                 "task": np.tile(self.groups["task"].to_numpy(), n_fit),
-                "mean": flat.mean(axis=1).ravel(),
+                "mean": flat.mean(axis=0).ravel(),
                 "lower": lo.ravel(),
                 "upper": hi.ravel(),
             }
@@ -199,24 +198,23 @@ def _symbolic_model(fd: FitData, config: ModelConfig) -> dict[str, Any]:
 
 def _start_points(
     model: Any, fd: FitData, config: ModelConfig, chains: int, rng: np.random.Generator
-) -> list[list[np.ndarray]]:
-    """Per chain, the unconstrained start of every value variable (jittered lsq start)."""
+) -> list[np.ndarray]:
+    """Unconstrained start of every value variable, ``(chains, *shape)`` each.
+
+    ``fit``'s start: the least-squares values jittered by :func:`sampling._jittered`, PyMC's
+    initial point for the variables they do not name.
+    """
     start = lsq_start(fd, config)
     default = model.initial_point()
+    per_chain = [_jittered(model, start, rng) for _ in range(chains)]
     out = []
-    for _ in range(chains):
-        chain = []
-        for rv in model.free_RVs:
-            value = model.rvs_to_values[rv]
-            x = np.array(default[value.name], dtype=float, copy=True)
-            transform = model.rvs_to_transforms.get(rv)
-            is_log = transform is not None and type(transform).__name__ == "LogTransform"
-            if rv.name in start and (transform is None or is_log):
-                v = np.broadcast_to(np.asarray(start[rv.name], float), x.shape)
-                x = np.log(v) if is_log else v.copy()
-                x = x + rng.uniform(-INIT_JITTER, INIT_JITTER, x.shape)
-            chain.append(x)
-        out.append(chain)
+    for rv in model.free_RVs:
+        x = np.asarray(default[model.rvs_to_values[rv].name], dtype=float)
+        if rv.name in per_chain[0]:  # no transform, or a log transform (_jittered's rule)
+            v = np.stack([np.broadcast_to(c[rv.name], x.shape) for c in per_chain])
+            out.append(v if model.rvs_to_transforms.get(rv) is None else np.log(v))
+        else:
+            out.append(np.broadcast_to(x, (chains, *x.shape)).copy())
     return out
 
 
@@ -354,10 +352,7 @@ def fit_batch(
     run, model, n_val = _JITTED[key]
     rng = np.random.default_rng(seed)
     starts = [_start_points(model, fd, config, chains, rng) for fd in fds]
-    z0 = [
-        jnp.asarray(np.stack([[starts[f][c][j] for c in range(chains)] for f in range(n_fit)]))
-        for j in range(n_val)
-    ]
+    z0 = [jnp.asarray(np.stack([s[j] for s in starts])) for j in range(n_val)]
     rng_keys = jax.random.split(jax.random.PRNGKey(seed), n_fit * chains)
     rng_keys = rng_keys.reshape(n_fit, chains, *rng_keys.shape[1:])
     t1 = time.perf_counter()

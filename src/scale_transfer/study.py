@@ -372,9 +372,8 @@ def _run_bayes(job: _Job) -> list[dict[str, Any]]:
         hh = fr["hold_hull"]
         if job.target == "all" and len(hh):
             # the held-out hull against the predictive hull of the held-out models
-            hd = post.hull_draws(fr["hold_all"]["us_acc"], hh["us_acc"], seed=job.seed, groups=[g])[
-                :, 0
-            ]
+            hd = post.hull_draws(fr["hold_all"]["us_acc"], hh["us_acc"], seed=job.seed, groups=[g])
+            hd = hd[:, 0]  # the one group asked for
             obs = hh["ds_acc"].to_numpy(float)
             for prob, tag in ((0.5, "50"), (0.9, "90")):
                 lo, hi = interval(hd, prob, "eti")
