@@ -98,7 +98,8 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
         main(hull + ["--models-csv", str(bad)])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "bad.csv" in err and "'us_acc'" in err and "row 4" in err
+    # the third data row, counted as read_tidy counts rows (header excluded)
+    assert "bad.csv" in err and "'us_acc'" in err and "row 3 " in err and "71.0" in err
     with pytest.raises(SystemExit) as e:
         main(hull)  # no new models given
     assert e.value.code == 2 and "--models-us-acc or --models-csv" in capsys.readouterr().err

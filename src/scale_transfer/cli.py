@@ -295,7 +295,7 @@ def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[flo
     import numpy as np
     import pandas as pd
 
-    from scale_transfer.data import DataError, _read_file
+    from scale_transfer.data import DataError, _read_file, _rows
 
     if (not values) == (csv is None):
         raise ValueError("--kind hull needs the new models: --models-us-acc or --models-csv")
@@ -306,10 +306,11 @@ def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[flo
         col = pd.to_numeric(df["us_acc"], errors="coerce")
         bad = np.flatnonzero(~col.between(0.0, 1.0).to_numpy())
         if len(bad):
-            row = int(bad[0]) + 2  # 1-based, after the header line
+            # rows counted as read_tidy counts them: 1-based data rows, header excluded
+            examples = ", ".join(repr(v) for v in df["us_acc"].iloc[bad[:3]])
             raise DataError(
-                f"{csv}, column 'us_acc', row {row}: {df['us_acc'].iloc[bad[0]]!r} is not an "
-                "accuracy in [0, 1]"
+                f"{csv}: column 'us_acc' is not an accuracy in [0, 1] at {_rows(bad)} "
+                f"(e.g. {examples})"
             )
         return col.tolist()
     return list(values)  # Posterior.hull_draws checks the range
