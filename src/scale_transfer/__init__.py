@@ -19,6 +19,7 @@ from scale_transfer.sampling import (  # noqa: E402
     SamplingTimeout,
 )
 from scale_transfer.simulate import simulate  # noqa: E402
+from scale_transfer.suffstats import SummaryStatsWarning  # noqa: E402
 from scale_transfer.zoo import load_scaling_benchmark, load_timm  # noqa: E402
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Posterior",
     "SamplerConfig",
     "SamplingTimeout",
+    "SummaryStatsWarning",
     "__version__",
     "ds_acc",
     "e_ds",

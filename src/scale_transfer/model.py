@@ -30,6 +30,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from scale_transfer import suffstats
 from scale_transfer.data import read_tidy
 
 Target = Literal["all", "hull"]
@@ -141,6 +142,14 @@ class ModelConfig:
         Hilbert-space approximation. Where the law misfits the data the amplitude grows,
         and predictions away from the data revert to the law with that much extra
         uncertainty. The asymptote stays the law's ``1 - e_ir``. Default False.
+    summary_stats : {"auto", True, False}
+        Compute the Gaussian likelihood from per-group sufficient statistics
+        (:mod:`scale_transfer.suffstats`) when sampling with nutpie: the same posterior
+        (exact to rounding) at a cost per gradient that does not grow with the number of
+        points. Applies to ``likelihood="gaussian"`` without ``effects`` or
+        ``discrepancy``. ``"auto"`` (default) uses it when every group has at least
+        :data:`scale_transfer.suffstats.MIN_POINTS` points. It changes how the posterior
+        is computed, not the model: it is left out of :meth:`structure_hash`.
     """
 
     target: str = "all"
@@ -151,6 +160,7 @@ class ModelConfig:
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
     effects: tuple[str, ...] = ()
     discrepancy: bool = False
+    summary_stats: bool | str = "auto"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -162,11 +172,23 @@ class ModelConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
         if self.centered not in ("auto", True, False):
             raise ValueError(f"centered must be 'auto', True or False; got {self.centered!r}")
+        if self.summary_stats not in ("auto", True, False):
+            raise ValueError(
+                f"summary_stats must be 'auto', True or False; got {self.summary_stats!r}"
+            )
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
         effects = (self.effects,) if isinstance(self.effects, str) else tuple(self.effects)
         object.__setattr__(self, "effects", tuple(str(e) for e in effects))
+        if not isinstance(self.summary_stats, str):
+            object.__setattr__(self, "summary_stats", bool(self.summary_stats))
+        if self.summary_stats is True and (
+            self.likelihood != "gaussian" or self.effects or self.discrepancy
+        ):
+            raise ValueError(
+                "summary_stats=True needs likelihood='gaussian', no effects and no discrepancy"
+            )
         # keep the priors in full (defaults | user), so equal models compare equal
         object.__setattr__(
             self, "priors", copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)
@@ -189,8 +211,14 @@ class ModelConfig:
         return cls(**dict(d))
 
     def structure_hash(self) -> str:
-        """Return a hash of the model structure and priors (not the data)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Return a hash of the model structure and priors (not the data).
+
+        ``summary_stats`` is left out: it changes how the likelihood is computed, not the
+        posterior, and fits saved before it existed keep their hash.
+        """
+        d = self.to_dict()
+        d.pop("summary_stats", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -480,7 +508,30 @@ def frontier_gap_mean(gap, power, log_level, e_ir, mu, lib: Any = np):
     return gap * lib.exp(power * (lib.log(mu) - lib.log(lib.exp(log_level) + e_ir)))
 
 
-def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
+def _law_params(
+    priors: Mapping[str, Mapping[str, Any]],
+    config: ModelConfig,
+    centered: bool,
+    task_of_group: np.ndarray,
+    setting_of_group: np.ndarray,
+    fd: FitData,
+    log_e_ref: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """Add the per-group law, its deterministics and ``sigma``; return the four tensors."""
+    args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
+    log_level = _group_param("log_level", *args)
+    log_alpha = _group_param("log_alpha", *args)
+    logit_e_ir = _group_param("logit_e_ir", *args)
+    alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
+    e_ir = pm.Deterministic("e_ir", pm.math.sigmoid(logit_e_ir), dims="group")
+    pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
+    pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
+    sigma_spec = priors["noise" if config.likelihood == "frontier" else "sigma"]
+    sigma = _prior("sigma", sigma_spec, dims="group")
+    return log_level, alpha, e_ir, sigma
+
+
+def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False) -> pm.Model:
     """Build the PyMC model for these data.
 
     Data enter through ``pm.Data`` (``log_e_us``, ``e_ds_obs``, ``group_idx``) so that a
@@ -492,6 +543,14 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
         From :func:`prepare_data`.
     config : ModelConfig
         Structure and priors.
+    for_sampling : bool
+        Build the model only to draw from its posterior (nutpie): where
+        ``config.summary_stats`` resolves to True for these data
+        (:func:`scale_transfer.suffstats.use_summary_stats`), the per-point Gaussian
+        likelihood is replaced by the potential ``e_ds_loglik`` computed from per-group
+        sufficient statistics (``pm.Data`` named :data:`~scale_transfer.suffstats.STAT_NAMES`
+        instead of the per-point data). Same log density to rounding, but no observed
+        ``e_ds`` (no predictive sampling). Default False: the per-point model.
 
     Returns
     -------
@@ -520,21 +579,26 @@ def build_model(fd: FitData, config: ModelConfig) -> pm.Model:
         "obs_id": np.arange(len(fd.e_ds)),
     }
     centered = is_centered(config, fd)
+    stats = for_sampling and suffstats.use_summary_stats(fd, config)
     with pm.Model(coords=coords) as model:
+        if stats:
+            log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")
+            stat_data = {k: pm.Data(k, v) for k, v in suffstats.moments(fd).items()}
+            log_level, alpha, e_ir, sigma = _law_params(
+                priors, config, centered, task_of_group, setting_of_group, fd, log_e_ref
+            )
+            pm.Potential(
+                "e_ds_loglik",
+                suffstats.gaussian_loglik(log_level, alpha, e_ir, sigma, stat_data).sum(),
+            )
+            return model
         log_e_us = pm.Data("log_e_us", fd.log_e_us, dims="obs_id")
         e_ds_obs = pm.Data("e_ds_obs", fd.e_ds, dims="obs_id")
         gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
         log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")
-        args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
-        log_level = _group_param("log_level", *args)
-        log_alpha = _group_param("log_alpha", *args)
-        logit_e_ir = _group_param("logit_e_ir", *args)
-        alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
-        e_ir = pm.Deterministic("e_ir", pm.math.sigmoid(logit_e_ir), dims="group")
-        pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
-        pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
-        sigma_spec = priors["noise" if config.likelihood == "frontier" else "sigma"]
-        sigma = _prior("sigma", sigma_spec, dims="group")
+        log_level, alpha, e_ir, sigma = _law_params(
+            priors, config, centered, task_of_group, setting_of_group, fd, log_e_ref
+        )
         lvl_obs, alpha_obs = log_level[gidx], alpha[gidx]
         if config.effects:
             lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)

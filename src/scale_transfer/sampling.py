@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from scale_transfer import suffstats
 from scale_transfer.model import FitData, ModelConfig, build_model, is_centered
 
 __all__ = [
@@ -159,41 +160,52 @@ class Diagnostics:
 _COMPILED: dict[tuple, Any] = {}
 
 
-def _data_updates(fd: FitData) -> dict[str, np.ndarray]:
-    return {
-        "log_e_us": fd.log_e_us,
-        "e_ds_obs": fd.e_ds,
-        "group_idx": fd.group_idx,
-        "log_e_ref": fd.groups["log_e_ref"].to_numpy(float),
-    }
+def _data_updates(fd: FitData, stats: bool = False) -> dict[str, np.ndarray]:
+    ref = {"log_e_ref": fd.groups["log_e_ref"].to_numpy(float)}
+    if stats:
+        return ref | suffstats.moments(fd)
+    return ref | {"log_e_us": fd.log_e_us, "e_ds_obs": fd.e_ds, "group_idx": fd.group_idx}
 
 
-def _cache_key(fd: FitData, config: ModelConfig, backend: str) -> tuple:
+def _uses_stats(fd: FitData, config: ModelConfig, exact: bool = False) -> bool:
+    """Whether the nutpie model of these data is the sufficient-statistics one."""
+    return not exact and suffstats.use_summary_stats(fd, config)
+
+
+def _cache_key(fd: FitData, config: ModelConfig, backend: str, exact: bool = False) -> tuple:
+    stats = _uses_stats(fd, config, exact)
     return (
         config.structure_hash(),
         tuple(fd.groups["setting"]),
         tuple(fd.groups["task"]),
         is_centered(config, fd),
         backend,
+        # the stats model has other data; its grid's shape is fixed by these constants
+        (suffstats.GRID_SIZE, suffstats.GRID_TERMS, suffstats.GRID_STEP) if stats else None,
     )
 
 
-def _compiled_with_layout(fd: FitData, config: ModelConfig, backend: str) -> tuple[Any, list, bool]:
+def _compiled_with_layout(
+    fd: FitData, config: ModelConfig, backend: str, *, exact: bool = False
+) -> tuple[Any, list, bool]:
     """Return the nutpie-compiled model for these data, its start layout, and cache use.
 
-    The model is compiled once per structure (config, groups, parametrization) and then
-    reused with new data through ``with_data``: compilation is paid once per process.
+    The model is compiled once per structure (config, groups, parametrization, and whether
+    the likelihood comes from sufficient statistics) and then reused with new data through
+    ``with_data``: compilation is paid once per process. ``exact=True`` forces the
+    per-point likelihood.
     """
     import nutpie
 
-    key = _cache_key(fd, config, backend)
+    stats = _uses_stats(fd, config, exact)
+    key = _cache_key(fd, config, backend, exact)
     cached = key in _COMPILED
     if not cached:
-        model = build_model(fd, config)
+        model = build_model(fd, config, for_sampling=stats)
         compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
         _COMPILED[key] = (compiled, _layout(model, compiled))
     compiled, layout = _COMPILED[key]
-    return compiled.with_data(**_data_updates(fd)), layout, cached
+    return compiled.with_data(**_data_updates(fd, stats)), layout, cached
 
 
 def clear_cache() -> None:
@@ -230,19 +242,35 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     -------
     (xarray.DataTree, Diagnostics)
         The posterior (groups ``posterior`` and ``sample_stats``) and its diagnostics.
+
+    Notes
+    -----
+    With nutpie, a Gaussian model may be sampled from sufficient statistics
+    (``config.summary_stats``, :mod:`scale_transfer.suffstats`). That likelihood is exact
+    for ``alpha <= ALPHA_MAX`` and ``-inf`` above; if any draw has ``alpha`` above
+    ``suffstats.ALPHA_GUARD`` the fit warns (:class:`~scale_transfer.suffstats.SummaryStatsWarning`)
+    and is sampled again with the per-point likelihood, whose draws are returned.
     """
     t0 = time.perf_counter()
     sc = resolve_adaptation(sc, config)
     if sc.sampler == "nutpie":
-        compiled, layout, cached = _compiled_with_layout(fd, config, "numba")
-        if sc.init == "lsq":
-            start = lsq_start(fd, config)
-            compiled = dataclasses.replace(
-                compiled,
-                initial_point_func=_initial_point_fn(compiled.initial_point_func, layout, start),
-            )
-        t1 = time.perf_counter()
-        dt = nutpie_draws(compiled, sc)
+        exact = False
+        while True:
+            compiled, layout, cached = _compiled_with_layout(fd, config, "numba", exact=exact)
+            if sc.init == "lsq":
+                start = lsq_start(fd, config)
+                compiled = dataclasses.replace(
+                    compiled,
+                    initial_point_func=_initial_point_fn(
+                        compiled.initial_point_func, layout, start
+                    ),
+                )
+            t1 = time.perf_counter()
+            dt = nutpie_draws(compiled, sc)
+            # the stats model ends at alpha = ALPHA_MAX: draws near there are redone exactly
+            if exact or not _uses_stats(fd, config) or not suffstats.guard(dt["posterior"]):
+                break
+            exact = True
     elif sc.sampler == "numpyro":
         import pymc as pm
 
