@@ -297,6 +297,7 @@ def _bayes_record(post: Any, wall: float) -> dict[str, Any]:
         "compile_seconds": d.compile_seconds,
         "sample_seconds": d.sample_seconds,
         "compile_cache_warm": bool(d.compile_cached),
+        "summary_stats": bool(d.summary_stats),
         **_diagnostics_fields(d),
         "n_points": int(post.groups["n"].sum()),
         "n_groups": len(post.groups),

@@ -131,6 +131,8 @@ class Diagnostics:
     compile_seconds: float = float("nan")
     sample_seconds: float = float("nan")
     compile_cached: bool = False
+    #: the Gaussian likelihood came from sufficient statistics (:mod:`scale_transfer.suffstats`)
+    summary_stats: bool = False
 
     @property
     def ok(self) -> bool:
@@ -268,7 +270,8 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
             t1 = time.perf_counter()
             dt = nutpie_draws(compiled, sc)
             # the stats model ends at alpha = ALPHA_MAX: draws near there are redone exactly
-            if exact or not _uses_stats(fd, config) or not suffstats.guard(dt["posterior"]):
+            stats_used = _uses_stats(fd, config, exact)
+            if not stats_used or not suffstats.guard(dt["posterior"]):
                 break
             exact = True
     elif sc.sampler == "numpyro":
@@ -277,7 +280,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
         if sc.time_limit is not None:
             raise ValueError("time_limit works with the nutpie sampler only")
 
-        cached = False
+        cached = stats_used = False
         model = build_model(fd, config)
         initvals = None
         if sc.init == "lsq":
@@ -309,6 +312,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     out = _kept_groups(dt)
     diag = check_convergence(out, strict=sc.strict)
     diag.compile_seconds, diag.sample_seconds, diag.compile_cached = t1 - t0, t2 - t1, cached
+    diag.summary_stats = stats_used
     return out, diag
 
 
