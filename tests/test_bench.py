@@ -196,6 +196,8 @@ def test_config_validation():
         BenchConfig(likelihoods=("student",))
     with pytest.raises(ValueError, match="warm_refit"):
         BenchConfig(warm_refit="sometimes")
+    with pytest.raises(ValueError, match="numba_cache"):
+        BenchConfig(numba_cache="warm")
     # no timm folder: the timm case is dropped, not failed
     assert "timm" not in BenchConfig().cases
     assert "timm" in BenchConfig(timm_dir="x").cases
@@ -257,6 +259,10 @@ def test_quick_hull_case_end_to_end(tmp_path, capsys):
     cold, warm = fits[("bayes", "cold")], fits[("bayes", "warm")]
     assert not cold["compile_cache_warm"] and warm["compile_cache_warm"]
     assert warm["compile_seconds"] < cold["compile_seconds"]
+    # --numba-cache fresh (default): the cold fit starts from an empty disk cache and fills
+    # it; the warm refit compiles nothing new
+    assert cold["numba_cache"] == "fresh" and cold["numba_cache_files_before"] == 0
+    assert cold["numba_cache_new_files"] > 0 and warm["numba_cache_new_files"] == 0
     assert cold["peak_rss_bytes"] > 50 * 2**20  # a real child process with PyMC loaded
     assert fits[("lsq-bootstrap", "cold")]["draws"] == 20
     text = capsys.readouterr().out

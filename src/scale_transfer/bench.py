@@ -33,6 +33,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -99,6 +100,12 @@ class BenchConfig:
         Which cases and likelihoods to run.
     warm_refit : {"all", "hull", "none"}
         Which cases get a second, warm fit (same compiled model, new data) in the child.
+    numba_cache : {"fresh", "shared"}
+        PyTensor keeps numba-compiled functions on disk (``config.base_compiledir``/numba)
+        and reuses them in later processes. ``"fresh"`` (default) gives every child an
+        empty cache folder of its own, so a cold fit compiles everything, as on a
+        user's first run; ``"shared"`` uses the user's folder as it is (what a user's
+        later runs see). Each record counts the files its fits added to the cache.
     quick : bool
         Small sizes, for tests.
     seed : int
@@ -118,6 +125,7 @@ class BenchConfig:
     cases: tuple[str, ...] = CASES
     likelihoods: tuple[str, ...] = LIKELIHOODS
     warm_refit: str = "all"
+    numba_cache: str = "fresh"
     quick: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -153,6 +161,8 @@ class BenchConfig:
             raise ValueError(f"unknown likelihood(s) {bad}; choose from {', '.join(LIKELIHOODS)}")
         if self.warm_refit not in ("all", "hull", "none"):
             raise ValueError(f"warm_refit must be all, hull or none; got {self.warm_refit!r}")
+        if self.numba_cache not in ("fresh", "shared"):
+            raise ValueError(f"numba_cache must be fresh or shared; got {self.numba_cache!r}")
         if "timm" in self.cases and self.timm_dir is None:
             self.cases = tuple(c for c in self.cases if c != "timm")
         for name in ("draws", "tune", "chains", "n_models", "naive_draws", "naive_tune"):
@@ -290,6 +300,14 @@ def _sample_stats(dt: Any) -> dict[str, float]:
     }
 
 
+def _numba_cache_files() -> int:
+    """Return the number of files in this process's on-disk PyTensor numba cache."""
+    import pytensor
+
+    path = Path(pytensor.config.base_compiledir) / "numba"
+    return sum(1 for _ in path.iterdir()) if path.is_dir() else 0
+
+
 def _bayes_record(post: Any, wall: float) -> dict[str, Any]:
     d = post.diagnostics
     rec = {
@@ -339,12 +357,13 @@ def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
             seed=cfg.seed + variant,
             progress=False,
         )
-        rss0 = _current_rss_bytes()
+        rss0, files0 = _current_rss_bytes(), _numba_cache_files()
         c0, t0 = _cpu_seconds(), time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # recorded, not printed
             post = fit(df, target=target, likelihood=lik, sampler_config=sc)
         wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        new_files = _numba_cache_files() - files0
         rec = {
             "case": case,
             "method": "bayes",
@@ -353,6 +372,9 @@ def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
         }
         rec |= _bayes_record(post, wall)
         rec |= {
+            "numba_cache": cfg.numba_cache,
+            "numba_cache_files_before": files0,
+            "numba_cache_new_files": new_files,
             "cpu_seconds": cpu,
             "load_average": os.getloadavg()[0],
             "import_seconds": import_seconds if variant == 0 else 0.0,
@@ -380,7 +402,7 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     cfg = BenchConfig(**spec["config"])
     case = spec["case"]
     df, target = case_data(case, cfg, 0)
-    rss0 = _current_rss_bytes()
+    rss0, files0 = _current_rss_bytes(), _numba_cache_files()
     c0, t0 = _cpu_seconds(), time.perf_counter()
     fd = prepare_data(df, ModelConfig(target=target))
     compiled = nutpie.compile_pymc_model(naive_model(fd), backend="numba")
@@ -403,6 +425,9 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
         "compile_seconds": t1 - t0,
         "sample_seconds": t2 - t1,
         "compile_cache_warm": False,
+        "numba_cache": cfg.numba_cache,
+        "numba_cache_files_before": files0,
+        "numba_cache_new_files": _numba_cache_files() - files0,
         **_diagnostics_fields(d),
         "n_points": len(fd.e_ds),
         "n_groups": len(fd.groups),
@@ -463,9 +488,27 @@ _CHILDREN = {"bayes": _child_bayes, "naive-pymc": _child_naive, "lsq-bootstrap":
 
 
 def _in_child(method: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run one method in a fresh ``spawn`` child process and return its records."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_CHILDREN[method], spec).result()
+    """Run one method in a fresh ``spawn`` child process and return its records.
+
+    With ``numba_cache="fresh"`` the child's PyTensor gets an empty ``base_compiledir`` of
+    its own (through ``PYTENSOR_FLAGS``, read when the child imports PyTensor), removed
+    afterwards.
+    """
+    if spec["config"].get("numba_cache", "fresh") != "fresh":
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            return pool.submit(_CHILDREN[method], spec).result()
+    old = os.environ.get("PYTENSOR_FLAGS")
+    with tempfile.TemporaryDirectory(prefix="st-bench-pytensor-") as tmp:
+        flag = f"base_compiledir={tmp}"
+        os.environ["PYTENSOR_FLAGS"] = f"{old},{flag}" if old else flag
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+                return pool.submit(_CHILDREN[method], spec).result()
+        finally:
+            if old is None:
+                os.environ.pop("PYTENSOR_FLAGS", None)
+            else:
+                os.environ["PYTENSOR_FLAGS"] = old
 
 
 # ----------------------------------------------------------------------------- derived

@@ -629,6 +629,14 @@ def bench(
     warm_refit: Annotated[
         str, typer.Option("--warm-refit", help="Cases with a warm refit: all, hull or none.")
     ] = "all",
+    numba_cache: Annotated[
+        str,
+        typer.Option(
+            "--numba-cache",
+            help="fresh: every child compiles with an empty PyTensor/numba disk cache (a "
+            "user's first run); shared: the user's cache as it is (later runs).",
+        ),
+    ] = "fresh",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Benchmark the Bayesian fit against the bootstrap (and a naive model); write JSON.
@@ -651,6 +659,7 @@ def bench(
             tuple(x for x in LIKELIHOODS if x in set(likelihood)) if likelihood else None
         ),
         "warm_refit": warm_refit,
+        "numba_cache": numba_cache,
     }
     for name, values, allowed in (("case", case, CASES), ("likelihood", likelihood, LIKELIHOODS)):
         bad = sorted(set(values or ()) - set(allowed))
