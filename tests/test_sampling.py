@@ -87,8 +87,10 @@ def test_time_limit_stops_sampling_and_leaves_short_fits_alone(sim) -> None:
     quick = {"tune": 100, "chains": 2, "progress": False}
     sample(fd, config, SamplerConfig(draws=10, **quick))  # compile outside the timed part
     t0 = time.perf_counter()
-    with pytest.raises(SamplingTimeout, match="time_limit"):
+    with pytest.raises(SamplingTimeout, match="time_limit") as stopped:
         sample(fd, config, SamplerConfig(draws=10**6, time_limit=0.3, **quick))
+    # the message says what each chain was doing when it was stopped
+    assert "chain 0:" in str(stopped.value) and "step size" in str(stopped.value)
     assert time.perf_counter() - t0 < 30  # stopped, not run to the end (minutes)
     dt, diag = sample(fd, config, SamplerConfig(draws=50, time_limit=120, **quick))
     assert dt["posterior"].sizes["draw"] == 50 and diag.chains == 2

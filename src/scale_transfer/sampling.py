@@ -460,17 +460,55 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
     )
     if sc.time_limit is None:
         return _kept_groups(nutpie.sample(compiled, **kwargs))
-    # sample in nutpie's background thread and stop it at the limit
+    # sample in nutpie's background thread and stop it at the limit; the tuning draws are
+    # kept so that a stopped fit can say what its chains were doing
+    kwargs["save_warmup"] = True
     running = nutpie.sample(compiled, blocking=False, **kwargs)
     try:
         dt = running.wait(timeout=sc.time_limit)
     except TimeoutError:
-        running.cancel()
+        try:
+            where = _stall_report(running.abort())
+        except Exception:  # noqa: BLE001 - the report is a courtesy; the timeout is the news
+            running.cancel()
+            where = ""
         raise SamplingTimeout(
-            f"sampling stopped after {sc.time_limit:g} s (time_limit); "
+            f"sampling stopped after {sc.time_limit:g} s (time_limit){where}; "
             "raise the limit, or look at this fit's data and parametrization"
         ) from None
     return _kept_groups(dt)
+
+
+def _stall_report(dt: xr.DataTree) -> str:
+    """Say per chain how far a stopped nutpie run got and how its trees looked.
+
+    A chain whose step size fell far below the others' and whose trees hit the maximum
+    depth is stuck in a region of high curvature (docs/study.md: the frontier fit that
+    hung); one with ordinary trees was simply slow.
+    """
+    parts = []
+    stats = [dt[g].ds for g in ("warmup_sample_stats", "sample_stats") if g in dt]
+    if not stats:
+        return ""
+    for c in stats[0].chain.values:
+        done, step, depth, hits = [], float("nan"), [], 0
+        for ds in stats:
+            st = ds.sel(chain=c)
+            ok = np.isfinite(st["step_size"].values)
+            done.append(int(ok.sum()))
+            if ok.any():
+                step = float(st["step_size"].values[ok][-1])
+                depth.extend(st["depth"].values[ok][-50:].tolist())
+                hits += int(np.sum(st["maxdepth_reached"].values[ok]))
+        tuned = f"{done[0]} tuning" + (f" + {done[1]}" if len(done) > 1 else "") + " draws"
+        if not sum(done):
+            parts.append(f"chain {c}: not started")
+            continue
+        parts.append(
+            f"chain {c}: {tuned}, step size {step:.2g}, mean tree depth "
+            f"{np.mean(depth[-50:]):.1f} (last 50), {hits} at the maximum depth"
+        )
+    return " (" + "; ".join(parts) + ")"
 
 
 def _kept_groups(dt: xr.DataTree) -> xr.DataTree:
