@@ -40,6 +40,7 @@ def _hang(wait: float, repeat: int, priors: dict) -> None:
         _initial_point_fn,
         lsq_start,
         resolve_adaptation,
+        resolve_target_accept,
     )
 
     frames, _, _ = st._load_data(["in21k-25shot"], None, 1500, 0, False)
@@ -50,6 +51,7 @@ def _hang(wait: float, repeat: int, priors: dict) -> None:
     cfg = ModelConfig(target="all", likelihood="frontier", priors=priors)
     sc = resolve_adaptation(SamplerConfig(draws=300, tune=300, chains=2, seed=seed, cores=1), cfg)
     fd = prepare_data(fitted, cfg)
+    sc = resolve_target_accept(sc, fd, cfg)
     print(f"seed {seed}, {len(fd.e_ds)} points, adaptation {sc.adaptation}", flush=True)
     compiled, layout, _ = _compiled_with_layout(fd, cfg, "numba")
     init = _initial_point_fn(compiled.initial_point_func, layout, lsq_start(fd, cfg))

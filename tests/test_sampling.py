@@ -11,6 +11,7 @@ from scale_transfer.sampling import (
     _initial_point_fn,
     lsq_start,
     resolve_adaptation,
+    resolve_target_accept,
     sample,
 )
 from scale_transfer.simulate import simulate
@@ -96,3 +97,23 @@ def test_time_limit_stops_sampling_and_leaves_short_fits_alone(sim) -> None:
     assert dt["posterior"].sizes["draw"] == 50 and diag.chains == 2
     with pytest.raises(ValueError, match="time_limit"):
         SamplerConfig(time_limit=0)
+
+
+def test_target_accept_auto_is_higher_only_for_sufficient_statistics(sim) -> None:
+    """300 models: 300 points per task, so all-points Gaussian fits use the statistics."""
+    auto = SamplerConfig()
+    assert auto.target_accept == "auto"
+
+    def resolved(sc: SamplerConfig, **model) -> float:
+        config = ModelConfig(**model)
+        return resolve_target_accept(sc, prepare_data(sim.data, config), config).target_accept
+
+    assert resolved(auto, target="all") == 0.99  # Gaussian from sufficient statistics
+    assert resolved(auto, target="all", summary_stats=False) == 0.95
+    assert resolved(auto, target="hull") == 0.95  # a few points per task: per-point model
+    assert resolved(auto, target="all", likelihood="student_t") == 0.95
+    assert resolved(SamplerConfig(sampler="numpyro"), target="all") == 0.95
+    assert resolved(SamplerConfig(target_accept=0.9), target="all") == 0.9  # as asked
+    for bad in (0.0, 1.0, "high"):
+        with pytest.raises(ValueError, match="target_accept"):
+            SamplerConfig(target_accept=bad)

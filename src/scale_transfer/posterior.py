@@ -27,6 +27,7 @@ from scale_transfer.sampling import (
     SamplerConfig,
     check_convergence,
     resolve_adaptation,
+    resolve_target_accept,
     sample,
 )
 
@@ -594,6 +595,7 @@ def fit(
     sampler_config = resolve_adaptation(sampler_config, config)  # saved as sampled
     warn_on_choices(config)
     fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)
+    sampler_config = resolve_target_accept(sampler_config, fd, config)  # saved as sampled
     if getattr(config, "effects", ()):
         # the effects' levels and indices are part of the compiled graph, not data that
         # the compile cache swaps in: never reuse a compiled model for them
