@@ -272,7 +272,9 @@ def test_quick_hull_case_end_to_end(tmp_path, capsys):
 @pytest.mark.slow
 def test_quick_mode_every_case_end_to_end(tmp_path, timm_dir):
     out = tmp_path / "bench.json"
-    cfg = BenchConfig.quick_config(timm_dir=str(timm_dir), with_naive=True)
+    # the user's numba disk cache: this test is about every case's plumbing; compiling
+    # each child from an empty cache (the default, checked in the hull test) adds minutes
+    cfg = BenchConfig.quick_config(timm_dir=str(timm_dir), with_naive=True, numba_cache="shared")
     result = run_benchmark(out, cfg, command="test", log=lambda line: None)
     _check_fields(result)
     got = {(r["case"], r["method"], r["likelihood"]) for r in result["records"]}
