@@ -20,7 +20,6 @@ session 7, under which this fit stalled).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -36,9 +35,7 @@ def _hang(wait: float, repeat: int, priors: dict) -> None:
     from scale_transfer.model import ModelConfig, prepare_data
     from scale_transfer.sampling import (
         SamplerConfig,
-        _compiled_with_layout,
-        _initial_point_fn,
-        lsq_start,
+        prepared_model,
         resolve_adaptation,
         resolve_target_accept,
     )
@@ -53,9 +50,7 @@ def _hang(wait: float, repeat: int, priors: dict) -> None:
     fd = prepare_data(fitted, cfg)
     sc = resolve_target_accept(sc, fd, cfg)
     print(f"seed {seed}, {len(fd.e_ds)} points, adaptation {sc.adaptation}", flush=True)
-    compiled, layout, _ = _compiled_with_layout(fd, cfg, "numba")
-    init = _initial_point_fn(compiled.initial_point_func, layout, lsq_start(fd, cfg))
-    compiled = dataclasses.replace(compiled, initial_point_func=init)
+    compiled, _ = prepared_model(fd, cfg, sc)  # compiled, chains started as fit() does
     t0 = time.perf_counter()
     run = nutpie.sample(
         compiled, draws=300, tune=300, chains=2, cores=1, seed=seed, save_warmup=True,

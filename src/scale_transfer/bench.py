@@ -28,6 +28,7 @@ run so that an interrupted benchmark keeps what it measured, and a plain-text ta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -494,21 +495,26 @@ def _in_child(method: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
     its own (through ``PYTENSOR_FLAGS``, read when the child imports PyTensor), removed
     afterwards.
     """
-    if spec["config"].get("numba_cache", "fresh") != "fresh":
+    with contextlib.ExitStack() as stack:
+        if spec["config"].get("numba_cache", "fresh") == "fresh":
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="st-bench-pytensor-"))
+            stack.enter_context(_pytensor_flag(f"base_compiledir={tmp}"))
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             return pool.submit(_CHILDREN[method], spec).result()
+
+
+@contextlib.contextmanager
+def _pytensor_flag(flag: str) -> Iterator[None]:
+    """Add ``flag`` to ``PYTENSOR_FLAGS`` for the processes started meanwhile."""
     old = os.environ.get("PYTENSOR_FLAGS")
-    with tempfile.TemporaryDirectory(prefix="st-bench-pytensor-") as tmp:
-        flag = f"base_compiledir={tmp}"
-        os.environ["PYTENSOR_FLAGS"] = f"{old},{flag}" if old else flag
-        try:
-            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                return pool.submit(_CHILDREN[method], spec).result()
-        finally:
-            if old is None:
-                os.environ.pop("PYTENSOR_FLAGS", None)
-            else:
-                os.environ["PYTENSOR_FLAGS"] = old
+    os.environ["PYTENSOR_FLAGS"] = f"{old},{flag}" if old else flag
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTENSOR_FLAGS", None)
+        else:
+            os.environ["PYTENSOR_FLAGS"] = old
 
 
 # ----------------------------------------------------------------------------- derived

@@ -586,8 +586,8 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
     centered = is_centered(config, fd)
     stats = for_sampling and suffstats.use_summary_stats(fd, config)
     with pm.Model(coords=coords) as model:
+        log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")
         if stats:
-            log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")
             stat_data = {k: pm.Data(k, v) for k, v in suffstats.moments(fd).items()}
             log_level, alpha, e_ir, sigma = _law_params(
                 priors, config, centered, task_of_group, setting_of_group, fd, log_e_ref
@@ -600,7 +600,6 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
         log_e_us = pm.Data("log_e_us", fd.log_e_us, dims="obs_id")
         e_ds_obs = pm.Data("e_ds_obs", fd.e_ds, dims="obs_id")
         gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
-        log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")
         log_level, alpha, e_ir, sigma = _law_params(
             priors, config, centered, task_of_group, setting_of_group, fd, log_e_ref
         )

@@ -217,6 +217,27 @@ def _compiled_with_layout(
     return compiled.with_data(**_data_updates(fd, stats)), layout, cached
 
 
+def prepared_model(
+    fd: FitData,
+    config: ModelConfig,
+    sc: SamplerConfig,
+    *,
+    exact: bool = False,
+    start: dict[str, np.ndarray] | None = None,
+) -> tuple[Any, bool]:
+    """Return the nutpie-compiled model for these data, chains started as ``sc.init`` says.
+
+    With ``init="lsq"`` the chains start at ``start`` (default: :func:`lsq_start`),
+    jittered per chain. Also returns whether the compiled model came from the cache.
+    """
+    compiled, layout, cached = _compiled_with_layout(fd, config, "numba", exact=exact)
+    if sc.init == "lsq":
+        start = lsq_start(fd, config) if start is None else start
+        init = _initial_point_fn(compiled.initial_point_func, layout, start)
+        compiled = dataclasses.replace(compiled, initial_point_func=init)
+    return compiled, cached
+
+
 def clear_cache() -> None:
     """Forget compiled models."""
     _COMPILED.clear()
@@ -280,17 +301,10 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     t0 = time.perf_counter()
     sc = resolve_target_accept(resolve_adaptation(sc, config), fd, config)
     if sc.sampler == "nutpie":
+        start = lsq_start(fd, config) if sc.init == "lsq" else None
         exact = False
         while True:
-            compiled, layout, cached = _compiled_with_layout(fd, config, "numba", exact=exact)
-            if sc.init == "lsq":
-                start = lsq_start(fd, config)
-                compiled = dataclasses.replace(
-                    compiled,
-                    initial_point_func=_initial_point_fn(
-                        compiled.initial_point_func, layout, start
-                    ),
-                )
+            compiled, cached = prepared_model(fd, config, sc, exact=exact, start=start)
             t1 = time.perf_counter()
             dt = nutpie_draws(compiled, sc)
             # the stats model ends at alpha = ALPHA_MAX: draws near there are redone exactly
