@@ -99,7 +99,7 @@ def test_time_limit_stops_sampling_and_leaves_short_fits_alone(sim) -> None:
         SamplerConfig(time_limit=0)
 
 
-def test_target_accept_auto_is_higher_only_for_sufficient_statistics(sim) -> None:
+def test_target_accept_auto_is_higher_for_statistics_and_frontier(sim) -> None:
     """300 models: 300 points per task, so all-points Gaussian fits use the statistics."""
     auto = SamplerConfig()
     assert auto.target_accept == "auto"
@@ -112,6 +112,8 @@ def test_target_accept_auto_is_higher_only_for_sufficient_statistics(sim) -> Non
     assert resolved(auto, target="all", summary_stats=False) == 0.95
     assert resolved(auto, target="hull") == 0.95  # a few points per task: per-point model
     assert resolved(auto, target="all", likelihood="student_t") == 0.95
+    assert resolved(auto, target="all", likelihood="frontier") == 0.99
+    assert resolved(SamplerConfig(sampler="numpyro"), likelihood="frontier") == 0.99
     assert resolved(SamplerConfig(sampler="numpyro"), target="all") == 0.95
     assert resolved(SamplerConfig(target_accept=0.9), target="all") == 0.9  # as asked
     for bad in (0.0, 1.0, "high"):

@@ -436,23 +436,29 @@ def _group_param(
     return pm.Deterministic(f"{name}_group", value, dims="group")
 
 
+#: Above this standardized distance ``z`` past the gap's mode the normal CDF factor of the
+#: ex-Gaussian density is 1 to double precision (``erfc(-8/sqrt(2)) = 2 - 1.2e-15``).
+_EXG_Z_SWITCH = 8.0
+
+
 def exgaussian_logp(value, mu, sigma, nu):
     """Log density of ``mu + Normal(0, sigma) + Exponential(mean=nu)``, stable everywhere.
 
     PyMC's ``ExGaussian`` switches to a plain normal when ``nu < 0.05 * sigma``; the switch
     leaves the gradient in ``nu`` at zero there, and chains that start on that side stay
     stuck. This form is exact on both sides: with ``z = (value - mu)/sigma - sigma/nu``,
-    for ``z < 0`` it uses the scaled complementary error function, which removes the
-    cancellation between a large exponent and a tiny normal CDF.
+    for ``z < 8`` it uses the scaled complementary error function
+    (``log p = -log nu - (d/sigma)^2/2 + log(erfcx(-z/sqrt 2)/2)``), which removes the
+    cancellation between a large exponent and a tiny normal CDF; beyond, where the CDF
+    factor is 1 to double precision, the exponential's closed form. One special function
+    per point (its gradient included), not two.
     """
     d = value - mu
     z = d / sigma - sigma / nu
-    left = -pt.log(nu) - 0.5 * pt.sqr(d / sigma) + pt.log(0.5 * pt.erfcx(-z / np.sqrt(2.0)))
-    zr = pt.maximum(z, 0.0)
-    right = (
-        -pt.log(nu) - d / nu + 0.5 * pt.sqr(sigma / nu) + pt.log(0.5 * pt.erfc(-zr / np.sqrt(2.0)))
-    )
-    return pt.switch(pt.lt(z, 0.0), left, right)
+    zl = pt.minimum(z, _EXG_Z_SWITCH)  # erfcx(-z/sqrt 2) overflows for z > 37
+    left = -pt.log(nu) - 0.5 * pt.sqr(d / sigma) + pt.log(0.5 * pt.erfcx(-zl / np.sqrt(2.0)))
+    right = -pt.log(nu) - d / nu + 0.5 * pt.sqr(sigma / nu)
+    return pt.switch(pt.lt(z, _EXG_Z_SWITCH), left, right)
 
 
 #: Largest share ``w`` of the gap's second exponential part (at 0.5 the two parts have the

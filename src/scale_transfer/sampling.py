@@ -67,7 +67,9 @@ class SamplerConfig:
         NUTS target acceptance rate. ``"auto"`` (default) resolves per fit
         (:func:`resolve_target_accept`): 0.99 where nutpie samples a Gaussian likelihood
         from sufficient statistics (data-rich fits, where 0.95 left a few divergences in 5
-        of 8 timm fits and the smaller steps cost about a second), 0.95 otherwise.
+        of 8 timm fits and the smaller steps cost about a second) and for the frontier
+        likelihood (divergences in 3 of 3 simulations at 0.95, in 1 at 0.99), 0.95
+        otherwise.
     progress : bool
         Show a progress bar.
     strict : bool
@@ -259,8 +261,12 @@ def resolve_adaptation(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
 #: ``target_accept="auto"``: where the Gaussian likelihood comes from sufficient statistics,
 #: and otherwise. Measured on timm (8 seeds, 4 x 1000): at 0.95, 5 fits had 1-2 divergent
 #: transitions and 4 had R-hat 1.011-1.018; at 0.99 none of either, for 2.1 s of sampling
-#: instead of 1.2 s (docs/benchmark.md).
+#: instead of 1.2 s (docs/benchmark.md). The frontier likelihood gets the same: measured on
+#: three simulations of 300 models (4 x 1000 draws, nutpie, low-rank adaptation) that had
+#: divergent transitions at 0.95 (5, 4, 3), 0.99 left 0, 1, 0 for 1.0-1.7x the wall time
+#: (docs/calibration.md, session 8).
 TARGET_ACCEPT_STATS = 0.99
+TARGET_ACCEPT_FRONTIER = 0.99
 TARGET_ACCEPT_DEFAULT = 0.95
 
 
@@ -268,8 +274,12 @@ def resolve_target_accept(sc: SamplerConfig, fd: FitData, config: ModelConfig) -
     """Return ``sc`` with ``target_accept="auto"`` resolved for this model and data."""
     if sc.target_accept != "auto":
         return sc
-    stats = sc.sampler == "nutpie" and _uses_stats(fd, config)
-    chosen = TARGET_ACCEPT_STATS if stats else TARGET_ACCEPT_DEFAULT
+    if config.likelihood == "frontier":
+        chosen = TARGET_ACCEPT_FRONTIER
+    elif sc.sampler == "nutpie" and _uses_stats(fd, config):
+        chosen = TARGET_ACCEPT_STATS
+    else:
+        chosen = TARGET_ACCEPT_DEFAULT
     return dataclasses.replace(sc, target_accept=chosen)
 
 
