@@ -72,6 +72,26 @@ def test_exgaussian_logp_matches_scipy():
     assert np.all(np.isfinite(ours)) and ours[0] < ours[1]
 
 
+def test_exgaussian_logp_is_smooth_where_its_two_forms_meet() -> None:
+    """The erfcx form and the exponential's closed form agree, with their gradients, at z = 8."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from scale_transfer.model import _EXG_Z_SWITCH, exgaussian_logp
+
+    mu, sigma, nu = 0.01, 0.004, 0.03
+    x = pt.dvector("x")
+    lp = exgaussian_logp(x, mu, sigma, nu)
+    f = pytensor.function([x], [lp, pt.grad(lp.sum(), x)])
+    at = mu + sigma * (_EXG_Z_SWITCH + sigma / nu)  # the value where z = 8
+    step = 2e-10
+    value, grad = f(np.array([at - step / 2, at + step / 2]))
+    # no jump: the change across the switch is the slope times the step
+    assert abs(value[1] - value[0] - grad[0] * step) < 1e-12
+    np.testing.assert_allclose(grad[0], grad[1], rtol=1e-9)
+    assert grad[1] == pytest.approx(-1.0 / nu, rel=1e-12)  # the exponential's slope
+
+
 @pytest.mark.parametrize("w", [1e-6, 0.1, 0.3, 0.44])
 def test_hypoexp_gaussian_logp_matches_a_numerical_convolution(w: float) -> None:
     from scipy import integrate, stats
