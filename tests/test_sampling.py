@@ -1,7 +1,10 @@
 """Chain starts (least-squares values, their place in the flat vector), adaptation, time limit."""
 
+import warnings
+
 import numpy as np
 import pytest
+import xarray as xr
 
 from scale_transfer.model import ModelConfig, build_model, prepare_data
 from scale_transfer.sampling import (
@@ -9,6 +12,7 @@ from scale_transfer.sampling import (
     SamplerConfig,
     _compiled_with_layout,
     _initial_point_fn,
+    check_convergence,
     lsq_start,
     resolve_adaptation,
     resolve_target_accept,
@@ -119,3 +123,24 @@ def test_target_accept_auto_is_higher_for_statistics_and_frontier(sim) -> None:
     for bad in (0.0, 1.0, "high"):
         with pytest.raises(ValueError, match="target_accept"):
             SamplerConfig(target_accept=bad)
+
+
+def test_divergence_advice_depends_on_target_accept():
+    """Raising target_accept is advised only while it is below 0.99."""
+    rng = np.random.default_rng(3)
+    dims = ("chain", "draw", "group")
+    post = xr.Dataset({v: (dims, rng.normal(size=(4, 200, 2))) for v in ("k", "alpha")})
+    div = np.zeros((4, 200), bool)
+    div[0, 3] = True
+    stats = xr.Dataset({"diverging": (dims[:2], div)})
+    dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        low = check_convergence(dt, target_accept=0.95)
+        high = check_convergence(dt, target_accept=0.99)
+        unknown = check_convergence(dt)
+    assert low.divergences == high.divergences == 1
+    assert "raise target_accept (now 0.95) to 0.99" in low.verdict()
+    assert "raise target_accept" not in high.verdict()
+    assert "already 0.99" in high.verdict()
+    assert "raise target_accept to 0.99" in unknown.verdict()

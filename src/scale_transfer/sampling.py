@@ -268,6 +268,8 @@ def resolve_adaptation(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
 TARGET_ACCEPT_STATS = 0.99
 TARGET_ACCEPT_FRONTIER = 0.99
 TARGET_ACCEPT_DEFAULT = 0.95
+#: from here on, check_convergence no longer advises raising target_accept
+TARGET_ACCEPT_HIGH = 0.99
 
 
 def resolve_target_accept(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:
@@ -358,7 +360,8 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
         raise ValueError(f"sampler must be 'nutpie' or 'numpyro'; got {sc.sampler!r}")
     t2 = time.perf_counter()
     out = _kept_groups(dt)
-    diag = check_convergence(out, strict=sc.strict)
+    ta = sc.target_accept if isinstance(sc.target_accept, int | float) else None
+    diag = check_convergence(out, strict=sc.strict, target_accept=ta)
     diag.compile_seconds, diag.sample_seconds, diag.compile_cached = t1 - t0, t2 - t1, cached
     diag.summary_stats = stats_used
     return out, diag
@@ -583,6 +586,7 @@ def check_convergence(
     ess_min: float = 400.0,
     strict: bool = False,
     var_names: tuple[str, ...] = CHECK_VARS,
+    target_accept: float | None = None,
 ) -> Diagnostics:
     """Check R-hat, bulk and tail ESS and divergences; warn (or raise) on failure.
 
@@ -599,6 +603,8 @@ def check_convergence(
         Raise :class:`ConvergenceError` instead of warning.
     var_names : tuple of str
         Variables checked.
+    target_accept : float, optional
+        The target the fit was sampled at; the advice on divergences depends on it.
 
     Returns
     -------
@@ -649,10 +655,19 @@ def check_convergence(
     if min_tail < need:
         failed.append(f"tail ESS {min_tail:.0f} < {need:.0f} at {tail_at}: draw more.")
     if ndiv:
-        failed.append(
-            f"{ndiv} divergent transitions: raise target_accept, or switch centring "
-            "(centered=True for data-rich tasks, False for few points)."
-        )
+        centring = "switch centring (centered=True for data-rich tasks, False for few points)"
+        if target_accept is not None and target_accept >= TARGET_ACCEPT_HIGH:
+            # at 0.99 a still smaller step rarely removes the last few; say so
+            advice = (
+                f"target_accept is already {target_accept:g}; {centring}, or look at where "
+                "the divergent draws sit (post.dt.sample_stats.diverging): they mark a "
+                "region the sampler could not follow; check whether what you report "
+                "depends on it"
+            )
+        else:
+            now = "" if target_accept is None else f" (now {target_accept:g})"
+            advice = f"raise target_accept{now} to 0.99, or {centring}"
+        failed.append(f"{ndiv} divergent transitions: {advice}.")
     diag = Diagnostics(
         max_rhat=max_rhat,
         min_ess_bulk=min_bulk,
