@@ -532,6 +532,7 @@ class Posterior:
 
     def recheck(self, **kwargs: Any) -> Diagnostics:
         """Re-run the convergence checks (e.g. with other thresholds or ``strict=True``)."""
+        kwargs.setdefault("target_accept", self.sampler.target_accept)  # as sampled
         return check_convergence(self.dt, **kwargs)
 
     def __repr__(self) -> str:

@@ -258,30 +258,24 @@ def resolve_adaptation(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
     return dataclasses.replace(sc, adaptation=chosen)
 
 
-#: ``target_accept="auto"``: where the Gaussian likelihood comes from sufficient statistics,
-#: and otherwise. Measured on timm (8 seeds, 4 x 1000): at 0.95, 5 fits had 1-2 divergent
-#: transitions and 4 had R-hat 1.011-1.018; at 0.99 none of either, for 2.1 s of sampling
-#: instead of 1.2 s (docs/benchmark.md). The frontier likelihood gets the same: measured on
-#: three simulations of 300 models (4 x 1000 draws, nutpie, low-rank adaptation) that had
-#: divergent transitions at 0.95 (5, 4, 3), 0.99 left 0, 1, 0 for 1.0-1.7x the wall time
-#: (docs/calibration.md, session 8).
-TARGET_ACCEPT_STATS = 0.99
-TARGET_ACCEPT_FRONTIER = 0.99
-TARGET_ACCEPT_DEFAULT = 0.95
-#: from here on, check_convergence no longer advises raising target_accept
+#: ``target_accept="auto"``: the higher target, for Gaussian fits sampled from sufficient
+#: statistics and for the frontier likelihood; the lower one elsewhere. Measured on timm
+#: (8 seeds, 4 x 1000): at 0.95, 5 fits had 1-2 divergent transitions and 4 had R-hat
+#: 1.011-1.018; at 0.99 none of either, for 2.1 s of sampling instead of 1.2 s
+#: (docs/benchmark.md). Frontier: on three simulations of 300 models (4 x 1000 draws, nutpie,
+#: low-rank adaptation) that had divergent transitions at 0.95 (5, 4, 3), 0.99 left 0, 1, 0
+#: for 1.0-1.7x the wall time (docs/calibration.md, session 8). From the higher target on,
+#: :func:`check_convergence` no longer advises raising it.
 TARGET_ACCEPT_HIGH = 0.99
+TARGET_ACCEPT_DEFAULT = 0.95
 
 
 def resolve_target_accept(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:
     """Return ``sc`` with ``target_accept="auto"`` resolved for this model and data."""
     if sc.target_accept != "auto":
         return sc
-    if config.likelihood == "frontier":
-        chosen = TARGET_ACCEPT_FRONTIER
-    elif sc.sampler == "nutpie" and _uses_stats(fd, config):
-        chosen = TARGET_ACCEPT_STATS
-    else:
-        chosen = TARGET_ACCEPT_DEFAULT
+    high = config.likelihood == "frontier" or (sc.sampler == "nutpie" and _uses_stats(fd, config))
+    chosen = TARGET_ACCEPT_HIGH if high else TARGET_ACCEPT_DEFAULT
     return dataclasses.replace(sc, target_accept=chosen)
 
 
@@ -360,8 +354,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
         raise ValueError(f"sampler must be 'nutpie' or 'numpyro'; got {sc.sampler!r}")
     t2 = time.perf_counter()
     out = _kept_groups(dt)
-    ta = sc.target_accept if isinstance(sc.target_accept, int | float) else None
-    diag = check_convergence(out, strict=sc.strict, target_accept=ta)
+    diag = check_convergence(out, strict=sc.strict, target_accept=sc.target_accept)
     diag.compile_seconds, diag.sample_seconds, diag.compile_cached = t1 - t0, t2 - t1, cached
     diag.summary_stats = stats_used
     return out, diag
@@ -586,7 +579,7 @@ def check_convergence(
     ess_min: float = 400.0,
     strict: bool = False,
     var_names: tuple[str, ...] = CHECK_VARS,
-    target_accept: float | None = None,
+    target_accept: float | str | None = None,
 ) -> Diagnostics:
     """Check R-hat, bulk and tail ESS and divergences; warn (or raise) on failure.
 
@@ -604,7 +597,8 @@ def check_convergence(
     var_names : tuple of str
         Variables checked.
     target_accept : float, optional
-        The target the fit was sampled at; the advice on divergences depends on it.
+        The target the fit was sampled at; the advice on divergences depends on it
+        (``None`` or an unresolved ``"auto"``: not known).
 
     Returns
     -------
@@ -656,8 +650,9 @@ def check_convergence(
         failed.append(f"tail ESS {min_tail:.0f} < {need:.0f} at {tail_at}: draw more.")
     if ndiv:
         centring = "switch centring (centered=True for data-rich tasks, False for few points)"
-        if target_accept is not None and target_accept >= TARGET_ACCEPT_HIGH:
-            # at 0.99 a still smaller step rarely removes the last few; say so
+        known = isinstance(target_accept, int | float)
+        if known and target_accept >= TARGET_ACCEPT_HIGH:
+            # a still smaller step rarely removes the last few; say so
             advice = (
                 f"target_accept is already {target_accept:g}; {centring}, or look at where "
                 "the divergent draws sit (post.dt.sample_stats.diverging): they mark a "
@@ -665,8 +660,8 @@ def check_convergence(
                 "depends on it"
             )
         else:
-            now = "" if target_accept is None else f" (now {target_accept:g})"
-            advice = f"raise target_accept{now} to 0.99, or {centring}"
+            now = f" (now {target_accept:g})" if known else ""
+            advice = f"raise target_accept{now} to {TARGET_ACCEPT_HIGH:g}, or {centring}"
         failed.append(f"{ndiv} divergent transitions: {advice}.")
     diag = Diagnostics(
         max_rhat=max_rhat,
