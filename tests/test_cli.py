@@ -106,6 +106,26 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(args)  # exists: refused
     assert e.value.code == 2
+    assert set(p["interval_kind"]) == {"eti"}  # the column name summary uses
+    # bad values that once gave a traceback, a NaN table or a silently different answer
+    for bad_args, says in (
+        (["summary", str(model), "--prob", "0.9", "0.5"], "unexpected extra argument"),
+        (["predict", str(model), "--us-acc", "nan"], "us_acc must be in [0, 1]"),
+        (["summary", str(model), "--var", "bogus"], "var must be one of"),
+        (["summary", str(model), "--out", str(tmp_path)], "is a folder"),
+        (["summary", str(data)], "is not a scale-transfer fit"),
+        (hull + ["--models-us-acc", "0.5", "--models-csv", str(h_many)], "give the new models"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(bad_args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and says in err, (bad_args, err)
+        assert "Traceback" not in err
+    truncated = tmp_path / "trunc.nc"
+    truncated.write_bytes(model.read_bytes()[:5000])
+    with pytest.raises(SystemExit) as e:
+        main(["summary", str(truncated)])
+    assert e.value.code == 2 and "trunc.nc is not a scale-transfer fit" in capsys.readouterr().err
 
 
 def test_multi_value_options_expand():
@@ -136,3 +156,43 @@ def test_multi_value_options_expand():
         "--out",
         "d",
     ]
+
+
+def test_usage_errors_are_one_message_not_a_traceback(tmp_path):
+    """typer raises its own copy of click's exceptions; they must still end as usage errors."""
+    for args, says in (
+        (["fit", "d.csv"], "Missing option '--out'"),
+        (["fit", "d.csv", "--out", "x.nc", "--target", "bogus"], "'bogus' is not one of"),
+        (["predict", "m.nc", "--us-acc", "0.9", "--kind", "invalid"], "'invalid' is not one of"),
+        (["summary", "m.nc", "--no-such-option"], "No such option"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert says in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    r = run()  # no command: the help, not a traceback
+    assert "Traceback" not in r.stderr and "Commands" in r.stdout + r.stderr
+
+
+def test_outputs_are_checked_before_the_work(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    main(["simulate", "--n-models", "50", "--out", str(data), "--truth", str(tmp_path / "t/t.csv")])
+    assert (tmp_path / "t" / "t.csv").exists()  # --truth's folder is created, as --out's
+    a_dir = tmp_path / "adir"
+    a_dir.mkdir()
+    for args, says in (
+        (["fit", str(data), "--out", str(a_dir), "--overwrite"], "is a folder"),
+        (["fit", str(data), "--out", str(data / "x.nc")], "is a file, not a folder"),
+        (["fit", str(data), "--out", str(tmp_path / "x.nc"), "--draws", "0"], "draws must be"),
+        (["fit", str(data), "--out", str(tmp_path / "x.nc"), "--chains", "0"], "chains must be"),
+        (["fit", str(data), "--out", str(tmp_path / "x.nc"), "--tune", "-5"], "tune must be"),
+        (["demo", "--out", str(data)], "is a file, not a folder"),
+        (["demo", "--out", str(tmp_path / "r"), "--prob", "1.5"], "--prob must be in (0, 1)"),
+        (["bench", "--out", str(tmp_path / "b.json"), "--case", "timm"], "needs the timm"),
+        (["bench", "--out", str(tmp_path / "b.json"), "--timm", str(a_dir / "no")], "no such"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and says in err, (args, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "d.csv", "t"]  # nothing left
+    assert list(a_dir.iterdir()) == []

@@ -109,3 +109,46 @@ def test_validate_report(tmp_path):
     r = validate(write(tmp_path, frame()))
     assert r.n_rows == 12 and r.tasks == {"a": 6, "b": 6}
     assert "2 tasks" in str(r)
+
+
+def test_empty_setting_cells_are_named(tmp_path):
+    df = frame()
+    df["upstream"] = "jft"
+    df.loc[4, "upstream"] = np.nan  # a blank cell in the CSV
+    with pytest.raises(DataError, match=r"d\.csv: column 'upstream' is empty at row 5"):
+        read_tidy(write(tmp_path, df))
+    df = frame()
+    df["setting"] = "s"
+    df.loc[0, "setting"] = " "
+    with pytest.raises(DataError, match=r"column 'setting' is empty at row 1"):
+        read_tidy(df)
+
+
+def test_params_and_shots_must_be_numbers(tmp_path):
+    df = frame()
+    df["params"] = ["1,000,000", "", "5e6", "big", "2", "3"] * 2
+    with pytest.raises(DataError, match=r"column 'params' is not a number at rows 4, 10 .*'big'"):
+        read_tidy(write(tmp_path, df))
+    df["params"] = ["1,000,000", "", "5e6", "7", "2", "3"] * 2  # thousands commas, blanks: fine
+    got = read_tidy(write(tmp_path, df))["params"]
+    assert got.iloc[0] == 1e6 and np.isnan(got.iloc[1])
+    df = frame()
+    df["shots"] = 25.0
+    df.loc[2, "shots"] = 2.5
+    with pytest.raises(DataError, match=r"column 'shots' is not a whole number .* row 3"):
+        read_tidy(df)
+
+
+def test_percent_hint_only_when_the_data_look_like_percent(tmp_path):
+    df = frame()
+    df.loc[3, "ds_acc"] = 1.2  # one typo among fractions: --percent would break the rest
+    with pytest.raises(DataError, match=r"outside \[0, 1\] at row 4") as e:
+        read_tidy(df)
+    assert "--percent" not in str(e.value)
+    pct = frame()
+    pct[["us_acc", "ds_acc"]] *= 100
+    with pytest.raises(DataError, match="look like percent"):
+        read_tidy(pct)
+    assert read_tidy(pct, percent=True)["ds_acc"].max() <= 1
+    with pytest.raises(DataError, match="look like fractions already"):
+        read_tidy(frame(), percent=True)

@@ -81,6 +81,13 @@ def test_adaptation_auto_resolves_by_likelihood() -> None:
         SamplerConfig(adaptation="dense")
 
 
+def test_sampler_sizes_are_checked() -> None:
+    for bad in ({"draws": 0}, {"chains": 0}, {"tune": -5}, {"draws": 2.5}, {"chains": True}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a whole number"):
+            SamplerConfig(**bad)
+    assert SamplerConfig(draws=np.int64(10), tune=0, chains=1).draws == 10  # numpy ints pass
+
+
 @pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
 def test_time_limit_stops_sampling_and_leaves_short_fits_alone(sim) -> None:
     import time

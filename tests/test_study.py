@@ -333,3 +333,13 @@ def test_sigterm_stops_the_workers(tmp_path):
             proc.kill()
         proc.stderr.close()
         proc.wait()
+
+
+def test_nothing_to_fit_is_an_error_and_leaves_no_folder(tmp_path):
+    out = tmp_path / "empty"
+    lines: list[str] = []
+    args = QUICK | {"sizes": [500], "methods": ["lsq"]}  # the pool holds 180 models
+    with pytest.raises(ValueError, match="nothing to fit"):
+        run_study(out, workers=0, progress=lines.append, **args)
+    assert not out.exists()
+    assert any("add the size 'all'" in line for line in lines)

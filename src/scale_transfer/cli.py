@@ -67,6 +67,14 @@ class Kind(StrEnum):
     hull = "hull"
 
 
+class Centered(StrEnum):
+    """Hierarchy parametrization."""
+
+    auto = "auto"
+    yes = "yes"
+    no = "no"
+
+
 class IntervalKind(StrEnum):
     """Interval kind."""
 
@@ -86,18 +94,40 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (DataError, ModelMismatchError, FileExistsError, FileNotFoundError, ValueError)
 
 
-def _check_out(path: Path | None, overwrite: bool) -> None:
-    if path is not None and path.exists() and not overwrite:
+def _check_out(path: Path | None, overwrite: bool, *, folder: bool = False) -> None:
+    """Refuse an output path before any work is done: existing, or not writable as asked.
+
+    ``folder``: the path is a folder the command writes into (an existing one is fine).
+    """
+    if path is None:
+        return
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                _fail(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    if folder:
+        if path.exists() and not path.is_dir():
+            _fail(f"cannot write into {path}: it is a file, not a folder")
+        return
+    if path.is_dir():
+        _fail(f"{path} is a folder; --out needs a file name")
+    if path.exists() and not overwrite:
         _fail(f"{path} exists; pass --overwrite to replace it")
+
+
+def _check_prob(prob: float) -> None:
+    if not 0.0 < prob < 1.0:  # NaN fails too
+        _fail(f"--prob must be in (0, 1); got {prob}")
 
 
 def _write_table(df, out: Path | None, overwrite: bool) -> None:  # noqa: ANN001
     import pandas as pd
 
+    _check_out(out, overwrite)  # before printing, so that a refusal is the last line
     with pd.option_context("display.width", 160, "display.max_rows", 200):
         typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if out is not None:
-        _check_out(out, overwrite)
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False)
         typer.echo(f"wrote {out}")
@@ -152,6 +182,7 @@ def simulate(
     typer.echo(f"wrote {out}: {len(sim.data)} rows, {sim.data.task.nunique()} tasks")
     if truth is not None:
         cols = ["task", "k", "alpha", "e_ir", "asymptote", "setting"]
+        truth.parent.mkdir(parents=True, exist_ok=True)
         sim.truth[[c for c in cols if c in sim.truth]].to_csv(truth, index=False)
         typer.echo(f"wrote {truth}")
 
@@ -178,6 +209,20 @@ def fit(
     percent: Annotated[bool, typer.Option("--percent", help="Accuracies in percent.")] = False,
     strict: Annotated[bool, typer.Option(help="Fail (exit 3) if convergence fails.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the sampler's progress bar.")] = True,
+    centered: Annotated[
+        Centered,
+        typer.Option(
+            help="Hierarchy parametrization: auto (centred for data-rich tasks and hulls), yes, no."
+        ),
+    ] = Centered.auto,
+    target_accept: Annotated[
+        float | None,
+        typer.Option(
+            "--target-accept",
+            help="NUTS target acceptance in (0, 1); default auto (0.95, or 0.99 for the "
+            "frontier likelihood).",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Fit the hierarchical power-law model with MCMC and save it to netCDF."""
@@ -207,6 +252,8 @@ def fit(
             adaptation=adaptation.value,
             progress=progress,
             strict=strict,
+            centered={"auto": "auto", "yes": True, "no": False}[centered.value],
+            target_accept="auto" if target_accept is None else target_accept,
         )
     except ConvergenceError as err:
         _fail(str(err), code=3)
@@ -231,6 +278,7 @@ def summary(
     """
     from scale_transfer.posterior import Posterior
 
+    _check_out(out, overwrite)
     post = Posterior.load(model)
     df = post.summary(prob=prob, kind=interval.value, var=var)
     df = df.rename(columns={"interval": "interval_kind"})
@@ -276,6 +324,7 @@ def predict(
     """
     from scale_transfer.posterior import Posterior
 
+    _check_out(out, overwrite)
     post = Posterior.load(model)
     if kind is Kind.hull:
         new = _new_models_us_acc(models_us_acc, models_csv)
@@ -286,8 +335,9 @@ def predict(
         df = post.predict(
             us_acc, prob=prob, kind=kind.value, interval_kind=interval.value, seed=seed
         )
+    df["interval_kind"] = df["interval"]  # the name summary uses; 'interval' kept as it was
     cols = ["task", "us_acc", "mean", "lower", "upper", "setting", "prob", "interval", "kind"]
-    _write_table(df[cols], out, overwrite)
+    _write_table(df[cols + ["interval_kind"]], out, overwrite)
 
 
 def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[float]:
@@ -297,7 +347,9 @@ def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[flo
 
     from scale_transfer.data import DataError, _read_file, _rows
 
-    if (not values) == (csv is None):
+    if values and csv is not None:
+        raise ValueError("--kind hull: give the new models once, --models-us-acc or --models-csv")
+    if not values and csv is None:
         raise ValueError("--kind hull needs the new models: --models-us-acc or --models-csv")
     if csv is not None:
         df = _read_file(csv)  # names the file when it is missing, empty or unreadable
@@ -338,18 +390,18 @@ def report(
     """
     import time
 
-    import pandas as pd
-
     from scale_transfer.lsq import fit_lsq_frame
     from scale_transfer.posterior import Posterior
     from scale_transfer.report import report_paths, write_report
 
+    _check_out(out, overwrite, folder=True)
+    _check_prob(prob)
     existing = [p for p in report_paths(out).values() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the report")
     t0 = time.perf_counter()
+    truth_df = _read_truth(truth) if truth is not None else None
     post = Posterior.load(model)
-    truth_df = pd.read_csv(truth) if truth is not None else None
     lsq_df = None
     if lsq:
         typer.echo("fitting the least-squares baseline (1000 bootstrap resamples)...", err=True)
@@ -366,6 +418,20 @@ def report(
     )
     typer.echo(post.diagnostics.verdict())
     typer.echo(f"wrote {paths['html']} and {paths['md']} ({time.perf_counter() - t0:.1f} s)")
+
+
+def _read_truth(path: Path):  # noqa: ANN202
+    """Read a CSV of true parameters ('simulate --truth'), checked."""
+    from scale_transfer.data import DataError, _read_file
+
+    df = _read_file(path)  # names the file when it is missing, empty or unreadable
+    missing = [c for c in ("task", "asymptote") if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: not a truth file (no column {', '.join(map(repr, missing))}; "
+            f"columns: {', '.join(map(str, df.columns))}); write one with 'simulate --truth'"
+        )
+    return df
 
 
 @app.command()
@@ -396,6 +462,11 @@ def demo(
     from scale_transfer.report import report_paths, write_report
     from scale_transfer.simulate import simulate as _simulate
 
+    _check_out(out, overwrite, folder=True)
+    _check_prob(prob)
+    from scale_transfer.sampling import SamplerConfig
+
+    SamplerConfig(draws=draws, tune=tune, chains=chains)  # bad values fail before any work
     files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
     existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
     if existing and not overwrite:
@@ -557,6 +628,7 @@ def study(
     """
     from scale_transfer.study import DEFAULT_SIZES, run_study
 
+    _check_out(out, True, folder=True)
     size_list: list[int | str] = list(sizes) if sizes else [s for s in DEFAULT_SIZES if s != "all"]
     if include_all:
         size_list.append("all")
@@ -665,6 +737,10 @@ def bench(
         bad = sorted(set(values or ()) - set(allowed))
         if bad:
             _fail(f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    if case and "timm" in case and timm is None:
+        _fail("--case timm needs the timm results folder: --timm DIR")
+    if timm is not None and not timm.is_dir():
+        _fail(f"--timm {timm}: no such folder")
     kw = {k: v for k, v in kw.items() if v is not None}
     cfg = BenchConfig.quick_config(**kw) if quick else BenchConfig(**kw)
     command = "scale-transfer " + " ".join(sys.argv[1:])
@@ -676,7 +752,12 @@ def bench(
 @app.command("validate-extrapolation")
 def validate_extrapolation(
     data: Annotated[
-        str, typer.Argument(help="Tidy CSV/Parquet file, or 'timm', 'benchmark', 'simulated'.")
+        str,
+        typer.Argument(
+            help="Tidy CSV/Parquet file; a timm results folder; or 'timm' ($SCALE_TRANSFER_TIMM, "
+            "else ../shared/data/timm-results), 'benchmark' ($SCALE_TRANSFER_BENCHMARK), "
+            "'simulated'."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for validation.csv, points.csv, figure.")],
     holdout_top: Annotated[
@@ -722,6 +803,7 @@ def validate_extrapolation(
     """
     from scale_transfer.validation import validate_extrapolation as _validate
 
+    _check_out(out, overwrite, folder=True)
     names = ["validation.csv", "points.csv", "fits.csv", "validation.png"]
     existing = [out / n for n in names if (out / n).exists()]
     if existing and not overwrite:
@@ -754,12 +836,16 @@ def validate_extrapolation(
 def _expand_multi_values(argv: list[str]) -> list[str]:
     """Let ``--us-acc 0.7 0.8`` mean ``--us-acc 0.7 --us-acc 0.8``.
 
-    Numbers after ``--us-acc``, ``--models-us-acc``, ``--prob`` and ``--sizes`` are expanded;
-    so are words after ``--setting``, ``--methods`` and ``--targets`` of ``study`` (which
-    takes no positional argument that they could swallow).
+    Numbers after ``--us-acc``, ``--models-us-acc`` and ``--sizes`` are expanded, and after
+    ``--prob`` where it takes several (``validate-extrapolation``; elsewhere a second number
+    is left for the command to refuse); so are words after ``--setting``, ``--methods`` and
+    ``--targets`` of ``study`` (which takes no positional argument that they could swallow).
     """
-    numbers = {"--us-acc", "--prob", "--sizes", "--models-us-acc"}
-    words = {"--setting", "--methods", "--targets"} if "study" in argv[:2] else set()
+    command = next((a for a in argv if not a.startswith("-")), None)
+    numbers = {"--us-acc", "--sizes", "--models-us-acc"}
+    if command == "validate-extrapolation":
+        numbers.add("--prob")
+    words = {"--setting", "--methods", "--targets"} if command == "study" else set()
     out: list[str] = []
     current = None
     for a in argv:
@@ -784,6 +870,26 @@ def _is_number(s: str) -> bool:
     return True
 
 
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage-error and abort classes of click and of the copy of click that typer vendors.
+
+    typer >= 0.20 raises its own ``typer._click`` exceptions, which are not click's.
+    """
+    import click
+
+    usage: list[type] = [click.exceptions.ClickException]
+    abort: list[type] = [click.exceptions.Abort, typer.Abort]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:  # older typer: click itself
+        pass
+    else:
+        usage.append(vendored.ClickException)
+        if hasattr(vendored, "Abort"):
+            abort.append(vendored.Abort)
+    return tuple(usage), tuple(abort)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``scale-transfer`` command."""
     args = _expand_multi_values(list(sys.argv[1:] if argv is None else argv))
@@ -804,12 +910,11 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as err:  # noqa: BLE001
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
+        usage, abort = _click_errors()
+        if isinstance(err, usage):  # bad options: click's usage message, no traceback
             err.show()
-            sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
+            sys.exit(getattr(err, "exit_code", 2) or 2)
+        if isinstance(err, abort):
             sys.exit(130)
         if debug or not isinstance(err, _user_errors()):
             raise

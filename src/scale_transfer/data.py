@@ -191,6 +191,11 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
             raise DataError(f"{where}column {col!r} is missing (NaN) at {_rows(nan)}")
         df[col] = num.astype(float)
     if percent:
+        if all(df[col].max() <= 1.0 for col in ACCURACIES):
+            raise DataError(
+                f"{where}percent given, but every value of {' and '.join(map(repr, ACCURACIES))} "
+                "is at most 1: they look like fractions already; drop --percent (percent=False)"
+            )
         for col in ACCURACIES:
             df[col] = df[col] / 100.0
     for col in ACCURACIES:
@@ -198,23 +203,49 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         out = df.index[(v < 0) | (v > 1)]
         if len(out):
             hint = ""
-            if not percent and ((v >= 0) & (v <= 100)).all() and v.max() > 1:
+            # most values above 1: percent; a few: typos in fractions, which --percent would
+            # turn into nonsense for every other row
+            if not percent and ((v >= 0) & (v <= 100)).all() and (v > 1).mean() > 0.5:
                 hint = " They look like percent: pass --percent (percent=True) to divide by 100."
             raise DataError(
                 f"{where}column {col!r} is outside [0, 1] at {_rows(out)} "
                 f"(e.g. {v.iloc[out[0]]:g}).{hint}"
             )
     if "params" in df.columns:
-        p = df["params"]
-        if p.dtype == object:
+        raw = df["params"]
+        p = raw
+        if not pd.api.types.is_numeric_dtype(p):  # "1,000,000" is a number; "big" is not
             p = pd.to_numeric(p.astype(str).str.replace(",", ""), errors="coerce")
-        df["params"] = pd.to_numeric(p, errors="coerce")
+        p = pd.to_numeric(p, errors="coerce")
+        blank = raw.isna() | (raw.astype(str).str.strip() == "")
+        bad = df.index[p.isna() & ~blank]
+        if len(bad):
+            examples = ", ".join(repr(str(raw.iloc[i])) for i in bad[:3])
+            raise DataError(
+                f"{where}column 'params' is not a number at {_rows(bad)} (e.g. {examples}); "
+                "leave the cell empty where the parameter count is unknown"
+            )
+        df["params"] = p
     if "shots" in df.columns:
         s = pd.to_numeric(df["shots"], errors="coerce")
         bad = df.index[s.isna() & df["shots"].notna()]
         if len(bad):
             raise DataError(f"{where}column 'shots' is not a number at {_rows(bad)}")
+        bad = df.index[s.notna() & ((s % 1 != 0) | (s < 0))]
+        if len(bad):
+            raise DataError(
+                f"{where}column 'shots' is not a whole number of shots at {_rows(bad)} "
+                f"(e.g. {s.iloc[bad[0]]:g})"
+            )
         df["shots"] = s
+    for col in ("setting", "upstream"):
+        if col in df.columns:
+            bad = df.index[df[col].isna() | (df[col].astype(str).str.strip() == "")]
+            if len(bad):
+                raise DataError(
+                    f"{where}column {col!r} is empty at {_rows(bad)}; fill it in, or drop "
+                    "the column if the data hold one setting"
+                )
     df["setting"] = setting_of(df)
     key = ["model", "task", "setting"]
     dup = df.index[df.duplicated(subset=key, keep=False)]

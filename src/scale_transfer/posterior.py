@@ -38,6 +38,10 @@ NEW_TASK = "(new task)"
 INTERVAL_KINDS = ("eti", "hdi")
 
 
+#: Per-group quantities that :meth:`Posterior.summary` reports.
+SUMMARY_VARS = ("asymptote", "e_ir", "k", "alpha")
+
+
 class ModelMismatchError(ValueError):
     """A saved fit does not match the model it is loaded into."""
 
@@ -153,6 +157,8 @@ class Posterior:
             (plus ``n`` points fitted); the last row (``task == "(new task)"``) is the
             population-level prediction for an unseen task.
         """
+        if var not in SUMMARY_VARS:
+            raise ValueError(f"var must be one of {', '.join(SUMMARY_VARS)}; got {var!r}")
         x = self.draws(var)
         lo, hi = interval(x, prob, kind)
         out = pd.DataFrame(
@@ -347,8 +353,8 @@ class Posterior:
             Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``.
         """
         us = np.atleast_1d(np.asarray(us_acc, dtype=float))
-        if np.any((us < 0) | (us > 1)):
-            raise ValueError("us_acc must be in [0, 1]")
+        if not np.all((us >= 0) & (us <= 1)):  # NaN fails too
+            raise ValueError(f"us_acc must be in [0, 1]; got {us.tolist()}")
         x = self.predict_draws(us, kind, seed, effects)
         return self._interval_table(us, x, prob, interval_kind, kind)
 
@@ -398,8 +404,8 @@ class Posterior:
         at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
         if us.size == 0:
             raise ValueError("models_us_acc is empty")
-        if np.any((us < 0) | (us > 1)) or np.any((at < 0) | (at > 1)):
-            raise ValueError("US accuracies must be in [0, 1]")
+        if not (np.all((us >= 0) & (us <= 1)) and np.all((at >= 0) & (at <= 1))):  # NaN fails
+            raise ValueError("US accuracies must be in [0, 1] (and not NaN)")
         acc = self.predict_draws(us, kind="new-model", seed=seed)
         step = max(1, int(np.ceil(acc.shape[0] / max_draws)))
         acc = acc[::step]
@@ -495,8 +501,16 @@ class Posterior:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
-        with xr.open_datatree(path) as f:
-            dt = f.load()
+        if path.is_dir():
+            raise ModelMismatchError(f"{path} is a folder, not a fit (a .nc file from fit/save)")
+        try:
+            with xr.open_datatree(path) as f:
+                dt = f.load()
+        except (OSError, ValueError) as err:
+            raise ModelMismatchError(
+                f"{path} is not a scale-transfer fit: it cannot be read as netCDF "
+                f"({type(err).__name__}: {str(err)[:120]})"
+            ) from err
         attrs = dict(dt.attrs)
         if "model_config" not in attrs:
             raise ModelMismatchError(f"{path} is not a scale-transfer fit (no model_config)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 import warnings
 from collections.abc import Mapping
@@ -108,6 +109,10 @@ class SamplerConfig:
     time_limit: float | None = None
 
     def __post_init__(self) -> None:
+        for name, least in (("draws", 1), ("chains", 1), ("tune", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise ValueError(f"{name} must be a whole number >= {least}; got {value!r}")
         ta = self.target_accept
         if ta != "auto" and not (isinstance(ta, int | float) and 0.0 < ta < 1.0):
             raise ValueError(f"target_accept must be 'auto' or in (0, 1); got {ta!r}")
@@ -642,14 +647,17 @@ def check_convergence(
     if nchain > 1 and max_rhat > rhat_max:
         failed.append(
             f"R-hat {max_rhat:.3f} > {rhat_max} at {rhat_at}: run longer (more tune/draws) "
-            "or check the parametrization (--centered)."
+            "or switch centring (centered=True/False; --centered yes/no on the command line)."
         )
     if min_bulk < need:
         failed.append(f"bulk ESS {min_bulk:.0f} < {need:.0f} at {bulk_at}: draw more.")
     if min_tail < need:
         failed.append(f"tail ESS {min_tail:.0f} < {need:.0f} at {tail_at}: draw more.")
     if ndiv:
-        centring = "switch centring (centered=True for data-rich tasks, False for few points)"
+        centring = (
+            "switch centring (centered=True for data-rich tasks, False for few points; "
+            "--centered yes/no on the command line)"
+        )
         known = isinstance(target_accept, int | float)
         if known and target_accept >= TARGET_ACCEPT_HIGH:
             # a still smaller step rarely removes the last few; say so
@@ -661,7 +669,10 @@ def check_convergence(
             )
         else:
             now = f" (now {target_accept:g})" if known else ""
-            advice = f"raise target_accept{now} to {TARGET_ACCEPT_HIGH:g}, or {centring}"
+            advice = (
+                f"raise target_accept{now} to {TARGET_ACCEPT_HIGH:g} (--target-accept), "
+                f"or {centring}"
+            )
         failed.append(f"{ndiv} divergent transitions: {advice}.")
     diag = Diagnostics(
         max_rhat=max_rhat,

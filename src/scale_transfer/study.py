@@ -834,16 +834,15 @@ def run_study(
         # points is not resumed under the new meaning
         "likelihoods": BAYES_LIKELIHOODS,
     }
-    _check_state(out, state)
-
     splits = {s: _split(df, holdout_top) for s, df in frames.items()}
     keys = []
     for s, (_, _, pool_models) in splits.items():
         too_big = [z for z in size_labels if z != "all" and int(z) >= len(pool_models)]
         if too_big:
+            covered = "('all' covers them)" if "all" in size_labels else "(add the size 'all')"
             say(
                 f"{s}: the pool holds {len(pool_models)} models; skipping size(s) "
-                f"{', '.join(too_big)} ('all' covers them)"
+                f"{', '.join(too_big)} {covered}"
             )
     # cheap least-squares fits first, then repeat-major: a run cut short (time limit,
     # interruption) leaves whole repeats finished
@@ -855,6 +854,13 @@ def run_study(
                         continue
                     for t in targets:
                         keys.append((s, z, r, t, m))
+    if not keys:
+        raise ValueError(
+            "nothing to fit: every size is at least the pool's number of models "
+            f"({', '.join(f'{s}: {len(p[2])}' for s, p in splits.items())}); choose smaller "
+            "sizes or add the size 'all'"
+        )
+    _check_state(out, state)  # after the checks above: a refused study leaves no folder
     todo = [k for k in keys if not _fit_path(out, k).exists()]
     n_skipped = len(keys) - len(todo)
     say(

@@ -250,14 +250,14 @@ def load_dataset(name: str | os.PathLike) -> pd.DataFrame:
 
     ``timm`` is :func:`scale_transfer.zoo.load_timm`, ``benchmark``
     :func:`scale_transfer.zoo.load_scaling_benchmark`, ``simulated``
-    ``simulate("jft-25shot", 3000, 0)``; anything else is read with
-    :func:`scale_transfer.data.read_tidy`.
+    ``simulate("jft-25shot", 3000, 0)``; a folder is read as timm's ``results/`` folder;
+    anything else is read with :func:`scale_transfer.data.read_tidy`.
     """
     key = str(name)
-    if key == "timm":
+    if key == "timm" or Path(key).is_dir():
         from scale_transfer.zoo import load_timm
 
-        return load_timm().data
+        return load_timm(None if key == "timm" else key).data
     if key == "benchmark":
         from scale_transfer.zoo import load_scaling_benchmark
 
