@@ -49,6 +49,7 @@ def test_help_teaches():
 
 
 @pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:predict_hull on a hull-points")  # a quick hull fit
 def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     data, truth = tmp_path / "d.csv", tmp_path / "t.csv"
     main(["simulate", "--n-models", "200", "--out", str(data), "--truth", str(truth)])

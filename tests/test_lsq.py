@@ -125,3 +125,14 @@ def test_too_few_hull_points_give_nan_row():
     assert out.loc["up", "n"] == 5 and np.isfinite(out.loc["up", "asymptote"])
     assert out.loc["flat", "n"] == 1 and np.isnan(out.loc["flat", ["k", "asymptote_lower"]]).all()
     assert out.loc["up", "setting"] == "default"
+
+
+def test_fit_frame_checks_its_input(small):
+    from scale_transfer.data import DataError
+
+    with pytest.raises(DataError, match="missing column.*ds_acc"):
+        fit_lsq_frame(small.drop(columns="ds_acc"), n_boot=0)
+    pct = small.assign(us_acc=small.us_acc * 100, ds_acc=small.ds_acc * 100)
+    with pytest.raises(DataError, match="'us_acc' is not an accuracy.*look like percent"):
+        fit_lsq_frame(pct, n_boot=0)
+    assert fit_lsq_frame(small, n_boot=20, prob=0.8).attrs["prob"] == 0.8  # reports label it

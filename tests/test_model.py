@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytest
 
@@ -150,3 +151,32 @@ def test_prior_predictive_curves_stay_in_unit_interval_and_increase(sim):
     assert np.all(np.diff(acc, axis=1) >= -1e-12)  # increasing in US accuracy
     inside = np.mean(np.all((acc >= 0) & (acc <= 1), axis=1))
     assert inside > 0.9, inside
+
+
+def test_prior_overrides_are_merged_and_checked():
+    # a partial override changes the default distribution's parameters
+    assert ModelConfig(priors={"sigma": {"sigma": 0.02}}).priors["sigma"] == {
+        "dist": "HalfNormal",
+        "sigma": 0.02,
+    }
+    for bad, says in (
+        ({"sigma": {"dist": "HalfNormall"}}, "unknown distribution 'HalfNormall'"),
+        ({"sigma": 0.02}, "must be a dict"),
+        ({"sigma": {"sigma": -1}}, "sigma must be positive"),
+        ({"sigma": {"dist": "HalfNormal", "sigma": 0.1, "bogus": 3}}, "no parameter"),
+        ({"nope": {"dist": "Normal"}}, "unknown prior"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            ModelConfig(priors=bad)
+    assert ModelConfig().structure_hash() == ModelConfig(priors=DEFAULT_PRIORS).structure_hash()
+
+
+def test_data_with_a_setting_column_is_validated_too(sim):
+    from scale_transfer.data import DataError
+
+    df = sim.data.assign(setting="x")
+    df.loc[5, "us_acc"] = 55.0
+    with pytest.raises(DataError, match="column 'us_acc' is outside \\[0, 1\\] at row 6"):
+        prepare_data(df, ModelConfig())
+    with pytest.raises(DataError, match="duplicate"):
+        prepare_data(pd.concat([sim.data, sim.data.iloc[[3]]]), ModelConfig())

@@ -67,7 +67,8 @@ def test_predictive_hull(post):
     many = post.hull_draws(np.linspace(0.3, 0.5, 300), [0.5], max_draws=200)
     assert few.shape == many.shape == (200, 8, 1)
     assert np.all(many.mean(0) > few.mean(0))
-    h = post.predict_hull(np.linspace(0.3, 0.5, 50), [0.4, 0.5], prob=0.9)
+    with pytest.warns(UserWarning, match="fit all points with likelihood='frontier'"):
+        h = post.predict_hull(np.linspace(0.3, 0.5, 50), [0.4, 0.5], prob=0.9)
     assert len(h) == 16 and (h["kind"] == "hull").all()
     assert np.all((h.lower <= h["mean"]) & (h["mean"] <= h.upper))
     with pytest.raises(ValueError):
@@ -146,3 +147,26 @@ def test_frontier_on_the_hull_warns():
         warn_on_choices(ModelConfig(target="hull", likelihood="frontier"))
     for config in (ModelConfig(target="hull"), ModelConfig(likelihood="frontier")):
         warn_on_choices(config)  # no warning: the test run turns warnings into errors
+
+
+def test_keywords_override_a_given_config(sim):
+    post = fit(
+        sim.data,
+        ModelConfig(target="all"),
+        target="hull",
+        draws=20,
+        tune=20,
+        chains=1,
+        progress=False,
+    )
+    assert post.config.target == "hull" and post.sampler.draws == 20
+
+
+def test_bad_predict_arguments_and_save_to_a_folder(post, tmp_path):
+    with pytest.raises(ValueError, match="no effect column"):
+        post.predict([0.5], effects={"famly": "ViT"})
+    with pytest.raises(ValueError, match="1-D"):
+        post.predict([[0.5, 0.6]])
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        post.save(tmp_path, overwrite=True)
+    assert list(tmp_path.iterdir()) == []  # no stray .tmp

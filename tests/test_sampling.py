@@ -82,9 +82,20 @@ def test_adaptation_auto_resolves_by_likelihood() -> None:
 
 
 def test_sampler_sizes_are_checked() -> None:
-    for bad in ({"draws": 0}, {"chains": 0}, {"tune": -5}, {"draws": 2.5}, {"chains": True}):
+    for bad in (
+        {"draws": 0},
+        {"chains": 0},
+        {"tune": -5},
+        {"draws": 2.5},
+        {"chains": True},
+        {"cores": 0},  # nutpie waited forever
+        {"seed": -1},
+        {"seed": 1.5},
+    ):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a whole number"):
             SamplerConfig(**bad)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        SamplerConfig(sampler="stan")
     assert SamplerConfig(draws=np.int64(10), tune=0, chains=1).draws == 10  # numpy ints pass
 
 

@@ -121,3 +121,9 @@ def test_bad_arguments():
         simulate(n_models=0)
     with pytest.raises(ValueError, match="seed"):
         simulate(seed=-1)
+
+
+def test_n_models_must_be_whole():
+    with pytest.raises(ValueError, match="n_models must be a whole number"):
+        simulate(n_models=2.7)
+    assert simulate(n_models=20.0, seed=1).data["model"].nunique() == 20

@@ -136,6 +136,8 @@ def test_timm_task_subset_and_default_folder(monkeypatch):
     assert "pretrain" not in zoo.data.columns
     with pytest.raises(ValueError, match="unknown timm task"):
         load_timm(TIMM_DIR, tasks=["imagenet-c"])
+    one = load_timm(tasks="imagenetv2", metadata=False)  # one name, not its letters
+    assert set(one.data.task) == {"imagenetv2"}
 
 
 def _trim(src: Path, dst: Path, names: list[str]) -> None:

@@ -442,6 +442,28 @@ def _bootstrap_asymptote(
     return 1.0 - theta[:, 2]
 
 
+def _check_frame(df: pd.DataFrame) -> None:
+    """Refuse a frame without the columns, or with values that are not accuracies."""
+    from scale_transfer.data import DataError, _rows
+
+    missing = [c for c in ("task", "us_acc", "ds_acc") if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}"
+        )
+    for col in ("us_acc", "ds_acc"):
+        v = pd.to_numeric(df[col], errors="coerce").reset_index(drop=True)
+        bad = np.flatnonzero(~v.between(0.0, 1.0).to_numpy())
+        if len(bad):
+            hint = ""
+            if (v > 1).mean() > 0.5 and (v <= 100).all():
+                hint = " They look like percent: divide by 100 (read_tidy(..., percent=True))."
+            raise DataError(
+                f"column {col!r} is not an accuracy in [0, 1] at {_rows(bad)} "
+                f"(e.g. {df[col].iloc[bad[0]]!r}).{hint}"
+            )
+
+
 def fit_lsq_frame(
     df: pd.DataFrame,
     target: Literal["all", "hull"] = "all",
@@ -498,6 +520,7 @@ def fit_lsq_frame(
         raise ValueError(f"prob must be in (0, 1), got {prob}")
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    _check_frame(df)
     groups = pd.DataFrame({"setting": setting_of(df).to_numpy(), "task": df["task"].to_numpy()})
     index = groups.groupby(["setting", "task"], sort=False).indices
     seeds = np.random.SeedSequence(seed).spawn(len(index))
@@ -545,7 +568,9 @@ def fit_lsq_frame(
                 "at_bound": fit.at_bound,
             }
         )
-    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    out = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    out.attrs["prob"] = prob  # what the interval holds: a report labels it from this
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -105,6 +106,40 @@ def _prior(name: str, spec: Mapping[str, Any], **kwargs: Any) -> pt.TensorVariab
     return getattr(pm, spec["dist"])(name, **params, **kwargs)
 
 
+#: Parameters that must be positive wherever a prior names them.
+_POSITIVE_PARAMS = ("sigma", "beta", "alpha", "lam", "nu", "tau")
+
+
+def _check_prior(name: str, spec: Mapping[str, Any]) -> None:
+    """Refuse a prior that PyMC could not build, or one with a non-positive scale."""
+    dist = spec.get("dist")
+    cls = getattr(pm, str(dist), None)
+    if not (isinstance(cls, type) and issubclass(cls, pm.Distribution)):
+        raise ValueError(
+            f"prior {name!r}: unknown distribution {dist!r} (a PyMC name, e.g. 'Normal')"
+        )
+    params = {k: v for k, v in spec.items() if k != "dist"}
+    named = [
+        n
+        for n, p in inspect.signature(cls.dist).parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    unknown = sorted(set(params) - set(named))
+    if unknown:
+        raise ValueError(
+            f"prior {name!r}: {dist} has no parameter(s) {', '.join(unknown)} "
+            f"(it takes {', '.join(named)})"
+        )
+    for key in _POSITIVE_PARAMS:
+        value = params.get(key)
+        if isinstance(value, int | float) and not value > 0:
+            raise ValueError(f"prior {name!r}: {key} must be positive; got {value!r}")
+    try:
+        cls.dist(**params)
+    except Exception as err:  # noqa: BLE001 - PyMC raises several kinds for bad parameters
+        raise ValueError(f"prior {name!r}: {dist}({params}) is not valid: {err}") from err
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Structure and priors of the model: everything but the data.
@@ -184,6 +219,16 @@ class ModelConfig:
         unknown = set(self.priors) - set(DEFAULT_PRIORS)
         if unknown:
             raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
+        merged = copy.deepcopy(DEFAULT_PRIORS)
+        for name, spec in self.priors.items():
+            if not isinstance(spec, Mapping):
+                raise ValueError(
+                    f"prior {name!r} must be a dict such as {DEFAULT_PRIORS[name]}; got {spec!r}"
+                )
+            # without 'dist', the keys change the parameters of the default distribution
+            spec = dict(spec) if "dist" in spec else merged[name] | dict(spec)
+            _check_prior(name, spec)
+            merged[name] = spec
         effects = (self.effects,) if isinstance(self.effects, str) else tuple(self.effects)
         object.__setattr__(self, "effects", tuple(str(e) for e in effects))
         if not isinstance(self.summary_stats, str):
@@ -195,9 +240,7 @@ class ModelConfig:
                 "summary_stats=True needs likelihood='gaussian', no effects and no discrepancy"
             )
         # keep the priors in full (defaults | user), so equal models compare equal
-        object.__setattr__(
-            self, "priors", copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)
-        )
+        object.__setattr__(self, "priors", merged)
 
     @property
     def full_priors(self) -> dict[str, dict[str, Any]]:
@@ -270,7 +313,7 @@ def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
     """
     from scale_transfer.hull import mark_hull
 
-    df = read_tidy(data) if not isinstance(data, pd.DataFrame) or "setting" not in data else data
+    df = read_tidy(data)  # every frame, also one with a 'setting' column: one set of rules
     df = mark_hull(df.reset_index(drop=True))
     df["used"] = df["on_hull"] if config.target == "hull" else True
     used = df[df["used"]]

@@ -6,6 +6,7 @@ Intervals are equal-tailed (``"eti"``, the default: quantiles at ``(1-prob)/2`` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -229,6 +230,15 @@ class Posterior:
         ``kind="curve"``.
         """
         us = np.atleast_1d(np.asarray(us_acc, dtype=float))
+        if us.ndim != 1:
+            raise ValueError(f"us_acc must be one number or a 1-D list; got shape {us.shape}")
+        unknown = sorted(set(effects or {}) - set(getattr(self.config, "effects", ())))
+        if unknown:
+            have = ", ".join(getattr(self.config, "effects", ())) or "none"
+            raise ValueError(
+                f"effects: this fit has no effect column(s) {', '.join(map(repr, unknown))} "
+                f"(its effect columns: {have})"
+            )
         k, alpha, e_ir = self.draws("k"), self.draws("alpha"), self.draws("e_ir")
         if getattr(self.config, "effects", ()):
             acc = self._effect_acc(us, kind, effects or {}, np.random.default_rng([seed, 1]))
@@ -440,6 +450,15 @@ class Posterior:
             Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``
             (``kind="hull"``).
         """
+        if self.config.likelihood != "frontier" or self.config.target != "all":
+            warnings.warn(
+                f"predict_hull on a {self.config.target}-points {self.config.likelihood} fit: "
+                "its new-model draws scatter symmetrically around the curve, so the best of "
+                "many new models runs above any frontier (it can reach accuracy 1); fit all "
+                "points with likelihood='frontier' for this question",
+                UserWarning,
+                stacklevel=2,
+            )
         at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
         x = self.hull_draws(models_us_acc, at, seed)
         return self._interval_table(at, x, prob, interval_kind, "hull")
@@ -453,6 +472,8 @@ class Posterior:
         structure hash and data hash.
         """
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; save needs a file name (e.g. fit.nc)")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -589,10 +610,12 @@ def fit(
         Tidy data (see :mod:`scale_transfer.data`).
     config : ModelConfig, optional
         Model structure and priors; keyword arguments that name ``ModelConfig`` fields
-        (``target``, ``pooling``, ``likelihood``, ...) build one.
+        (``target``, ``pooling``, ``likelihood``, ...) build one, or override those fields
+        of the one given.
     sampler_config : SamplerConfig, optional
         Sampler settings; keyword arguments that name ``SamplerConfig`` fields
-        (``draws``, ``tune``, ``chains``, ``seed``, ...) build one.
+        (``draws``, ``tune``, ``chains``, ``seed``, ...) build one, or override those fields
+        of the one given.
 
     Returns
     -------
@@ -603,10 +626,15 @@ def fit(
     unknown = set(kwargs) - mfields - sfields
     if unknown:
         raise TypeError(f"unknown argument(s): {sorted(unknown)}")
-    if config is None:
-        config = ModelConfig(**{k: v for k, v in kwargs.items() if k in mfields})
-    if sampler_config is None:
-        sampler_config = SamplerConfig(**{k: v for k, v in kwargs.items() if k in sfields})
+    model_kw = {k: v for k, v in kwargs.items() if k in mfields}
+    sampler_kw = {k: v for k, v in kwargs.items() if k in sfields}
+    # keywords build a config, or override the one given (never silently dropped)
+    config = ModelConfig(**model_kw) if config is None else dataclasses.replace(config, **model_kw)
+    sampler_config = (
+        SamplerConfig(**sampler_kw)
+        if sampler_config is None
+        else dataclasses.replace(sampler_config, **sampler_kw)
+    )
     sampler_config = resolve_adaptation(sampler_config, config)  # saved as sampled
     warn_on_choices(config)
     fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)

@@ -167,7 +167,7 @@ def asymptote_table(
         ]
         has = np.isfinite(out["lsq lower"].to_numpy(float))
         out["lsq interval"] = np.where(
-            has, f"{100 * (lsq_prob or prob):g}% percentile bootstrap", ""
+            has, f"{100 * (lsq_prob or lsq.attrs.get('prob', prob)):g}% percentile bootstrap", ""
         )
     if truth is not None:
         rows = [task_row(truth, st, t) for st, t in zip(s["setting"], s["task"], strict=True)]
@@ -228,7 +228,8 @@ def extrapolation_table(
             "new model mean": new["mean"],
             "new model lower": new["lower"],
             "new model upper": new["upper"],
-            "interval": interval_label(prob, kind),
+            # curve: a credible interval of the law; new model: a predictive interval
+            "interval": interval_label(prob, kind, "credible (curve) / predictive (new model)"),
         }
     )
 
@@ -476,7 +477,8 @@ def write_report(
         raise FileExistsError(
             f"{', '.join(existing)} exist(s); pass overwrite=True (--overwrite) to replace"
         )
-    lsq_prob = prob if lsq_prob is None else lsq_prob
+    if lsq_prob is None:  # fit_lsq_frame records its interval's probability
+        lsq_prob = lsq.attrs.get("prob", prob) if lsq is not None else prob
     cfg = post.config
     title = title or (
         f"scale-transfer report: {cfg.target} fit of {len(post.groups)} tasks "

@@ -48,6 +48,8 @@ class ConvergenceError(RuntimeError):
 
 #: nutpie mass-matrix adaptations (``"auto"`` resolves per model, :func:`resolve_adaptation`).
 ADAPTATIONS = ("auto", "diag", "low_rank")
+#: MCMC back ends.
+SAMPLERS = ("nutpie", "numpyro")
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,14 @@ class SamplerConfig:
     time_limit: float | None = None
 
     def __post_init__(self) -> None:
-        for name, least in (("draws", 1), ("chains", 1), ("tune", 0)):
+        for name, least in (("draws", 1), ("chains", 1), ("tune", 0), ("seed", 0), ("cores", 1)):
             value = getattr(self, name)
+            if name == "cores" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
                 raise ValueError(f"{name} must be a whole number >= {least}; got {value!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
         ta = self.target_accept
         if ta != "auto" and not (isinstance(ta, int | float) and 0.0 < ta < 1.0):
             raise ValueError(f"target_accept must be 'auto' or in (0, 1); got {ta!r}")

@@ -215,6 +215,8 @@ def simulate(setting: str = "jft-25shot", n_models: int = 3000, seed: int | None
     (800, 8)
     """
     upstream, shots = _parse_setting(setting)
+    if isinstance(n_models, bool) or not float(n_models).is_integer():
+        raise ValueError(f"n_models must be a whole number; got {n_models!r}")
     n_models = int(n_models)
     if n_models < 1:
         raise ValueError(f"n_models must be at least 1, got {n_models}")

@@ -320,6 +320,8 @@ def load_timm(
     >>> print(zoo)  # doctest: +SKIP
     """
     root = _resolve(folder, TIMM_ENV, _TIMM_DEFAULT)
+    if isinstance(tasks, str):  # one task: "sketch", not the letters s, k, e, ...
+        tasks = [tasks]
     names = list(TIMM_TASKS) if tasks is None else [str(t) for t in tasks]
     unknown = [t for t in names if t not in TIMM_TASKS]
     if unknown or not names:
