@@ -170,3 +170,12 @@ def test_bad_predict_arguments_and_save_to_a_folder(post, tmp_path):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         post.save(tmp_path, overwrite=True)
     assert list(tmp_path.iterdir()) == []  # no stray .tmp
+
+
+def test_new_task_row_of_a_fit_over_settings_names_no_one_setting():
+    data = pd.concat(
+        [simulate(s, 150, 0).data for s in ("jft-25shot", "jft-1shot")], ignore_index=True
+    )
+    post = fit(data, target="hull", draws=30, tune=30, chains=1, progress=False)
+    new = post.summary()[lambda d: d.task == NEW_TASK]
+    assert list(new["setting"]) == ["(all settings)"]  # it pools both settings' tasks

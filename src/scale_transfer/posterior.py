@@ -155,8 +155,9 @@ class Posterior:
         -------
         pandas.DataFrame
             Columns ``task, setting, mean, median, sd, lower, upper, prob, interval``
-            (plus ``n`` points fitted); the last row (``task == "(new task)"``) is the
-            population-level prediction for an unseen task.
+            (plus ``n`` points fitted); with partial or complete pooling the last row
+            (``task == "(new task)"``) is the population-level prediction for an unseen
+            task (one per setting with the setting level); independent fits have none.
         """
         if var not in SUMMARY_VARS:
             raise ValueError(f"var must be one of {', '.join(SUMMARY_VARS)}; got {var!r}")
@@ -186,11 +187,13 @@ class Posterior:
                 else:
                     e_ir = 1.0 / (1.0 + np.exp(-pop))
                     val = 1.0 - e_ir if var == "asymptote" else e_ir
-                settings = (
-                    list(pd.unique(self.groups["setting"]))
-                    if val.shape[1] > 1
-                    else [self.groups["setting"].iloc[0] if val.shape[1] == 1 else ""]
-                )
+                all_settings = list(pd.unique(self.groups["setting"]))
+                if val.shape[1] > 1:  # one population per setting (the setting level)
+                    settings = all_settings
+                elif len(all_settings) == 1:
+                    settings = all_settings
+                else:  # one population over the tasks of every setting: not one setting's
+                    settings = ["(all settings)"]
                 plo, phi = interval(val, prob, kind)
                 rows = pd.DataFrame(
                     {
