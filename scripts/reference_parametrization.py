@@ -17,6 +17,10 @@ Usage: .venv/bin/python scripts/reference_parametrization.py SEED POOLING MODE
 Fits the frontier likelihood to ``simulate("jft-25shot", 3000, SEED)`` subsampled to 15
 points per task (as ``scripts/calibration.py --only sparse``), 4 x 1000 draws, and prints
 convergence and the asymptotes' error and 90% equal-tailed coverage against the truth.
+
+    .venv/bin/python scripts/reference_parametrization.py sparse FIRST_SEED N_SEEDS OUT
+runs the whole sparse comparison (hierarchical and independent, seeds FIRST_SEED ..
++N_SEEDS-1) in this parametrization and writes OUT/sparse.csv and OUT/summary.json.
 """
 
 import sys
@@ -94,7 +98,33 @@ def lsq_start_hr(fd, config, *a, **k):
     return st
 
 
-if __name__ == "__main__":
+def sparse_run(first: int, n: int, out: str) -> None:
+    """Run the sparse comparison of ``scripts/calibration.py --only sparse`` this way."""
+    import json
+    from pathlib import Path
+
+    from scale_transfer.calibration import asymptote_coverage, coverage_summary
+
+    M._law_params = _law_params_hr
+    S.lsq_start = lsq_start_hr
+    variants = {
+        p: {"target": "all", "pooling": p, "likelihood": "frontier"}
+        for p in ("hierarchical", "independent")
+    }
+    table = asymptote_coverage(
+        list(range(first, first + n)), n_models=3000, n_per_task=15, variants=variants
+    )
+    Path(out).mkdir(parents=True, exist_ok=True)
+    table.to_csv(Path(out) / "sparse.csv", index=False)
+    summ = coverage_summary(table)
+    print(summ.to_string(index=False))
+    (Path(out) / "summary.json").write_text(json.dumps(summ.to_dict("records"), indent=2))
+
+
+if __name__ == "__main__" and sys.argv[1] == "sparse":
+    # .venv/bin/python scripts/reference_parametrization.py sparse FIRST_SEED N_SEEDS OUT
+    sparse_run(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+elif __name__ == "__main__":
     seed, pooling, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     if mode == "hr":
         M._law_params = _law_params_hr
