@@ -56,9 +56,15 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     assert list(pd.read_csv(truth).columns[:5]) == ["task", "k", "alpha", "e_ir", "asymptote"]
     model = tmp_path / "m.nc"
     args = ["fit", str(data), "--target", "hull", "--out", str(model), "--draws", "100"]
-    main(args + ["--tune", "100", "--chains", "2", "--no-progress", "--adaptation", "low_rank"])
+    main(
+        args
+        + ["--tune", "100", "--chains", "2", "--no-progress", "--adaptation", "low_rank"]
+        + ["--centered", "yes", "--target-accept", "0.9"]
+    )
     assert model.exists()
-    assert Posterior.load(model).sampler.adaptation == "low_rank"  # the choice is saved
+    saved = Posterior.load(model)
+    assert saved.sampler.adaptation == "low_rank"  # the choices are saved
+    assert saved.sampler.target_accept == 0.9 and saved.config.centered is True
     s_csv = tmp_path / "s.csv"
     main(["summary", str(model), "--prob", "0.9", "--out", str(s_csv)])
     s = pd.read_csv(s_csv)

@@ -460,12 +460,11 @@ def demo(
     from scale_transfer.lsq import fit_lsq_frame
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.report import report_paths, write_report
+    from scale_transfer.sampling import SamplerConfig
     from scale_transfer.simulate import simulate as _simulate
 
     _check_out(out, overwrite, folder=True)
     _check_prob(prob)
-    from scale_transfer.sampling import SamplerConfig
-
     SamplerConfig(draws=draws, tune=tune, chains=chains)  # bad values fail before any work
     files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
     existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
