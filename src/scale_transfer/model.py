@@ -227,7 +227,8 @@ class ModelConfig:
                 )
             # without 'dist', the keys change the parameters of the default distribution
             spec = dict(spec) if "dist" in spec else merged[name] | dict(spec)
-            _check_prior(name, spec)
+            if spec != DEFAULT_PRIORS[name]:  # a saved fit's full priors: only the changed
+                _check_prior(name, spec)
             merged[name] = spec
         effects = (self.effects,) if isinstance(self.effects, str) else tuple(self.effects)
         object.__setattr__(self, "effects", tuple(str(e) for e in effects))
