@@ -9,6 +9,7 @@ import xarray as xr
 from scale_transfer.model import ModelConfig, build_model, prepare_data
 from scale_transfer.sampling import (
     INIT_JITTER,
+    ConvergenceWarning,
     SamplerConfig,
     _compiled_with_layout,
     _initial_point_fn,
@@ -162,3 +163,6 @@ def test_divergence_advice_depends_on_target_accept():
     assert "raise target_accept" not in high.verdict()
     assert "already 0.99" in high.verdict()
     assert "raise target_accept to 0.99" in unknown.verdict()
+    with pytest.warns(ConvergenceWarning) as caught:
+        check_convergence(dt)
+    assert caught[0].filename == __file__  # the caller's line, not the package's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -48,6 +49,8 @@ class ConvergenceError(RuntimeError):
 
 #: nutpie mass-matrix adaptations (``"auto"`` resolves per model, :func:`resolve_adaptation`).
 ADAPTATIONS = ("auto", "diag", "low_rank")
+#: This package's folder: warnings are attributed to the first caller outside it.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 #: MCMC back ends.
 SAMPLERS = ("nutpie", "numpyro")
 
@@ -694,5 +697,6 @@ def check_convergence(
         msg = "scale-transfer: the sampler did not converge. " + " ".join(failed)
         if strict:
             raise ConvergenceError(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        # point at the user's line (their fit(...)), not at a line of this package
+        warnings.warn(msg, ConvergenceWarning, skip_file_prefixes=(_PACKAGE_DIR,))
     return diag
