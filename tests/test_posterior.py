@@ -179,3 +179,15 @@ def test_new_task_row_of_a_fit_over_settings_names_no_one_setting():
     post = fit(data, target="hull", draws=30, tune=30, chains=1, progress=False)
     new = post.summary()[lambda d: d.task == NEW_TASK]
     assert list(new["setting"]) == ["(all settings)"]  # it pools both settings' tasks
+
+
+def test_missing_text_cells_come_back_missing(post, tmp_path):
+    import copy
+
+    gaps = copy.copy(post)
+    gaps.data = post.data.copy()
+    gaps.data["family"] = gaps.data["family"].astype(object)
+    gaps.data.loc[:3, "family"] = None  # e.g. timm's 'pretrain' where the metadata lack it
+    loaded = Posterior.load(gaps.save(tmp_path / "m.nc"))
+    assert loaded.data["family"].isna().sum() == 4 and loaded.data["family"].iloc[:4].isna().all()
+    assert loaded.data["model"].notna().all() and (loaded.data["family"].iloc[4:] != "").all()

@@ -551,6 +551,11 @@ class Posterior:
         for c in ("used", "on_hull"):
             if c in data:
                 data[c] = data[c].astype(bool)
+        for c in data.columns:
+            # netCDF stores a missing text cell as "": read it back as missing (the key
+            # columns are never empty: the data checks refuse that)
+            if c not in ("model", "task", "setting") and not pd.api.types.is_numeric_dtype(data[c]):
+                data[c] = data[c].mask(data[c].astype(str) == "")
         sampler = SamplerConfig(**json.loads(attrs["sampler_config"]))
         d = json.loads(attrs["diagnostics"])
         d.pop("ok", None)
