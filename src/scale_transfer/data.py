@@ -53,6 +53,15 @@ def _rows(index: Sequence[int], limit: int = 8) -> str:
     return f"{word} {head}{more}"
 
 
+def _looks_like_percent(v: pd.Series) -> bool:
+    """Return whether accuracies look like percent: most above 1, none above 100.
+
+    A few values above 1 are typos in fractions, which dividing by 100 would turn into
+    nonsense for every other row.
+    """
+    return bool(((v >= 0) & (v <= 100)).all() and (v > 1).mean() > 0.5)
+
+
 def _where(source: str) -> str:
     return f"{source}: " if source else ""
 
@@ -203,9 +212,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         out = df.index[(v < 0) | (v > 1)]
         if len(out):
             hint = ""
-            # most values above 1: percent; a few: typos in fractions, which --percent would
-            # turn into nonsense for every other row
-            if not percent and ((v >= 0) & (v <= 100)).all() and (v > 1).mean() > 0.5:
+            if not percent and _looks_like_percent(v):
                 hint = " They look like percent: pass --percent (percent=True) to divide by 100."
             raise DataError(
                 f"{where}column {col!r} is outside [0, 1] at {_rows(out)} "

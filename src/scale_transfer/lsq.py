@@ -444,7 +444,7 @@ def _bootstrap_asymptote(
 
 def _check_frame(df: pd.DataFrame) -> None:
     """Refuse a frame without the columns, or with values that are not accuracies."""
-    from scale_transfer.data import DataError, _rows
+    from scale_transfer.data import DataError, _looks_like_percent, _rows
 
     missing = [c for c in ("task", "us_acc", "ds_acc") if c not in df.columns]
     if missing:
@@ -456,7 +456,7 @@ def _check_frame(df: pd.DataFrame) -> None:
         bad = np.flatnonzero(~v.between(0.0, 1.0).to_numpy())
         if len(bad):
             hint = ""
-            if (v > 1).mean() > 0.5 and (v <= 100).all():
+            if _looks_like_percent(v):
                 hint = " They look like percent: divide by 100 (read_tidy(..., percent=True))."
             raise DataError(
                 f"column {col!r} is not an accuracy in [0, 1] at {_rows(bad)} "

@@ -43,6 +43,11 @@ INTERVAL_KINDS = ("eti", "hdi")
 SUMMARY_VARS = ("asymptote", "e_ir", "k", "alpha")
 
 
+def _in_unit_interval(x: np.ndarray) -> bool:
+    """Every value in [0, 1] (NaN is not)."""
+    return bool(np.all((x >= 0) & (x <= 1)))
+
+
 class ModelMismatchError(ValueError):
     """A saved fit does not match the model it is loaded into."""
 
@@ -187,12 +192,10 @@ class Posterior:
                 else:
                     e_ir = 1.0 / (1.0 + np.exp(-pop))
                     val = 1.0 - e_ir if var == "asymptote" else e_ir
-                all_settings = list(pd.unique(self.groups["setting"]))
-                if val.shape[1] > 1:  # one population per setting (the setting level)
-                    settings = all_settings
-                elif len(all_settings) == 1:
-                    settings = all_settings
-                else:  # one population over the tasks of every setting: not one setting's
+                # one population per setting (the setting level), or one for the tasks of
+                # every setting, which is no one setting's
+                settings = list(pd.unique(self.groups["setting"]))
+                if val.shape[1] == 1 and len(settings) > 1:
                     settings = ["(all settings)"]
                 plo, phi = interval(val, prob, kind)
                 rows = pd.DataFrame(
@@ -366,7 +369,7 @@ class Posterior:
             Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``.
         """
         us = np.atleast_1d(np.asarray(us_acc, dtype=float))
-        if not np.all((us >= 0) & (us <= 1)):  # NaN fails too
+        if not _in_unit_interval(us):
             raise ValueError(f"us_acc must be in [0, 1]; got {us.tolist()}")
         x = self.predict_draws(us, kind, seed, effects)
         return self._interval_table(us, x, prob, interval_kind, kind)
@@ -417,7 +420,7 @@ class Posterior:
         at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
         if us.size == 0:
             raise ValueError("models_us_acc is empty")
-        if not (np.all((us >= 0) & (us <= 1)) and np.all((at >= 0) & (at <= 1))):  # NaN fails
+        if not (_in_unit_interval(us) and _in_unit_interval(at)):
             raise ValueError("US accuracies must be in [0, 1] (and not NaN)")
         acc = self.predict_draws(us, kind="new-model", seed=seed)
         step = max(1, int(np.ceil(acc.shape[0] / max_draws)))

@@ -167,7 +167,7 @@ def asymptote_table(
         ]
         has = np.isfinite(out["lsq lower"].to_numpy(float))
         out["lsq interval"] = np.where(
-            has, f"{100 * (lsq_prob or lsq.attrs.get('prob', prob)):g}% percentile bootstrap", ""
+            has, f"{100 * _lsq_prob(lsq, lsq_prob, prob):g}% percentile bootstrap", ""
         )
     if truth is not None:
         rows = [task_row(truth, st, t) for st, t in zip(s["setting"], s["task"], strict=True)]
@@ -178,6 +178,16 @@ def asymptote_table(
             bool(i) if np.isfinite(v) else None for i, v in zip(inside, tv, strict=True)
         ]
     return out
+
+
+def _lsq_prob(lsq: pd.DataFrame | None, lsq_prob: float | None, prob: float) -> float:
+    """Return the least-squares intervals' probability.
+
+    As given; else as ``fit_lsq_frame`` recorded it; else the report's own.
+    """
+    if lsq_prob is not None:
+        return lsq_prob
+    return lsq.attrs.get("prob", prob) if lsq is not None else prob
 
 
 def extrapolation_table(
@@ -477,8 +487,7 @@ def write_report(
         raise FileExistsError(
             f"{', '.join(existing)} exist(s); pass overwrite=True (--overwrite) to replace"
         )
-    if lsq_prob is None:  # fit_lsq_frame records its interval's probability
-        lsq_prob = lsq.attrs.get("prob", prob) if lsq is not None else prob
+    lsq_prob = _lsq_prob(lsq, lsq_prob, prob)
     cfg = post.config
     title = title or (
         f"scale-transfer report: {cfg.target} fit of {len(post.groups)} tasks "
