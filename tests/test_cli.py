@@ -30,7 +30,7 @@ def test_validate_good_and_bad(tmp_path):
     r = run("validate", bad)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0  # one line, no traceback
-    assert "b.csv" in r.stderr and "'ds_acc'" in r.stderr and "row 8" in r.stderr
+    assert "b.csv" in r.stderr and "'ds_acc'" in r.stderr and "line 9" in r.stderr
 
 
 def test_simulate_refuses_overwrite(tmp_path):
@@ -106,7 +106,7 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     # the third data row, counted as read_tidy counts rows (header excluded)
-    assert "bad.csv" in err and "'us_acc'" in err and "row 3 " in err and "71.0" in err
+    assert "bad.csv" in err and "'us_acc'" in err and "line 4 " in err and "71.0" in err
     with pytest.raises(SystemExit) as e:
         main(hull)  # no new models given
     assert e.value.code == 2 and "--models-us-acc or --models-csv" in capsys.readouterr().err

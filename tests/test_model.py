@@ -176,7 +176,7 @@ def test_data_with_a_setting_column_is_validated_too(sim):
 
     df = sim.data.assign(setting="x")
     df.loc[5, "us_acc"] = 55.0
-    with pytest.raises(DataError, match="column 'us_acc' is outside \\[0, 1\\] at row 6"):
+    with pytest.raises(DataError, match=r"'us_acc' is outside \[0, 1\] at row with index 5"):
         prepare_data(df, ModelConfig())
     with pytest.raises(DataError, match="duplicate"):
         prepare_data(pd.concat([sim.data, sim.data.iloc[[3]]]), ModelConfig())

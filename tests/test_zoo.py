@@ -197,10 +197,10 @@ def test_timm_bad_values_name_file_and_row(tmp_path):
     dropped = zoo.unjoined[zoo.unjoined.reason == "missing values; row dropped"]
     assert dropped[["file", "model"]].values.tolist() == [["results-sketch.csv", "b.y_in1k"]]
     (tmp_path / "results-sketch.csv").write_text(header + good + "b.y_in1k,224,8o,,,,5.0,0.9,x\n")
-    with pytest.raises(DataError, match=r"results-sketch\.csv: column 'top1'.*row 2"):
+    with pytest.raises(DataError, match=r"results-sketch\.csv: column 'top1'.*line 3"):
         load_timm(tmp_path, tasks=["sketch"], metadata=False)
     (tmp_path / "results-sketch.csv").write_text(header + good + good)
-    with pytest.raises(DataError, match=r"results-sketch\.csv: duplicate.*rows 1, 2"):
+    with pytest.raises(DataError, match=r"results-sketch\.csv: duplicate.*lines 2, 3"):
         load_timm(tmp_path, tasks=["sketch"], metadata=False)
 
 
@@ -314,10 +314,17 @@ def test_benchmark_bad_input(tmp_path):
     with pytest.raises(DataError, match=r"missing\.csv: no such file"):
         load_scaling_benchmark(tmp_path / "missing.csv")
     csv = _bench_csv(tmp_path / "b.csv", [("inet_25", "M", 10.0, 1.5, 1)])
-    with pytest.raises(DataError, match=r"b\.csv: column 'Loss' is outside \[0, 1\] at row 1"):
+    with pytest.raises(DataError, match=r"b\.csv: column 'Loss' is outside \[0, 1\] at line 2"):
         load_scaling_benchmark(csv)
     csv = _bench_csv(tmp_path / "b.csv", [("inet25", "M", 10.0, 0.5, 1)])
-    with pytest.raises(DataError, match=r"column 'Task' is not '<dataset>_<shots>' at row 1"):
+    with pytest.raises(DataError, match=r"column 'Task' is not '<dataset>_<shots>' at line 2"):
+        load_scaling_benchmark(csv)
+    # rows of other domains are dropped first; the error still names the file's line
+    df = pd.read_csv(_bench_csv(tmp_path / "b.csv", [("x_1", "M", 10.0, 0.5, 1)] * 2))
+    df.loc[0, "Domain"] = "NLP"
+    df.loc[1, "Task"] = "inet25"
+    df.to_csv(csv, index=False)
+    with pytest.raises(DataError, match=r"column 'Task' is not '<dataset>_<shots>' at line 3"):
         load_scaling_benchmark(csv)
     csv = _bench_csv(tmp_path / "b.csv", [("inet_25", "M", 10.0, 0.5, 1)])
     with pytest.raises(DataError, match="no downstream task"):

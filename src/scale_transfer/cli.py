@@ -345,7 +345,7 @@ def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[flo
     import numpy as np
     import pandas as pd
 
-    from scale_transfer.data import DataError, _read_file, _rows
+    from scale_transfer.data import DataError, _name_rows, _read_file
 
     if values and csv is not None:
         raise ValueError("--kind hull: give the new models once, --models-us-acc or --models-csv")
@@ -358,11 +358,11 @@ def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[flo
         col = pd.to_numeric(df["us_acc"], errors="coerce")
         bad = np.flatnonzero(~col.between(0.0, 1.0).to_numpy())
         if len(bad):
-            # rows counted as read_tidy counts them: 1-based data rows, header excluded
+            # rows named as read_tidy names them: the file's lines
             examples = ", ".join(repr(v) for v in df["us_acc"].iloc[bad[:3]])
+            where = _name_rows(bad, path=csv, n_rows=len(df))
             raise DataError(
-                f"{csv}: column 'us_acc' is not an accuracy in [0, 1] at {_rows(bad)} "
-                f"(e.g. {examples})"
+                f"{csv}: column 'us_acc' is not an accuracy in [0, 1] at {where} (e.g. {examples})"
             )
         return col.tolist()
     return list(values)  # Posterior.hull_draws checks the range

@@ -15,6 +15,7 @@ Optional columns: ``upstream`` (upstream dataset), ``shots``, ``params`` (parame
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,13 +45,67 @@ class DataError(ValueError):
     """Bad input data; the message names the source, the column and the rows."""
 
 
-def _rows(index: Sequence[int], limit: int = 8) -> str:
-    """Format row numbers as a user sees them (1-based data rows, header excluded)."""
-    rows = [int(i) + 1 for i in index]
-    head = ", ".join(str(r) for r in rows[:limit])
-    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
-    word = "row" if len(rows) == 1 else "rows"
-    return f"{word} {head}{more}"
+def _csv_lines(path: str | os.PathLike) -> list[int] | None:
+    """Return the file line (1-based; the header is line 1) on which each data row starts.
+
+    Counted as :func:`pandas.read_csv` reads the file by default: blank and whitespace-only
+    lines are skipped, a quoted cell may span lines. ``None`` when the file is not a CSV
+    that can be read again.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq") or not path.is_file():
+        return None
+    st = path.stat()
+    return _csv_lines_of(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _csv_lines_of(path: str, mtime_ns: int, size: int) -> list[int] | None:
+    """:func:`_csv_lines` of one version of a file (cached: a loader may name many rows)."""
+    import csv
+
+    starts: list[int] = []
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.reader(fh)
+            prev = 0
+            for record in reader:
+                if record and not (len(record) == 1 and not record[0].strip()):
+                    starts.append(prev + 1)
+                prev = reader.line_num
+    except (OSError, csv.Error):
+        return None
+    return starts[1:]  # the first record is the header
+
+
+def _name_rows(
+    index: Sequence[int],
+    limit: int = 8,
+    *,
+    path: str | os.PathLike | None = None,
+    labels: Sequence | None = None,
+    n_rows: int | None = None,
+) -> str:
+    """Name data rows (positions in the table read) as the user sees them.
+
+    In a CSV file (``path``): the file's line numbers, header on line 1, so an editor's
+    "go to line" finds them. In a DataFrame (``labels``, its index): the index labels, as
+    ``df.loc`` takes them. Otherwise 1-based data rows, header excluded; so also when the
+    file's rows, counted again, are not the ``n_rows`` that were read.
+    """
+    pos = [int(i) for i in index]
+    lines = _csv_lines(path) if path is not None else None
+    if lines is not None and n_rows is not None and len(lines) != n_rows:
+        lines = None
+    if lines is not None and all(i < len(lines) for i in pos):
+        shown, word = [lines[i] for i in pos], ("line", "lines")
+    elif labels is not None:
+        shown, word = [labels[i] for i in pos], ("row with index", "rows with index")
+    else:
+        shown, word = [i + 1 for i in pos], ("row", "rows")
+    head = ", ".join(str(r) for r in shown[:limit])
+    more = f" and {len(shown) - limit} more" if len(shown) > limit else ""
+    return f"{word[len(shown) != 1]} {head}{more}"
 
 
 def _looks_like_percent(v: pd.Series) -> bool:
@@ -171,6 +226,12 @@ def read_tidy(
 
 def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> pd.DataFrame:
     where = _where(source)
+    labels = None if source else list(df.index)
+    path, n_rows = source or None, len(df)
+
+    def rows(index: Sequence[int]) -> str:  # this table's rows, named as its user sees them
+        return _name_rows(index, path=path, labels=labels, n_rows=n_rows)
+
     if len(df) == 0:
         raise DataError(f"{where}no data rows (the table is empty)")
     df.columns = [str(c).strip() for c in df.columns]
@@ -184,7 +245,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
     for col in ("model", "task"):
         bad = df.index[df[col].isna() | (df[col].astype(str).str.strip() == "")]
         if len(bad):
-            raise DataError(f"{where}column {col!r} is empty at {_rows(bad)}")
+            raise DataError(f"{where}column {col!r} is empty at {rows(bad)}")
         df[col] = df[col].astype(str).str.strip()
     for col in ACCURACIES:
         raw = df[col]
@@ -193,11 +254,11 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         if len(nonnum):
             examples = ", ".join(repr(str(raw.iloc[i])) for i in nonnum[:3])
             raise DataError(
-                f"{where}column {col!r} has non-numeric values at {_rows(nonnum)} (e.g. {examples})"
+                f"{where}column {col!r} has non-numeric values at {rows(nonnum)} (e.g. {examples})"
             )
         nan = df.index[num.isna()]
         if len(nan):
-            raise DataError(f"{where}column {col!r} is missing (NaN) at {_rows(nan)}")
+            raise DataError(f"{where}column {col!r} is missing (NaN) at {rows(nan)}")
         df[col] = num.astype(float)
     if percent:
         if all(df[col].max() <= 1.0 for col in ACCURACIES):
@@ -215,7 +276,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
             if not percent and _looks_like_percent(v):
                 hint = " They look like percent: pass --percent (percent=True) to divide by 100."
             raise DataError(
-                f"{where}column {col!r} is outside [0, 1] at {_rows(out)} "
+                f"{where}column {col!r} is outside [0, 1] at {rows(out)} "
                 f"(e.g. {v.iloc[out[0]]:g}).{hint}"
             )
     if "params" in df.columns:
@@ -229,7 +290,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         if len(bad):
             examples = ", ".join(repr(str(raw.iloc[i])) for i in bad[:3])
             raise DataError(
-                f"{where}column 'params' is not a number at {_rows(bad)} (e.g. {examples}); "
+                f"{where}column 'params' is not a number at {rows(bad)} (e.g. {examples}); "
                 "leave the cell empty where the parameter count is unknown"
             )
         df["params"] = p
@@ -237,11 +298,11 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         s = pd.to_numeric(df["shots"], errors="coerce")
         bad = df.index[s.isna() & df["shots"].notna()]
         if len(bad):
-            raise DataError(f"{where}column 'shots' is not a number at {_rows(bad)}")
+            raise DataError(f"{where}column 'shots' is not a number at {rows(bad)}")
         bad = df.index[s.notna() & ((s % 1 != 0) | (s < 0))]
         if len(bad):
             raise DataError(
-                f"{where}column 'shots' is not a whole number of shots at {_rows(bad)} "
+                f"{where}column 'shots' is not a whole number of shots at {rows(bad)} "
                 f"(e.g. {s.iloc[bad[0]]:g})"
             )
         df["shots"] = s
@@ -250,7 +311,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
             bad = df.index[df[col].isna() | (df[col].astype(str).str.strip() == "")]
             if len(bad):
                 raise DataError(
-                    f"{where}column {col!r} is empty at {_rows(bad)}; fill it in, or drop "
+                    f"{where}column {col!r} is empty at {rows(bad)}; fill it in, or drop "
                     "the column if the data hold one setting"
                 )
     df["setting"] = setting_of(df)
@@ -259,7 +320,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
     if len(dup):
         first = df.loc[dup[0], key].tolist()
         raise DataError(
-            f"{where}duplicate (model, task, setting) at {_rows(dup)} "
+            f"{where}duplicate (model, task, setting) at {rows(dup)} "
             f"(e.g. model={first[0]!r}, task={first[1]!r}, setting={first[2]!r}); "
             "each model may appear once per task and setting"
         )

@@ -444,7 +444,7 @@ def _bootstrap_asymptote(
 
 def _check_frame(df: pd.DataFrame) -> None:
     """Refuse a frame without the columns, or with values that are not accuracies."""
-    from scale_transfer.data import DataError, _looks_like_percent, _rows
+    from scale_transfer.data import DataError, _looks_like_percent, _name_rows
 
     missing = [c for c in ("task", "us_acc", "ds_acc") if c not in df.columns]
     if missing:
@@ -458,8 +458,9 @@ def _check_frame(df: pd.DataFrame) -> None:
             hint = ""
             if _looks_like_percent(v):
                 hint = " They look like percent: divide by 100 (read_tidy(..., percent=True))."
+            where = _name_rows(bad, labels=list(df.index))
             raise DataError(
-                f"column {col!r} is not an accuracy in [0, 1] at {_rows(bad)} "
+                f"column {col!r} is not an accuracy in [0, 1] at {where} "
                 f"(e.g. {df[col].iloc[bad[0]]!r}).{hint}"
             )
 
