@@ -180,3 +180,26 @@ def test_data_with_a_setting_column_is_validated_too(sim):
         prepare_data(df, ModelConfig())
     with pytest.raises(DataError, match="duplicate"):
         prepare_data(pd.concat([sim.data, sim.data.iloc[[3]]]), ModelConfig())
+
+
+def test_a_hull_with_fewer_points_than_parameters_is_warned_about(sim):
+    import warnings
+
+    from scale_transfer.model import FewHullPointsWarning
+
+    df = sim.data[sim.data.task.isin(["pets", "cars"])].copy()
+    # pets: the model with the least upstream accuracy is also the best: a hull of 1 point
+    pets = df.task == "pets"
+    first = df.loc[pets, "us_acc"].idxmin()
+    df.loc[first, "ds_acc"] = 0.999
+    with pytest.warns(FewHullPointsWarning, match=r"in pets: 1\. .*population level") as rec:
+        fd = prepare_data(df, ModelConfig(target="hull"))
+    assert rec[0].filename == __file__  # points at the user's line, not the package's
+    assert fd.groups.set_index("task").loc["pets", "n"] == 1
+    with pytest.warns(FewHullPointsWarning, match="from the priors"):
+        prepare_data(df, ModelConfig(target="hull", pooling="independent"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_data(df, ModelConfig(target="all"))
+        prepare_data(df, ModelConfig(target="hull", pooling="complete"))
+        prepare_data(sim.data, ModelConfig(target="hull"))

@@ -191,3 +191,18 @@ def test_missing_text_cells_come_back_missing(post, tmp_path):
     loaded = Posterior.load(gaps.save(tmp_path / "m.nc"))
     assert loaded.data["family"].isna().sum() == 4 and loaded.data["family"].iloc[:4].isna().all()
     assert loaded.data["model"].notna().all() and (loaded.data["family"].iloc[4:] != "").all()
+
+
+def test_nullable_and_boolean_columns_survive_save_and_load(post, tmp_path):
+    import copy
+
+    g = copy.copy(post)
+    g.data = post.data.copy()
+    n = len(g.data)
+    g.data["img_size"] = pd.array([None if i % 3 == 0 else 224 for i in range(n)], dtype="Int64")
+    g.data["flag"] = pd.array([None if i % 3 == 0 else i % 2 == 0 for i in range(n)], "boolean")
+    # timm's extra_data: True / False / unknown in an object column
+    g.data["extra"] = pd.Series([np.nan, True, False] * (n // 3) + [True] * (n % 3), dtype=object)
+    loaded = Posterior.load(g.save(tmp_path / "m.nc"))
+    for c in ("img_size", "flag", "extra", "shots", "used"):
+        pd.testing.assert_series_equal(loaded.data[c], g.data[c].reset_index(drop=True))

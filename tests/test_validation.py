@@ -215,6 +215,18 @@ def test_discrepancy_option_adds_a_smooth_term(small: pd.DataFrame) -> None:
     k, a, e = post.draws("k"), post.draws("alpha"), post.draws("e_ir")
     np.testing.assert_allclose(law, 1 - (k[..., None] * (1 - us) ** a[..., None] + e[..., None]))
     assert np.isfinite(curve).all()
+    # figure A draws what predict gives: the law plus the discrepancy
+    import matplotlib.pyplot as plt
+
+    from scale_transfer.plots import C_CURVE, figure_a
+
+    fig = figure_a(post)
+    line = next(ln for ln in fig.axes[0].lines if ln.get_color() == C_CURVE)
+    x = np.asarray(line.get_xdata())
+    want = np.median(post.predict_draws(x, "curve")[:, 0, :], axis=0)
+    np.testing.assert_allclose(line.get_ydata(), want)
+    assert "law + discrepancy" in " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    plt.close(fig)
 
 
 def test_discrepancy_basis_approximates_the_kernel() -> None:

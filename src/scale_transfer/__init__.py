@@ -10,7 +10,7 @@ from scale_transfer.data import DataError, read_tidy, validate  # noqa: E402
 from scale_transfer.hull import hull_points, mark_hull, upper_hull  # noqa: E402
 from scale_transfer.law import ds_acc, e_ds  # noqa: E402
 from scale_transfer.lsq import fit_lsq, fit_lsq_frame  # noqa: E402
-from scale_transfer.model import ModelConfig  # noqa: E402
+from scale_transfer.model import FewHullPointsWarning, ModelConfig  # noqa: E402
 from scale_transfer.posterior import Posterior, fit  # noqa: E402
 from scale_transfer.sampling import (  # noqa: E402
     ConvergenceError,
@@ -26,6 +26,7 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "DataError",
+    "FewHullPointsWarning",
     "ModelConfig",
     "Posterior",
     "SamplerConfig",

@@ -22,6 +22,8 @@ import copy
 import hashlib
 import inspect
 import json
+import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -298,6 +300,36 @@ class FitData:
         return hashlib.sha256(h.tobytes()).hexdigest()[:16]
 
 
+class FewHullPointsWarning(UserWarning):
+    """A task's hull has fewer points than the law has parameters (3)."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _warn_few_hull_points(groups: pd.DataFrame, config: ModelConfig) -> None:
+    few = groups[groups["n"] < 3]
+    if len(few) == 0:
+        return
+    names = ", ".join(
+        f"{r.task} ({r.setting}): {r.n}" if groups["setting"].nunique() > 1 else f"{r.task}: {r.n}"
+        for r in few.itertuples()
+    )
+    source = (
+        "the population level (the other tasks) and the priors"
+        if config.pooling == "hierarchical"
+        else "the priors"
+    )
+    warnings.warn(
+        f"target='hull': fewer hull points than the law's 3 parameters in {names}. Their "
+        f"curves and asymptotes come from {source}, not from their data (a hull of 1 point: "
+        "the best model is also the one with the least upstream accuracy). Fit all points "
+        "(target='all', likelihood='frontier'), or check these tasks' data.",
+        FewHullPointsWarning,
+        skip_file_prefixes=(_PACKAGE_DIR,),
+    )
+
+
 def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
     """Validate tidy data and select the points and groups the model is fitted to.
 
@@ -332,6 +364,8 @@ def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
     # (tasks of one setting can have different upstream measurements, e.g. timm's
     # imagenet-r and imagenet-a use 200-class subsets, 5x lower upstream error)
     groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
+    if config.target == "hull" and config.pooling != "complete":  # complete: one curve
+        _warn_few_hull_points(groups, config)
     return FitData(
         frame=df,
         groups=groups,

@@ -167,9 +167,10 @@ def figure_a(
 
     The Bayesian counterpart of the paper's Figure A: one panel per task (and setting); the
     points sized and coloured by parameter count, the upper-hull points circled, the posterior
-    median of the law with its credible band over the data, and extended (dashed, on a shaded
-    background) to US accuracy ``extrapolate_to``; the asymptote ``1 - e_IR`` as a horizontal
-    line with its credible interval.
+    median of the law (plus its discrepancy term where the fit has one, as in
+    :meth:`~scale_transfer.posterior.Posterior.predict`) with its credible band over the data,
+    and extended (dashed, on a shaded background) to US accuracy ``extrapolate_to``; the
+    asymptote ``1 - e_IR`` as a horizontal line with its credible interval.
 
     Parameters
     ----------
@@ -202,7 +203,7 @@ def figure_a(
     if not 0 < extrapolate_to <= 1:
         raise ValueError(f"extrapolate_to must be in (0, 1]; got {extrapolate_to}")
     groups = _group_rows(post)
-    k_all, a_all, e_all = post.draws("k"), post.draws("alpha"), post.draws("e_ir")
+    curve_name = "law + discrepancy" if getattr(post.config, "discrepancy", False) else "law"
     asym = post.summary(prob=prob, kind=interval_kind)
     data = post.data
     params = data["params"].to_numpy(float) if "params" in data else np.full(len(data), np.nan)
@@ -255,7 +256,7 @@ def figure_a(
         for grid, extrap in ((in_grid, False), (ex_grid, True)):
             if extrap and end <= x_hi:
                 continue
-            acc = ds_acc(grid[None, :], k_all[:, g, None], a_all[:, g, None], e_all[:, g, None])
+            acc = post.predict_draws(grid, kind="curve")[:, g, :]  # as predict: discrepancy too
             lo_b, hi_b = interval(acc, prob, interval_kind)
             med = np.median(acc, axis=0)
             win = grid >= x_start
@@ -290,7 +291,7 @@ def figure_a(
     _label_outer(flat, ncols, "US accuracy", "DS accuracy")
 
     handles = [
-        Line2D([], [], color=C_CURVE, lw=1.6, label="posterior median of the law"),
+        Line2D([], [], color=C_CURVE, lw=1.6, label=f"posterior median of the {curve_name}"),
         Patch(color=C_BAND, alpha=0.35, label=band_name),
         Line2D([], [], color=C_CURVE, lw=1.6, ls="--", label="extrapolated (median, band)"),
         Patch(color=C_EXTRAP, label="beyond the largest observed US accuracy"),

@@ -41,6 +41,8 @@ INTERVAL_KINDS = ("eti", "hdi")
 
 #: Per-group quantities that :meth:`Posterior.summary` reports.
 SUMMARY_VARS = ("asymptote", "e_ir", "k", "alpha")
+#: How save marks an object column of True / False / missing (netCDF stores it as text).
+_OBJECT_BOOL = "object-bool"
 
 
 def _in_unit_interval(x: np.ndarray) -> bool:
@@ -485,16 +487,21 @@ class Posterior:
         path.parent.mkdir(parents=True, exist_ok=True)
         dt = self.dt.copy()
         frame = self.data.copy()
+        restore = {}  # column -> dtype that netCDF cannot hold, restored by load
         for c in frame.columns:
             dtype = frame[c].dtype
-            if (
+            if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iufb":
+                restore[c] = str(dtype)  # e.g. timm's img_size, Int64
+                frame[c] = frame[c].astype(float)  # nullable ints/bools: NaN for missing
+            elif (
                 pd.api.types.is_object_dtype(dtype)
                 or str(dtype).startswith("str")
                 or dtype.name == "category"
             ):
+                values = frame[c].dropna()
+                if len(values) and values.map(lambda v: isinstance(v, bool | np.bool_)).all():
+                    restore[c] = _OBJECT_BOOL  # True / False / missing, e.g. extra_data
                 frame[c] = frame[c].astype(str)
-            elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iufb":
-                frame[c] = frame[c].astype(float)  # nullable ints/bools: NaN for missing
         frame.index.name = "row"
         dt["fit_data"] = xr.DataTree(xr.Dataset.from_dataframe(frame))
         groups = self.groups.copy()
@@ -507,6 +514,7 @@ class Posterior:
             "structure_hash": self.config.structure_hash(),
             "data_hash": self.data_hash,
             "diagnostics": json.dumps(self.diagnostics.to_dict()),
+            "fit_data_dtypes": json.dumps(restore),
         }
         tmp = path.with_name(path.name + ".tmp")
         dt.to_netcdf(tmp)
@@ -559,6 +567,11 @@ class Posterior:
             # columns are never empty: the data checks refuse that)
             if c not in ("model", "task", "setting") and not pd.api.types.is_numeric_dtype(data[c]):
                 data[c] = data[c].mask(data[c].astype(str) == "")
+        for c, dtype in json.loads(attrs.get("fit_data_dtypes", "{}")).items():
+            if dtype == _OBJECT_BOOL:
+                data[c] = data[c].map({"True": True, "False": False}).astype(object)
+            else:
+                data[c] = data[c].astype(dtype)
         sampler = SamplerConfig(**json.loads(attrs["sampler_config"]))
         d = json.loads(attrs["diagnostics"])
         d.pop("ok", None)

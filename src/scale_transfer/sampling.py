@@ -526,7 +526,10 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
         dt = running.wait(timeout=sc.time_limit)
     except TimeoutError:
         try:
-            where = _stall_report(running.abort())
+            with warnings.catch_warnings():
+                # ArviZ warns that the few draws so far are fewer than the chains; expected
+                warnings.filterwarnings("ignore", "Found chain dimension", UserWarning)
+                where = _stall_report(running.abort())
         except Exception:  # noqa: BLE001 - the report is a courtesy; the timeout is the news
             running.cancel()
             where = ""
