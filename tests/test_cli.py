@@ -203,3 +203,35 @@ def test_outputs_are_checked_before_the_work(tmp_path, capsys):
         assert e.value.code == 2 and says in err, (args, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "d.csv", "t"]  # nothing left
     assert list(a_dir.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_fit_with_effects_and_predict_a_level(tmp_path, capsys):
+    from scale_transfer.simulate import simulate
+
+    d = simulate("jft-25shot", 120, 0).data
+    d = d[d.task.isin(["pets", "cars"])]
+    data, model = tmp_path / "d.csv", tmp_path / "m.nc"
+    d.to_csv(data, index=False)
+    main(["fit", str(data), "--out", str(model), "--effects", "family", "--draws", "30",
+          "--tune", "30", "--chains", "1", "--no-progress"])  # fmt: skip
+    assert Posterior.load(model).config.effects == ("family",)
+    capsys.readouterr()
+    main(["predict", str(model), "--us-acc", "0.9", "--effect", "family=ViT"])
+    assert "pets" in capsys.readouterr().out
+    for bad, says in (
+        (["--effect", "family"], "COLUMN=LEVEL"),
+        (["--effect", "famly=ViT"], "no effect column"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(["predict", str(model), "--us-acc", "0.9", *bad])
+        assert e.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_fit_and_validate_read_a_timm_folder(timm_dir, tmp_path, capsys):
+    main(["validate", str(timm_dir)])
+    out = capsys.readouterr().out
+    assert "ok" in out and "imagenet" in out
+    with pytest.raises(SystemExit) as e:
+        main(["validate", str(timm_dir), "--percent"])
+    assert e.value.code == 2 and "zoo loaders convert percent" in capsys.readouterr().err

@@ -86,7 +86,9 @@ def test_save_load_roundtrip_and_refusals(post, tmp_path):
     assert loaded.data_hash == post.data_hash
     assert loaded.diagnostics.to_dict() == post.diagnostics.to_dict()
     # loading into a different model is refused
-    with pytest.raises(ModelMismatchError, match="different model"):
+    with pytest.raises(
+        ModelMismatchError, match=r"different model \(target: 'hull' in the file, 'all' asked\)"
+    ):
         Posterior.load(path, config=ModelConfig(target="all"))
     Posterior.load(path, config=ModelConfig(target="hull"))
     post.save(path, overwrite=True)
@@ -206,3 +208,15 @@ def test_nullable_and_boolean_columns_survive_save_and_load(post, tmp_path):
     loaded = Posterior.load(g.save(tmp_path / "m.nc"))
     for c in ("img_size", "flag", "extra", "shots", "used"):
         pd.testing.assert_series_equal(loaded.data[c], g.data[c].reset_index(drop=True))
+
+
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_fit_takes_percent_data(sim, post):
+    from scale_transfer.data import DataError
+
+    pct = sim.data.assign(us_acc=sim.data.us_acc * 100, ds_acc=sim.data.ds_acc * 100)
+    with pytest.raises(DataError, match=r"look like percent: pass --percent \(percent=True\)"):
+        fit(pct, target="hull", draws=20, tune=20, chains=1, progress=False)
+    got = fit(pct, target="hull", draws=20, tune=20, chains=1, progress=False, percent=True)
+    np.testing.assert_allclose(got.data["ds_acc"], post.data["ds_acc"])  # back to fractions
+    assert (got.groups["n"] == post.groups["n"]).all()

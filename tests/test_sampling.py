@@ -100,6 +100,18 @@ def test_sampler_sizes_are_checked() -> None:
     assert SamplerConfig(draws=np.int64(10), tune=0, chains=1).draws == 10  # numpy ints pass
 
 
+def test_numpyro_without_jax_says_what_to_install(monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a)
+    )
+    with pytest.raises(ValueError, match=r"needs jax.*pip install 'scale-transfer\[jax\]'"):
+        SamplerConfig(sampler="numpyro")
+    SamplerConfig()  # nutpie needs neither
+
+
 @pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
 def test_time_limit_stops_sampling_and_leaves_short_fits_alone(sim) -> None:
     import time

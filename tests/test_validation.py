@@ -256,3 +256,15 @@ def test_notebook_runs_with_tiny_parameters(timm_dir: Path, tmp_path: Path) -> N
         kernel_name="python3",
         progress_bar=False,
     )
+
+
+def test_load_dataset_reads_percent_files(tmp_path: Path, small: pd.DataFrame) -> None:
+    from scale_transfer.data import DataError
+    from scale_transfer.validation import load_dataset
+
+    pct = small.assign(us_acc=small.us_acc * 100, ds_acc=small.ds_acc * 100)
+    pct.to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(DataError, match="look like percent"):
+        load_dataset(tmp_path / "p.csv")
+    got = load_dataset(tmp_path / "p.csv", percent=True)
+    np.testing.assert_allclose(got["ds_acc"], small["ds_acc"])

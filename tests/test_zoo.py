@@ -329,3 +329,23 @@ def test_benchmark_bad_input(tmp_path):
     csv = _bench_csv(tmp_path / "b.csv", [("inet_25", "M", 10.0, 0.5, 1)])
     with pytest.raises(DataError, match="no downstream task"):
         load_scaling_benchmark(csv)
+
+
+def test_a_loaders_result_goes_straight_into_the_api(tmp_path, timm):
+    from scale_transfer import fit_lsq_frame, validate
+    from scale_transfer.validation import load_dataset
+
+    pd.testing.assert_frame_equal(read_tidy(timm), read_tidy(timm.data))
+    assert validate(timm).n_rows == len(timm.data)
+    one = timm.data[timm.data.task == "sketch"]
+    small = load_timm(TIMM_DIR, tasks="sketch")
+    got = fit_lsq_frame(small, n_boot=0)
+    assert got["n"].tolist() == [len(one)]
+    # the benchmark's CSV given by its path (not only through 'benchmark' and the env var)
+    csv = _bench_csv(
+        tmp_path / "bench.csv",
+        [("inet_25", "M", 10.0, 0.9, 1), ("inet_25", "M", 100.0, 0.5, 1)]
+        + [("bird_5", "M", s, 0.8, 1) for s in (10.0, 30.0, 60.0, 100.0)],
+    )
+    df = load_dataset(csv)
+    assert set(df["task"]) == {"bird"} and len(df) == 4 and "run" in df

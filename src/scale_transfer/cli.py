@@ -9,9 +9,12 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     name="scale-transfer",
@@ -143,7 +146,9 @@ def _main(
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(help="Tidy CSV or Parquet file.")],
+    file: Annotated[
+        Path, typer.Argument(help="Tidy CSV or Parquet file (or a timm results folder).")
+    ],
     percent: Annotated[
         bool, typer.Option("--percent", help="Accuracies are in percent: divide by 100.")
     ] = False,
@@ -155,9 +160,20 @@ def validate(
     """
     from scale_transfer.data import validate as _validate
 
-    report = _validate(file, percent=percent)
+    report = _validate(_zoo_or_file(file, percent), percent=percent)
     typer.echo(str(report))
     typer.echo("ok")
+
+
+def _zoo_or_file(path: Path, percent: bool) -> Path | pd.DataFrame:
+    """Return the tidy frame of a timm folder or a benchmark CSV; any other path as it is."""
+    from scale_transfer.validation import _is_benchmark_file, load_dataset
+
+    if path.is_dir() or _is_benchmark_file(path):
+        if percent:
+            raise ValueError("--percent is for tidy files; the zoo loaders convert percent")
+        return load_dataset(path)
+    return path
 
 
 @app.command()
@@ -189,13 +205,29 @@ def simulate(
 
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="Tidy CSV or Parquet file.")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Tidy CSV or Parquet file; or a timm results folder, the scaling benchmark's CSV."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="netCDF file for the fit, e.g. models/NAME.nc.")],
     target: Annotated[Target, typer.Option(help="Fit all points or the upper hull.")] = Target.all,
     pooling: Annotated[Pooling, typer.Option(help="Pooling across tasks.")] = Pooling.hierarchical,
     likelihood: Annotated[Likelihood, typer.Option(help="Residual model.")] = Likelihood.gaussian,
     by_setting: Annotated[
         bool, typer.Option("--by-setting", help="Add a setting level (upstream x shots).")
+    ] = False,
+    effects: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated columns whose levels get their own curve offsets, partially "
+            "pooled (e.g. family,extra_data on timm; docs/model.md)."
+        ),
+    ] = None,
+    discrepancy: Annotated[
+        bool,
+        typer.Option("--discrepancy", help="Add a smooth term beside the law (docs/model.md)."),
     ] = False,
     draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
@@ -219,8 +251,8 @@ def fit(
         float | None,
         typer.Option(
             "--target-accept",
-            help="NUTS target acceptance in (0, 1); default auto (0.95, or 0.99 for the "
-            "frontier likelihood).",
+            help="NUTS target acceptance in (0, 1); default auto (0.99 for the frontier "
+            "likelihood and for Gaussian fits sampled from sufficient statistics, else 0.95).",
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
@@ -231,7 +263,7 @@ def fit(
     from scale_transfer.sampling import ConvergenceError
 
     _check_out(out, overwrite)
-    df = read_tidy(data, percent=percent)
+    df = read_tidy(_zoo_or_file(data, percent), percent=percent)
     typer.echo(
         f"fitting {len(df)} points, {df.task.nunique()} tasks: target={target.value}, "
         f"pooling={pooling.value}, likelihood={likelihood.value}",
@@ -244,6 +276,8 @@ def fit(
             pooling=pooling.value,
             likelihood=likelihood.value,
             by_setting=by_setting,
+            effects=tuple(e.strip() for e in (effects or "").split(",") if e.strip()),
+            discrepancy=discrepancy,
             draws=draws,
             tune=tune,
             chains=chains,
@@ -312,6 +346,14 @@ def predict(
         typer.Option(help="--kind hull: CSV with a column us_acc, one row per new model."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the new models' draws (new-model, hull).")] = 0,
+    effect: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Fits with --effects: the new models' level, COLUMN=LEVEL (repeat the option), "
+            "e.g. --effect family=vit; a column not given gets the population curve (curve) "
+            "or a level drawn from the population (new-model)."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
@@ -333,11 +375,29 @@ def predict(
         if models_us_acc or models_csv is not None:
             raise ValueError("--models-us-acc and --models-csv go with --kind hull")
         df = post.predict(
-            us_acc, prob=prob, kind=kind.value, interval_kind=interval.value, seed=seed
+            us_acc,
+            prob=prob,
+            kind=kind.value,
+            interval_kind=interval.value,
+            seed=seed,
+            effects=_parse_effects(effect),
         )
     df["interval_kind"] = df["interval"]  # the name summary uses; 'interval' kept as it was
     cols = ["task", "us_acc", "mean", "lower", "upper", "setting", "prob", "interval", "kind"]
     _write_table(df[cols + ["interval_kind"]], out, overwrite)
+
+
+def _parse_effects(items: list[str] | None) -> dict[str, str] | None:
+    """``["family=vit"]`` -> ``{"family": "vit"}``; None when none given."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        col, sep, level = item.partition("=")
+        if not sep or not col.strip() or not level.strip():
+            raise ValueError(f"--effect takes COLUMN=LEVEL, e.g. family=vit; got {item!r}")
+        out[col.strip()] = level.strip()
+    return out
 
 
 def _new_models_us_acc(values: list[float] | None, csv: Path | None) -> list[float]:
@@ -753,9 +813,9 @@ def validate_extrapolation(
     data: Annotated[
         str,
         typer.Argument(
-            help="Tidy CSV/Parquet file; a timm results folder; or 'timm' ($SCALE_TRANSFER_TIMM, "
-            "else ../shared/data/timm-results), 'benchmark' ($SCALE_TRANSFER_BENCHMARK), "
-            "'simulated'."
+            help="Tidy CSV/Parquet file; a timm results folder; the scaling benchmark's CSV; "
+            "or 'timm' ($SCALE_TRANSFER_TIMM, else ../shared/data/timm-results), 'benchmark' "
+            "($SCALE_TRANSFER_BENCHMARK), 'simulated'."
         ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for validation.csv, points.csv, figure.")],
@@ -791,6 +851,9 @@ def validate_extrapolation(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show the sampler's progress bar.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
+    percent: Annotated[
+        bool, typer.Option("--percent", help="A tidy file's accuracies are in percent.")
+    ] = False,
 ) -> None:
     """Hold out the models with the highest US accuracy, fit the rest, score the prediction.
 
@@ -820,6 +883,7 @@ def validate_extrapolation(
         seed=seed,
         progress=progress,
         log=lambda line: typer.echo(line, err=True),
+        percent=percent,
     )
     result.save(out, overwrite=overwrite)
     pooled = result.pooled().drop(columns=["setting", "task"])

@@ -20,6 +20,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -188,6 +189,14 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as {suffix or 'CSV'}: {err}") from err
 
 
+def _unwrap(data: Any) -> Any:
+    """Return a loader's frame (``ZooData.data`` of :func:`~scale_transfer.load_timm`, ...)."""
+    inner = getattr(data, "data", None)
+    if not isinstance(data, pd.DataFrame) and isinstance(inner, pd.DataFrame):
+        return inner
+    return data
+
+
 def read_tidy(
     data: str | os.PathLike | pd.DataFrame,
     *,
@@ -199,7 +208,9 @@ def read_tidy(
     Parameters
     ----------
     data : str, path or pandas.DataFrame
-        The data. Files ending in ``.parquet`` are read as Parquet, others as CSV.
+        The data. Files ending in ``.parquet`` are read as Parquet, others as CSV. A
+        loader's result (``load_timm(...)``, ``load_scaling_benchmark(...)``) stands for
+        its ``.data``.
     percent : bool, default False
         Accuracies are given in percent: divide them by 100.
     min_points : int
@@ -216,6 +227,7 @@ def read_tidy(
     DataError
         With a message naming the source, the column and the rows at fault.
     """
+    data = _unwrap(data)
     if isinstance(data, pd.DataFrame):
         source, df = "", data.copy()
     else:
@@ -356,7 +368,7 @@ def validate(data: str | os.PathLike | pd.DataFrame, *, percent: bool = False) -
         If the data are bad.
     """
     df = read_tidy(data, percent=percent)
-    source = "" if isinstance(data, pd.DataFrame) else str(data)
+    source = "" if isinstance(_unwrap(data), pd.DataFrame) else str(data)
     return ValidationReport(
         source=source,
         n_rows=len(df),

@@ -481,7 +481,8 @@ def fit_lsq_frame(
     ----------
     df : pandas.DataFrame
         Tidy frame (columns ``task``, ``us_acc``, ``ds_acc``; the setting comes from
-        ``setting`` or ``upstream`` and ``shots``, see :func:`scale_transfer.data.setting_of`).
+        ``setting`` or ``upstream`` and ``shots``, see :func:`scale_transfer.data.setting_of`),
+        or a loader's result (``load_timm(folder)``).
     target : {"all", "hull"}, default "all"
         Fit all points, or the points on the upper hull (:func:`scale_transfer.hull.upper_hull`).
     n_boot : int, default 1000
@@ -521,6 +522,9 @@ def fit_lsq_frame(
         raise ValueError(f"prob must be in (0, 1), got {prob}")
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    from scale_transfer.data import _unwrap
+
+    df = _unwrap(df)  # a loader's result: its .data
     _check_frame(df)
     groups = pd.DataFrame({"setting": setting_of(df).to_numpy(), "task": df["task"].to_numpy()})
     index = groups.groupby(["setting", "task"], sort=False).indices

@@ -420,7 +420,13 @@ def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
         if col not in used.columns:
             raise DataError(f"effect column {col!r} is not in the data; columns: {list(used)}")
         if used[col].isna().any():
-            raise DataError(f"effect column {col!r} has missing values")
+            from scale_transfer.data import _name_rows
+
+            rows = _name_rows(np.flatnonzero(used[col].isna().to_numpy()), labels=list(used.index))
+            raise DataError(
+                f"effect column {col!r} has missing values at {rows} (of the fitted data); "
+                "fill them (e.g. 'unknown') or drop those rows"
+            )
         values = used[col].astype(str)  # booleans become "False"/"True"
         levels[col] = sorted(values.unique())
         code = {v: i for i, v in enumerate(levels[col])}

@@ -21,6 +21,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from scale_transfer import __version__
+from scale_transfer.data import read_tidy
 from scale_transfer.law import ds_acc
 from scale_transfer.model import FitData, ModelConfig, prepare_data
 from scale_transfer.sampling import (
@@ -554,8 +555,8 @@ class Posterior:
             raise ModelMismatchError(f"{path}: the stored config does not match its hash")
         if config is not None and config.structure_hash() != saved.structure_hash():
             raise ModelMismatchError(
-                f"{path} was fitted with a different model ({saved.to_dict()}); "
-                f"refusing to load it as {config.to_dict()}"
+                f"{path} was fitted with a different model ({_config_diff(saved, config)}); "
+                "refusing to load it as the model asked for"
             )
         data = dt["fit_data"].to_dataset().to_dataframe().reset_index(drop=True)
         groups = dt["groups"].to_dataset().to_dataframe().reset_index(drop=True)
@@ -620,10 +621,33 @@ def warn_on_choices(config: ModelConfig) -> None:
         )
 
 
+def _config_diff(saved: ModelConfig, asked: ModelConfig) -> str:
+    """Name the fields (priors one by one) in which two model configs differ."""
+
+    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, Mapping):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(saved.to_dict()), flat(asked.to_dict())
+    diff = [
+        f"{k}: {a.get(k, '(none)')!r} in the file, {b.get(k, '(none)')!r} asked"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+    return "; ".join(diff) or "same fields, other structure hash"
+
+
 def fit(
     data: pd.DataFrame | str | os.PathLike,
     config: ModelConfig | None = None,
     sampler_config: SamplerConfig | None = None,
+    *,
+    percent: bool = False,
     **kwargs: Any,
 ) -> Posterior:
     """Fit the hierarchical power-law model.
@@ -631,7 +655,8 @@ def fit(
     Parameters
     ----------
     data : pandas.DataFrame or path
-        Tidy data (see :mod:`scale_transfer.data`).
+        Tidy data (see :mod:`scale_transfer.data`), or a loader's result
+        (``load_timm(folder)``).
     config : ModelConfig, optional
         Model structure and priors; keyword arguments that name ``ModelConfig`` fields
         (``target``, ``pooling``, ``likelihood``, ...) build one, or override those fields
@@ -640,11 +665,15 @@ def fit(
         Sampler settings; keyword arguments that name ``SamplerConfig`` fields
         (``draws``, ``tune``, ``chains``, ``seed``, ...) build one, or override those fields
         of the one given.
+    percent : bool, default False
+        The data's accuracies are in percent: divide them by 100.
 
     Returns
     -------
     Posterior
     """
+    if percent:
+        data = read_tidy(data, percent=True)
     mfields = set(ModelConfig.__dataclass_fields__)
     sfields = set(SamplerConfig.__dataclass_fields__)
     unknown = set(kwargs) - mfields - sfields

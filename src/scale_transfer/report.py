@@ -353,13 +353,14 @@ def _calibration_note(post: Posterior) -> str:
     if post.config.target == "hull":
         return (
             " Caution: on 20 simulations with known truth, 90% intervals of hull fits covered "
-            "only 74% of the true asymptotes (the hull keeps the highest noisy points, which "
+            "only 72.5% of the true asymptotes (the hull keeps the highest noisy points, which "
             "biases a flat or still-rising frontier); read them as too narrow."
         )
     if post.config.likelihood == "frontier":
         return (
-            " Caution: the frontier likelihood's asymptote intervals were biased and too narrow "
-            "on simulated data (about 50% coverage of 90% intervals in a small check)."
+            " Caution: on 20 simulations with known truth (300 models each), 90% intervals of "
+            "frontier fits covered 85% of the true asymptotes, the misses nearly all below "
+            "the truth (the asymptote is underestimated by about 0.002)."
         )
     return (
         " Note: a fit to all points estimates the curve of a typical model, below the "

@@ -122,6 +122,15 @@ class SamplerConfig:
                 raise ValueError(f"{name} must be a whole number >= {least}; got {value!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
+        if self.sampler == "numpyro":
+            import importlib.util
+
+            missing = [m for m in ("jax", "numpyro") if importlib.util.find_spec(m) is None]
+            if missing:
+                raise ValueError(
+                    f"sampler='numpyro' needs {' and '.join(missing)}, which is not installed: "
+                    "pip install 'scale-transfer[jax]' (or use the default sampler, nutpie)"
+                )
         ta = self.target_accept
         if ta != "auto" and not (isinstance(ta, int | float) and 0.0 < ta < 1.0):
             raise ValueError(f"target_accept must be 'auto' or in (0, 1); got {ta!r}")

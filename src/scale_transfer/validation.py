@@ -245,23 +245,35 @@ def default_effects(data: pd.DataFrame) -> tuple[str, ...]:
     return tuple(c for c in EFFECT_COLUMNS if c in data.columns)
 
 
-def load_dataset(name: str | os.PathLike) -> pd.DataFrame:
+def _is_benchmark_file(path: Path) -> bool:
+    """Whether a CSV has the scaling benchmark's columns (``Task``, ``Seen Examples``, ...)."""
+    if not path.is_file() or path.suffix.lower() != ".csv":
+        return False
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
+        return False
+    return {"Task", "Model", "Seen Examples", "Loss"} <= {str(c).strip() for c in header}
+
+
+def load_dataset(name: str | os.PathLike, *, percent: bool = False) -> pd.DataFrame:
     """Return tidy data for a file path, or for ``timm``, ``benchmark`` or ``simulated``.
 
     ``timm`` is :func:`scale_transfer.zoo.load_timm`, ``benchmark``
     :func:`scale_transfer.zoo.load_scaling_benchmark`, ``simulated``
-    ``simulate("jft-25shot", 3000, 0)``; a folder is read as timm's ``results/`` folder;
-    anything else is read with :func:`scale_transfer.data.read_tidy`.
+    ``simulate("jft-25shot", 3000, 0)``; a folder is read as timm's ``results/`` folder and
+    a CSV with the benchmark's columns as the benchmark; anything else is read with
+    :func:`scale_transfer.data.read_tidy` (``percent``: its accuracies are in percent).
     """
     key = str(name)
     if key == "timm" or Path(key).is_dir():
         from scale_transfer.zoo import load_timm
 
         return load_timm(None if key == "timm" else key).data
-    if key == "benchmark":
+    if key == "benchmark" or _is_benchmark_file(Path(key)):
         from scale_transfer.zoo import load_scaling_benchmark
 
-        df = load_scaling_benchmark().data
+        df = load_scaling_benchmark(None if key == "benchmark" else key).data
         df["run"] = df["model"].str.split("@").str[0]  # the training run of a checkpoint
         df.attrs["effects"] = ("run",)
         return df
@@ -269,7 +281,7 @@ def load_dataset(name: str | os.PathLike) -> pd.DataFrame:
         from scale_transfer.simulate import simulate
 
         return simulate("jft-25shot", 3000, 0).data
-    return read_tidy(name)
+    return read_tidy(name, percent=percent)
 
 
 # ------------------------------------------------------------------------------- result
@@ -508,6 +520,7 @@ def validate_extrapolation(
     seed: int = 0,
     progress: bool = False,
     log: Any = None,
+    percent: bool = False,
 ) -> ValidationResult:
     """Run the held-out extrapolation protocol.
 
@@ -532,15 +545,17 @@ def validate_extrapolation(
         Show the sampler's progress bar.
     log : callable, optional
         Called with one line of text per finished method (e.g. ``print``).
+    percent : bool, default False
+        A tidy file's or frame's accuracies are in percent: divide them by 100.
 
     Returns
     -------
     ValidationResult
     """
     if isinstance(data, pd.DataFrame):
-        df = data if "setting" in data else read_tidy(data)
+        df = data if "setting" in data and not percent else read_tidy(data, percent=percent)
     else:
-        df = load_dataset(data)
+        df = load_dataset(data, percent=percent)
     probs = tuple(float(p) for p in probs)
     for p in probs:
         if not 0.0 < p < 1.0:
