@@ -118,6 +118,7 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     for bad_args, says in (
         (["summary", str(model), "--prob", "0.9", "0.5"], "unexpected extra argument"),
         (["predict", str(model), "--us-acc", "nan"], "us_acc must be in [0, 1]"),
+        (["predict", str(model), "--us-acc", "85"], "85% is 0.85"),
         (["summary", str(model), "--var", "bogus"], "var must be one of"),
         (["summary", str(model), "--out", str(tmp_path)], "is a folder"),
         (["summary", str(data)], "is not a scale-transfer fit"),

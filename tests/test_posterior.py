@@ -42,6 +42,10 @@ def test_fit_summary(post, sim):
     assert w.iloc[-1] > w.iloc[:-1].max()
     h = post.summary(prob=0.5, kind="hdi")
     assert ((h.upper - h.lower) < w).all()
+    # predict's name for the interval kind works here too
+    pd.testing.assert_frame_equal(post.summary(prob=0.5, interval_kind="hdi"), h)
+    with pytest.raises(ValueError, match="disagree"):
+        post.summary(kind="hdi", interval_kind="eti")
 
 
 def test_predict_curve_and_new_model(post):

@@ -144,7 +144,13 @@ class Posterior:
 
     # ---------------------------------------------------------------- summary
     def summary(
-        self, prob: float = 0.9, kind: str = "eti", var: str = "asymptote", seed: int = 0
+        self,
+        prob: float = 0.9,
+        kind: str = "eti",
+        var: str = "asymptote",
+        seed: int = 0,
+        *,
+        interval_kind: str | None = None,
     ) -> pd.DataFrame:
         """Posterior summary of a per-group quantity, with an unseen task's row.
 
@@ -158,6 +164,8 @@ class Posterior:
             ``"asymptote"`` (default), ``"e_ir"``, ``"k"`` or ``"alpha"``.
         seed : int
             Seed for the unseen-task draws.
+        interval_kind : {"eti", "hdi"}, optional
+            The same as ``kind``, under the name :meth:`predict` uses for it.
 
         Returns
         -------
@@ -169,6 +177,10 @@ class Posterior:
         """
         if var not in SUMMARY_VARS:
             raise ValueError(f"var must be one of {', '.join(SUMMARY_VARS)}; got {var!r}")
+        if interval_kind is not None:
+            if kind != "eti" and kind != interval_kind:
+                raise ValueError(f"kind={kind!r} and interval_kind={interval_kind!r} disagree")
+            kind = interval_kind
         x = self.draws(var)
         lo, hi = interval(x, prob, kind)
         out = pd.DataFrame(
@@ -373,7 +385,10 @@ class Posterior:
         """
         us = np.atleast_1d(np.asarray(us_acc, dtype=float))
         if not _in_unit_interval(us):
-            raise ValueError(f"us_acc must be in [0, 1]; got {us.tolist()}")
+            hint = ""
+            if np.isfinite(us).all() and ((us > 1) & (us <= 100)).any():
+                hint = " (accuracies are fractions: 85% is 0.85)"
+            raise ValueError(f"us_acc must be in [0, 1]; got {us.tolist()}{hint}")
         x = self.predict_draws(us, kind, seed, effects)
         return self._interval_table(us, x, prob, interval_kind, kind)
 
