@@ -331,7 +331,8 @@ def load_timm(
         )
     if not root.is_dir():
         raise DataError(
-            f"{root}: no such folder; pass the timm results folder (folder=...) or set {TIMM_ENV}"
+            f"{root}: no such folder; give the timm results folder (the data argument, or "
+            f"folder=... in Python) or set {TIMM_ENV}"
         )
     hint = " (needed for task(s) {}; pass tasks=... to load others)"
     needs: dict[str, list[str]] = {}
@@ -507,7 +508,10 @@ def load_scaling_benchmark(
         downstream task is left; the message names the file.
     """
     src = _resolve(path, BENCHMARK_ENV, _BENCHMARK_DEFAULT)
-    hint = f" (pass path=... or set {BENCHMARK_ENV})"
+    hint = (
+        " (give the benchmark CSV's path: the data argument, or path=... in Python; "
+        f"or set {BENCHMARK_ENV})"
+    )
     df = _read_csv(src, ["Task", "Model", "Seen Examples", "Loss"], hint).reset_index(drop=True)
     if "Domain" in df.columns:
         # keep the row labels: they are positions in the file, which errors name as lines
