@@ -150,6 +150,11 @@ def test_multi_value_options_expand():
         "0.9",
     ]
     assert expand(["predict", "--us-acc", "0.7", "m.nc"]) == ["predict", "--us-acc", "0.7", "m.nc"]
+    # "=" and commas, as --methods takes them
+    want = ["predict", "m.nc", "--us-acc", "0.7", "--us-acc", "0.8", "--us-acc", "1"]
+    assert expand(["predict", "m.nc", "--us-acc=0.7,0.8", "1"]) == want
+    assert expand(["predict", "m.nc", "--us-acc", "0.7", "0.8,1"]) == want
+    assert expand(["fit", "a,b.csv", "--out", "x,y.nc"]) == ["fit", "a,b.csv", "--out", "x,y.nc"]
     got = expand(["study", "--setting", "a", "b", "--methods", "lsq", "bayes", "--out", "d"])
     assert got == [
         "study",

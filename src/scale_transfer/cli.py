@@ -899,6 +899,8 @@ def validate_extrapolation(
 def _expand_multi_values(argv: list[str]) -> list[str]:
     """Let ``--us-acc 0.7 0.8`` mean ``--us-acc 0.7 --us-acc 0.8``.
 
+    ``--us-acc=0.7`` and ``--us-acc 0.7,0.8`` (commas, as ``--methods`` takes) work too.
+
     Numbers after ``--us-acc``, ``--models-us-acc`` and ``--sizes`` are expanded, and after
     ``--prob`` where it takes several (``validate-extrapolation``; elsewhere a second number
     is left for the command to refuse); so are words after ``--setting``, ``--methods`` and
@@ -909,9 +911,21 @@ def _expand_multi_values(argv: list[str]) -> list[str]:
     if command == "validate-extrapolation":
         numbers.add("--prob")
     words = {"--setting", "--methods", "--targets"} if command == "study" else set()
+    split: list[str] = []  # "--us-acc=0.9" and "--us-acc 0.9,1.0" as "--us-acc 0.9 1.0"
+    in_numbers = False
+    for a in argv:
+        opt, eq, value = a.partition("=")
+        if eq and opt in numbers:
+            split += [opt, *_comma_numbers(value)]
+            in_numbers = True
+        elif a.startswith("-") and not _is_number(a):
+            split.append(a)
+            in_numbers = a in numbers
+        else:
+            split += _comma_numbers(a) if in_numbers else [a]
     out: list[str] = []
     current = None
-    for a in argv:
+    for a in split:
         if a.startswith("-") and not _is_number(a):
             current = a if a in numbers | words else None
             out.append(a)
@@ -923,6 +937,12 @@ def _expand_multi_values(argv: list[str]) -> list[str]:
             current = None
             out.append(a)
     return out
+
+
+def _comma_numbers(s: str) -> list[str]:
+    """``"0.9,1.0"`` -> ``["0.9", "1.0"]`` when every part is a number; else ``[s]``."""
+    parts = [p.strip() for p in s.split(",")]
+    return parts if len(parts) > 1 and all(_is_number(p) for p in parts) else [s]
 
 
 def _is_number(s: str) -> bool:
