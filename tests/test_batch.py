@@ -121,11 +121,15 @@ def test_fit_batch_agrees_with_the_nutpie_fit(subsets):
 
 
 @pytest.mark.slow
-def test_numpyro_sampler_runs_the_same_model(subsets):
+def test_numpyro_sampler_runs_the_same_model(subsets, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="pymc")  # as PyMC sets it outside pytest
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         post = fit(subsets[0], target="hull", sampler="numpyro", draws=300, tune=300,
                    chains=2, progress=False)  # fmt: skip
+    assert "NUTS[numpyro]" not in caplog.text  # progress=False is quiet, as with nutpie
     assert post.dt["posterior"].sizes["chain"] == 2
     assert post.diagnostics.divergences < 0.05 * 600
     s = post.summary(prob=0.9)

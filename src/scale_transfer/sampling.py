@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import numbers
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -360,19 +362,25 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
         # program; numpyro's "parallel" would draw them one after the other there
         chain_method = "parallel" if jax.local_device_count() >= sc.chains else "vectorized"
         t1 = time.perf_counter()
-        dt = pm.sample(
-            draws=sc.draws,
-            tune=sc.tune,
-            chains=sc.chains,
-            random_seed=sc.seed,
-            model=model,
-            nuts_sampler="numpyro",
-            progressbar=sc.progress,
-            target_accept=sc.target_accept,
-            compute_convergence_checks=False,
-            initvals=initvals,
-            nuts={"chain_method": chain_method},
-        )
+        # progress=False is quiet, as with nutpie: PyMC logs the sampled variables and a
+        # short-chain notice (this package checks convergence itself)
+        quiet = contextlib.ExitStack()
+        if not sc.progress:
+            quiet.enter_context(_logger_level("pymc", logging.ERROR))
+        with quiet:
+            dt = pm.sample(
+                draws=sc.draws,
+                tune=sc.tune,
+                chains=sc.chains,
+                random_seed=sc.seed,
+                model=model,
+                nuts_sampler="numpyro",
+                progressbar=sc.progress,
+                target_accept=sc.target_accept,
+                compute_convergence_checks=False,
+                initvals=initvals,
+                nuts={"chain_method": chain_method},
+            )
     t2 = time.perf_counter()
     out = _kept_groups(dt)
     diag = check_convergence(out, strict=sc.strict, target_accept=sc.target_accept)
@@ -547,6 +555,18 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
             "raise the limit, or look at this fit's data and parametrization"
         ) from None
     return _kept_groups(dt)
+
+
+@contextlib.contextmanager
+def _logger_level(name: str, level: int) -> Iterator[None]:
+    """Set a logger's level for the duration of a ``with`` block."""
+    logger = logging.getLogger(name)
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
 
 
 def _stall_report(dt: xr.DataTree) -> str:
