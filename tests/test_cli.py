@@ -212,6 +212,7 @@ def test_outputs_are_checked_before_the_work(tmp_path, capsys):
 
 
 @pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+@pytest.mark.filterwarnings("always::UserWarning")  # shown as the CLI shows it, not raised
 def test_fit_with_effects_and_predict_a_level(tmp_path, capsys):
     from scale_transfer.simulate import simulate
 
@@ -225,6 +226,10 @@ def test_fit_with_effects_and_predict_a_level(tmp_path, capsys):
     capsys.readouterr()
     main(["predict", str(model), "--us-acc", "0.9", "--effect", "family=ViT"])
     assert "pets" in capsys.readouterr().out
+    main(["predict", str(model), "--us-acc", "0.9", "--effect", "family=vit"])  # a typo
+    assert "warning: effects: family level(s) 'vit' not among the fitted" in (
+        capsys.readouterr().err
+    )
     for bad, says in (
         (["--effect", "family"], "COLUMN=LEVEL"),
         (["--effect", "famly=ViT"], "no effect column"),

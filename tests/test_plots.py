@@ -358,3 +358,48 @@ def test_all_figures_from_a_real_fit(tiny_fit):
     render(fig)
     render(plots.ppc_plot(tiny_fit))
     render(plots.trace_or_rank_plot(tiny_fit))
+
+
+# ------------------------------------------------------------ tables given by the user
+def test_truth_with_only_asymptotes_or_only_the_law(post):
+    truth = fake_truth(post)
+    only_asym = truth[["setting", "task", "asymptote"]]
+    fig = plots.figure_a(post, truth=only_asym)  # no true curve to draw, no KeyError
+    assert not any(ln.get_color() == plots.C_TRUTH for ax in fig.axes for ln in ax.get_lines())
+    plt.close(fig)
+    only_law = truth.drop(columns="asymptote")  # the asymptote is 1 - e_ir
+    fig = plots.forest_asymptotes(post, truth=only_law)
+    diamonds = [ln.get_xdata()[0] for ln in fig.axes[0].get_lines() if ln.get_marker() == "D"]
+    np.testing.assert_allclose(diamonds, 1 - truth["e_ir"])
+    plt.close(fig)
+
+
+def test_a_table_of_other_settings_is_not_matched_silently(post):
+    truth = fake_truth(post)
+    two = pd.concat([truth, truth.assign(setting="in21k-1shot", asymptote=0.5)])
+    row = plots.task_row(two, "jft-25shot", "pets")  # the group's own setting
+    assert row["asymptote"] == truth.set_index("task").loc["pets", "asymptote"]
+    with pytest.raises(ValueError, match="2 rows for task 'pets'.*no 'setting' column"):
+        plots.task_row(two.drop(columns="setting"), "jft-25shot", "pets")
+    with pytest.raises(ValueError, match="settings in21k-1shot, jft-25shot"):
+        plots.task_row(two, "in21k-25shot", "pets")
+    # one row of another setting: no match, unless the fit has no settings ("default")
+    assert plots.task_row(truth, "in21k-1shot", "pets") is None
+    assert plots.task_row(truth, "default", "pets") is not None
+
+
+def test_forest_labels_the_lsq_interval_it_was_given_and_nests_its_bars(post):
+    lsq = fake_lsq(post)
+    lsq.attrs["prob"] = 0.8  # as fit_lsq_frame(..., prob=0.8) records it
+    fig = plots.forest_asymptotes(post, lsq=lsq)
+    assert "80% percentile bootstrap interval" in legend_texts(fig)
+    plt.close(fig)
+    fig = plots.forest_asymptotes(post, prob=0.3)  # the inner bar follows: 15%
+    assert "15% equal-tailed credible interval" in legend_texts(fig)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="inner_prob < prob"):
+        plots.forest_asymptotes(post, prob=0.3, inner_prob=0.5)
+    with pytest.raises(ValueError, match="inner_prob < prob"):
+        plots.ppc_plot(post, prob=0.5, inner_prob=0.9)
+    with pytest.raises(ValueError, match="no 'group' dimension"):
+        plots.trace_or_rank_plot(post, var_names=("log_alpha_mu",))

@@ -169,6 +169,11 @@ def test_keywords_override_a_given_config(sim):
 
 
 def test_bad_predict_arguments_and_save_to_a_folder(post, tmp_path):
+    with pytest.raises(ValueError, match=r"at_us_acc \(--us-acc\) must be .*85% is 0.85"):
+        with pytest.warns(UserWarning, match="frontier"):
+            post.predict_hull([0.5, 0.6], [90])
+    with pytest.raises(KeyError, match="no variable 'nu'; it has: .*alpha"):
+        post.draws("nu")
     with pytest.raises(ValueError, match="no effect column"):
         post.predict([0.5], effects={"famly": "ViT"})
     with pytest.raises(ValueError, match="1-D"):

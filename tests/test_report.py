@@ -203,3 +203,23 @@ def test_cli_demo_and_report(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["report", str(out / "fit.nc"), "--out", str(rep)])
     assert exc.value.code == 2
+    # a truth file with the asymptotes only (the check accepts it; the report must too)
+    asym = tmp_path / "asym.csv"
+    pd.read_csv(out / "truth.csv")[["setting", "task", "asymptote"]].to_csv(asym, index=False)
+    rep2 = tmp_path / "rep2"
+    main(["report", str(out / "fit.nc"), "--out", str(rep2), "--no-lsq", "--truth", str(asym)])
+    assert "truth inside" in (rep2 / "report.md").read_text()
+
+
+def test_notes_follow_the_fit(tmp_path):
+    import dataclasses
+
+    p = fake_posterior(("pets", "dtd"), n_draw=50)
+    lsq = fake_lsq(p).assign(target="hull")
+    md = write_report(p, tmp_path / "a", lsq=lsq)["md"].read_text()
+    assert "'(new task)' is an unseen task" in md and "fitted to the hull" in md
+    assert "level effects" not in md
+    indep = dataclasses.replace(p.config, pooling="independent")
+    p2 = Posterior(p.dt, indep, p.sampler, p.groups, p.data, p.diagnostics, p.data_hash)
+    md = write_report(p2, tmp_path / "b")["md"].read_text()
+    assert "'(new task)' is an unseen task" not in md and "an unseen task." not in md

@@ -140,9 +140,14 @@ def test_figure_builds(local_study):
     plt.close(fig)
 
 
-def test_summarize(local_study):
-    _, res, _ = local_study
+def test_summarize(local_study, tmp_path):
+    out, res, _ = local_study
     summ = summarize(res.table)
+    pd.testing.assert_frame_equal(summarize(out), summ)  # the folder, read for you
+    with pytest.raises(ValueError, match="no finished fits in"):
+        summarize(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such study folder"):
+        plot_study(tmp_path / "nope")
     assert len(summ) == 2 * 2 * 2
     assert (summ["repeats"] == 2).all()
     assert (summ["fit_mse_q10"] <= summ["fit_mse_q90"] + 1e-15).all()
@@ -343,3 +348,19 @@ def test_nothing_to_fit_is_an_error_and_leaves_no_folder(tmp_path):
         run_study(out, workers=0, progress=lines.append, **args)
     assert not out.exists()
     assert any("add the size 'all'" in line for line in lines)
+
+
+def test_a_subsample_too_small_to_fit_says_a_rerun_will_not_help(tmp_path, capsys):
+    data = tmp_path / "zoo.csv"
+    d = simulate("jft-25shot", 60, seed=1).data
+    d[d.task.isin(["pets", "cars"])].to_csv(data, index=False)
+    # 3 models: fewer points per task than the law can be fitted to (4)
+    args = ["study", "--out", str(tmp_path / "s"), "--data", str(data), "--sizes", "3",
+            "--no-all", "--repeats", "1", "--methods", "bayes", "--targets", "all",
+            "--draws", "20", "--tune", "20", "--workers", "0"]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "cannot be fitted with these data" in err and "a rerun fails the same way" in err
+    assert "(study)" not in err and "(jft-25shot)" in err

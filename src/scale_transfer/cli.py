@@ -465,7 +465,10 @@ def report(
     lsq_df = None
     if lsq:
         typer.echo("fitting the least-squares baseline (1000 bootstrap resamples)...", err=True)
-        lsq_df = fit_lsq_frame(post.data, target=post.config.target, prob=prob)
+        # the paper's estimate of what the fit estimates: a frontier fit's is the hull's
+        frontier = post.config.likelihood == "frontier"
+        lsq_target = "hull" if frontier else post.config.target
+        lsq_df = fit_lsq_frame(post.data, target=lsq_target, prob=prob)
     paths = write_report(
         post,
         out,
@@ -485,7 +488,9 @@ def _read_truth(path: Path):  # noqa: ANN202
     from scale_transfer.data import DataError, _read_file
 
     df = _read_file(path)  # names the file when it is missing, empty or unreadable
-    missing = [c for c in ("task", "asymptote") if c not in df.columns]
+    missing = [c for c in ("task",) if c not in df.columns]
+    if "asymptote" not in df.columns and "e_ir" not in df.columns:
+        missing.append("asymptote")
     if missing:
         raise DataError(
             f"{path}: not a truth file (no column {', '.join(map(repr, missing))}; "
@@ -725,7 +730,18 @@ def study(
     if res.figure_path is not None:
         typer.echo(f"wrote {res.figure_path}")
     if res.n_failed:
-        _fail(f"{res.n_failed} fit(s) failed; rerun with the same --out to retry them")
+        # bad data for a subsample (too few points, e.g. a small hull) fail again on a rerun:
+        # the subsamples are fixed by the seed
+        n_data = sum("DataError" in e for e in res.errors)
+        parts = []
+        if n_data:
+            parts.append(
+                f"{n_data} cannot be fitted with these data (DataError: a rerun fails the same "
+                "way; choose larger --sizes, or leave out that target)"
+            )
+        if res.n_failed > n_data:
+            parts.append(f"{res.n_failed - n_data} may succeed if you rerun with the same --out")
+        _fail(f"{res.n_failed} fit(s) failed: {'; '.join(parts)}")
 
 
 @app.command()

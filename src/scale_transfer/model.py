@@ -304,6 +304,7 @@ class FewHullPointsWarning(UserWarning):
     """A task's hull has fewer points than the law has parameters (3)."""
 
 
+#: This package's folder: warnings are attributed to the first caller outside it.
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 

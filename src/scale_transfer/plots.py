@@ -135,15 +135,66 @@ def task_row(frame: pd.DataFrame | None, setting: str, task: str) -> pd.Series |
     Returns
     -------
     pandas.Series or None
-        The first matching row; None when there is none (or no frame).
+        The matching row; None when there is none (or no frame). A frame's one row for the
+        task matches a fit without settings (setting ``"default"``) whatever its setting
+        (e.g. a simulator's truth, labelled ``jft-25shot``, for data without setting
+        columns); otherwise the settings must agree.
+
+    Raises
+    ------
+    ValueError
+        When the frame has several rows for the task and none (or more than one) in the
+        group's setting: which one is meant cannot be told.
     """
     if frame is None or len(frame) == 0:
         return None
-    m = frame["task"].astype(str) == task
-    if "setting" in frame and (frame["setting"].astype(str) == setting).any():
-        m &= frame["setting"].astype(str) == setting
-    rows = frame[m]
+    rows = frame[frame["task"].astype(str) == task]
+    if len(rows) > 1 and "setting" in rows:
+        rows = rows[rows["setting"].astype(str) == setting]
+    if len(rows) > 1 or (rows.empty and (frame["task"].astype(str) == task).sum() > 1):
+        have = frame.loc[frame["task"].astype(str) == task]
+        settings = sorted(have["setting"].astype(str)) if "setting" in have else []
+        raise ValueError(
+            f"the table has {len(have)} rows for task {task!r}"
+            + (f" (settings {', '.join(settings)})" if settings else " and no 'setting' column")
+            + f" and cannot be matched to the fit's setting {setting!r}"
+        )
+    if len(rows) == 1 and "setting" in rows and setting != "default":
+        if str(rows["setting"].iloc[0]) != setting:
+            return None  # another setting's row: this group has none
     return None if rows.empty else rows.iloc[0]
+
+
+def lsq_interval_prob(lsq: pd.DataFrame | None, lsq_prob: float | None, prob: float) -> float:
+    """Return the least-squares intervals' probability.
+
+    As given; else as ``fit_lsq_frame`` recorded it; else ``prob`` (the figure's own).
+    """
+    if lsq_prob is not None:
+        return lsq_prob
+    return lsq.attrs.get("prob", prob) if lsq is not None else prob
+
+
+def inner_prob_for(prob: float) -> float:
+    """Return the inner band's default probability: 0.5, or half of ``prob`` up to 0.5."""
+    return 0.5 if prob > 0.5 else prob / 2
+
+
+def _check_nested(prob: float, inner_prob: float | None) -> float:
+    inner = inner_prob_for(prob) if inner_prob is None else inner_prob
+    if not 0 < inner < prob < 1:
+        raise ValueError(
+            f"need 0 < inner_prob < prob < 1 (the inner interval inside the outer one); got "
+            f"inner_prob={inner}, prob={prob}"
+        )
+    return inner
+
+
+def with_asymptote(truth: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Return a truth table with ``asymptote`` (``1 - e_ir`` where only that is given)."""
+    if truth is not None and "asymptote" not in truth and "e_ir" in truth:
+        truth = truth.assign(asymptote=1.0 - truth["e_ir"])
+    return truth
 
 
 def _finite(*values: float) -> bool:
@@ -204,6 +255,8 @@ def figure_a(
         raise ValueError(f"extrapolate_to must be in (0, 1]; got {extrapolate_to}")
     groups = _group_rows(post)
     curve_name = "law + discrepancy" if getattr(post.config, "discrepancy", False) else "law"
+    if getattr(post.config, "effects", ()):
+        curve_name += " (population curve: effects at 0)"
     asym = post.summary(prob=prob, kind=interval_kind)
     data = post.data
     params = data["params"].to_numpy(float) if "params" in data else np.full(len(data), np.nan)
@@ -272,7 +325,8 @@ def figure_a(
             y = ds_acc(full, lrow["k"], lrow["alpha"], lrow["e_ir"])
             ax.plot(full, y, color=C_LSQ, lw=1.1, ls="-.", zorder=4)
         trow = task_row(truth, setting, task)
-        if trow is not None and _finite(trow["k"], trow["alpha"], trow["e_ir"]):
+        law = ("k", "alpha", "e_ir")  # a truth table may hold only the asymptotes
+        if trow is not None and all(c in trow for c in law) and _finite(*trow[list(law)]):
             y = ds_acc(full, trow["k"], trow["alpha"], trow["e_ir"])
             ax.plot(full, y, color=C_TRUTH, lw=1.1, zorder=4)
         if zoom:
@@ -344,8 +398,8 @@ def forest_asymptotes(
     lsq: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     interval_kind: str = "eti",
-    inner_prob: float = 0.5,
-    lsq_prob: float = 0.9,
+    inner_prob: float | None = None,
+    lsq_prob: float | None = None,
 ) -> Figure:
     """Forest plot of the asymptote ``1 - e_IR`` per task and for an unseen task.
 
@@ -363,15 +417,20 @@ def forest_asymptotes(
         diamonds just above each row.
     interval_kind : {"eti", "hdi"}
         Interval kind.
-    inner_prob : float
-        Probability of the inner (thick) interval.
-    lsq_prob : float
-        Probability of the least-squares bootstrap interval (``fit_lsq_frame``'s ``prob``).
+    inner_prob : float, optional
+        Probability of the inner (thick) interval, below ``prob``; default
+        :func:`inner_prob_for` (0.5, or half of ``prob`` up to 0.5).
+    lsq_prob : float, optional
+        Probability of the least-squares bootstrap interval; default the ``prob`` that
+        ``fit_lsq_frame`` recorded in ``lsq.attrs``.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    inner_prob = _check_nested(prob, inner_prob)
+    lsq_prob = lsq_interval_prob(lsq, lsq_prob, prob)
+    truth = with_asymptote(truth)
     outer = post.summary(prob=prob, kind=interval_kind)
     inner = post.summary(prob=inner_prob, kind=interval_kind)
     n_groups = len(post.groups)
@@ -404,7 +463,7 @@ def forest_asymptotes(
                 )  # fmt: skip
             ax.plot(lrow["asymptote"], yl, "x", color=C_LSQ, ms=6, zorder=4)
         trow = task_row(truth, setting, task)
-        if trow is not None and _finite(trow["asymptote"]):
+        if trow is not None and "asymptote" in trow and _finite(trow["asymptote"]):
             ax.plot(trow["asymptote"], y[i] - 0.27, "D", color=C_TRUTH, ms=5, zorder=5)
     if len(outer) > n_groups:
         ax.axhline((y[n_groups - 1] + y[n_groups]) / 2, color="0.6", lw=0.7, ls="--")
@@ -473,7 +532,7 @@ def ppc_plot(
     post: Posterior,
     *,
     prob: float = 0.9,
-    inner_prob: float = 0.5,
+    inner_prob: float | None = None,
     interval_kind: str = "eti",
     ncols: int = 4,
     n_grid: int = 80,
@@ -490,7 +549,8 @@ def ppc_plot(
     post : Posterior
         The fit.
     prob, inner_prob : float
-        Probabilities of the outer and inner bands.
+        Probabilities of the outer and inner bands (``inner_prob < prob``; default
+        :func:`inner_prob_for`).
     interval_kind : {"eti", "hdi"}
         Interval kind.
     ncols : int
@@ -502,6 +562,7 @@ def ppc_plot(
     -------
     matplotlib.figure.Figure
     """
+    inner_prob = _check_nested(prob, inner_prob)
     groups = _group_rows(post)
     data = post.data
     used = data[data["used"].astype(bool)] if "used" in data else data
@@ -605,6 +666,12 @@ def trace_or_rank_plot(
     names = [v for v in var_names if v in ds.data_vars]
     if not names:
         raise ValueError(f"none of {list(var_names)} is in the posterior")
+    scalar = [v for v in names if "group" not in ds[v].dims]
+    if scalar:
+        raise ValueError(
+            f"trace_or_rank_plot draws per-group variables; {', '.join(scalar)} "
+            "has no 'group' dimension (plot it with arviz, e.g. az.plot_rank)"
+        )
     rhat = az.rhat(ds[names])
     labels = post.group_labels
     n_groups = len(labels)

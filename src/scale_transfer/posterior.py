@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from scale_transfer import __version__
 from scale_transfer.data import read_tidy
 from scale_transfer.law import ds_acc
-from scale_transfer.model import FitData, ModelConfig, prepare_data
+from scale_transfer.model import _PACKAGE_DIR, FitData, ModelConfig, prepare_data
 from scale_transfer.sampling import (
     Diagnostics,
     SamplerConfig,
@@ -49,6 +49,19 @@ _OBJECT_BOOL = "object-bool"
 def _in_unit_interval(x: np.ndarray) -> bool:
     """Every value in [0, 1] (NaN is not)."""
     return bool(np.all((x >= 0) & (x <= 1)))
+
+
+def _accuracies(values: ArrayLike, name: str) -> np.ndarray:
+    """Return US accuracies as a 1-D float array; ValueError naming ``name`` if not in [0, 1]."""
+    x = np.atleast_1d(np.asarray(values, dtype=float))
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be one number or a 1-D list; got shape {x.shape}")
+    if not _in_unit_interval(x):
+        hint = ""
+        if np.isfinite(x).all() and ((x > 1) & (x <= 100)).any():
+            hint = " (accuracies are fractions: 85% is 0.85)"
+        raise ValueError(f"{name} must be in [0, 1]; got {x.tolist()}{hint}")
+    return x
 
 
 class ModelMismatchError(ValueError):
@@ -117,6 +130,9 @@ class Posterior:
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
         """Return the draws of a per-group variable as ``(n_draws, n_groups)``."""
+        if name not in self.dt["posterior"]:
+            have = ", ".join(sorted(map(str, self.dt["posterior"].data_vars)))
+            raise KeyError(f"this fit has no variable {name!r}; it has: {have}")
         da = self.dt["posterior"][name]
         da = da.stack(sample=("chain", "draw")).transpose("sample", ...)
         return np.asarray(da.values, dtype=float)
@@ -316,7 +332,7 @@ class Posterior:
         """
         if self.config.likelihood != "frontier":
             raise ValueError("expected_gap needs a fit with likelihood='frontier'")
-        acc = self.predict_draws(us_acc, "curve")
+        acc = self.predict_draws(_accuracies(us_acc, "us_acc"), "curve")
         extra = self.draws("bad_share") * self.draws("bad_gap")
         return self._gap_mean(acc) + extra.reshape(-1, 1, 1)
 
@@ -339,6 +355,16 @@ class Posterior:
             if effects.get(col) is not None:
                 vals = np.broadcast_to(np.asarray(effects[col], dtype=object), us.shape)
                 idx = np.array([index.get(str(v), -1) for v in vals])
+                unseen = sorted({str(v) for v in vals if str(v) not in index})
+                if unseen:
+                    # documented (a new kind of model), but a typo reads the same: say so
+                    what = "the population curve" if kind == "curve" else "a level drawn anew"
+                    warnings.warn(
+                        f"effects: {col} level(s) {', '.join(map(repr, unseen))} not among the "
+                        f"fitted levels ({', '.join(map(repr, levels))}); {what} is used for them",
+                        UserWarning,
+                        skip_file_prefixes=(_PACKAGE_DIR,),
+                    )
             for part in parts:
                 eff = self.draws(f"effect_{col}_{part}")  # (draws, level, group)
                 term = np.moveaxis(eff[:, np.maximum(idx, 0), :], 1, 2)  # (draws, group, us)
@@ -383,12 +409,7 @@ class Posterior:
         pandas.DataFrame
             Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``.
         """
-        us = np.atleast_1d(np.asarray(us_acc, dtype=float))
-        if not _in_unit_interval(us):
-            hint = ""
-            if np.isfinite(us).all() and ((us > 1) & (us <= 100)).any():
-                hint = " (accuracies are fractions: 85% is 0.85)"
-            raise ValueError(f"us_acc must be in [0, 1]; got {us.tolist()}{hint}")
+        us = _accuracies(us_acc, "us_acc")
         x = self.predict_draws(us, kind, seed, effects)
         return self._interval_table(us, x, prob, interval_kind, kind)
 
@@ -438,8 +459,8 @@ class Posterior:
         at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
         if us.size == 0:
             raise ValueError("models_us_acc is empty")
-        if not (_in_unit_interval(us) and _in_unit_interval(at)):
-            raise ValueError("US accuracies must be in [0, 1] (and not NaN)")
+        _accuracies(us, "models_us_acc (the new models')")
+        _accuracies(at, "at_us_acc (--us-acc)")
         acc = self.predict_draws(us, kind="new-model", seed=seed)
         step = max(1, int(np.ceil(acc.shape[0] / max_draws)))
         acc = acc[::step]
@@ -606,7 +627,11 @@ class Posterior:
         return post
 
     def recheck(self, **kwargs: Any) -> Diagnostics:
-        """Re-run the convergence checks (e.g. with other thresholds or ``strict=True``)."""
+        """Re-run the convergence checks with other thresholds or ``strict=True``.
+
+        Keywords as :func:`scale_transfer.sampling.check_convergence`: ``rhat_max`` (1.01),
+        ``ess_min`` (400), ``strict``, ``var_names``.
+        """
         kwargs.setdefault("target_accept", self.sampler.target_accept)  # as sampled
         return check_convergence(self.dt, **kwargs)
 

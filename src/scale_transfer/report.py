@@ -23,7 +23,14 @@ import numpy as np
 import pandas as pd
 
 from scale_transfer import __version__
-from scale_transfer.plots import INTERVAL_NAMES, interval_label, task_row
+from scale_transfer.plots import (
+    INTERVAL_NAMES,
+    inner_prob_for,
+    interval_label,
+    lsq_interval_prob,
+    task_row,
+    with_asymptote,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -167,8 +174,9 @@ def asymptote_table(
         ]
         has = np.isfinite(out["lsq lower"].to_numpy(float))
         out["lsq interval"] = np.where(
-            has, f"{100 * _lsq_prob(lsq, lsq_prob, prob):g}% percentile bootstrap", ""
+            has, f"{100 * lsq_interval_prob(lsq, lsq_prob, prob):g}% percentile bootstrap", ""
         )
+    truth = with_asymptote(truth)
     if truth is not None:
         rows = [task_row(truth, st, t) for st, t in zip(s["setting"], s["task"], strict=True)]
         tv = np.array([np.nan if r is None else float(r["asymptote"]) for r in rows])
@@ -178,16 +186,6 @@ def asymptote_table(
             bool(i) if np.isfinite(v) else None for i, v in zip(inside, tv, strict=True)
         ]
     return out
-
-
-def _lsq_prob(lsq: pd.DataFrame | None, lsq_prob: float | None, prob: float) -> float:
-    """Return the least-squares intervals' probability.
-
-    As given; else as ``fit_lsq_frame`` recorded it; else the report's own.
-    """
-    if lsq_prob is not None:
-        return lsq_prob
-    return lsq.attrs.get("prob", prob) if lsq is not None else prob
 
 
 def extrapolation_table(
@@ -313,15 +311,21 @@ def _figures(
             lambda: plots.forest_asymptotes(
                 post, prob=prob, lsq=lsq, truth=truth, interval_kind=kind, lsq_prob=lsq_prob
             ),
-            f"Asymptote per task: {interval_label(prob, kind)} (thin) and 50% (thick) with the "
-            "posterior median; in orange the population-level prediction for an unseen task."
+            f"Asymptote per task: {interval_label(prob, kind)} (thin) and "
+            f"{100 * inner_prob_for(prob):g}% (thick) with the posterior median"
+            + (
+                "; in orange the population-level prediction for an unseen task."
+                if post.config.pooling != "independent"
+                else "."
+            )
             + (" Crosses: least squares with its bootstrap interval." if lsq is not None else "")
             + (" Green diamonds: the true asymptotes." if truth is not None else ""),
         ),
         "ppc": (
             lambda: plots.ppc_plot(post, prob=prob, interval_kind=kind),
             f"Posterior predictive check: the fitted points against the "
-            f"{interval_label(prob, kind, 'predictive band')} (and 50%) of the DS accuracy of a "
+            f"{interval_label(prob, kind, 'predictive band')} (and "
+            f"{100 * inner_prob_for(prob):g}%) of the DS accuracy of a "
             "new model. About that share of the points should fall inside; far fewer means the "
             "model understates the scatter, far more that it overstates it.",
         ),
@@ -488,7 +492,7 @@ def write_report(
         raise FileExistsError(
             f"{', '.join(existing)} exist(s); pass overwrite=True (--overwrite) to replace"
         )
-    lsq_prob = _lsq_prob(lsq, lsq_prob, prob)
+    lsq_prob = lsq_interval_prob(lsq, lsq_prob, prob)
     cfg = post.config
     title = title or (
         f"scale-transfer report: {cfg.target} fit of {len(post.groups)} tasks "
@@ -560,11 +564,34 @@ def write_report(
     ) + (
         ". 'Curve' intervals are for the law's value (the frontier, for a hull fit); 'new model' "
         "intervals add the model-level scatter of the likelihood, for the DS accuracy of one new "
-        "model. '(new task)' is an unseen task drawn from the population."
+        "model."
+        + (
+            " '(new task)' is an unseen task drawn from the population."
+            if cfg.pooling != "independent"
+            else ""
+        )
+        + (
+            f" This fit has level effects ({', '.join(cfg.effects)}): the curves and asymptotes "
+            "shown are the population curve (every effect at 0), which is no one level's "
+            "curve, and 'new model' intervals draw the new model's level from the population "
+            "(a model of an unseen kind), so they are wider; for a given level use "
+            "'predict --effect COLUMN=LEVEL' (Posterior.predict(..., effects={...}))."
+            if getattr(cfg, "effects", ())
+            else ""
+        )
+    )
+    lsq_target = (
+        str(lsq["target"].iloc[0]) if lsq is not None and "target" in lsq and len(lsq) else None
     )
     lsq_note = (
-        f" 'lsq' is the least-squares estimate (the paper's method) with its "
-        f"{100 * lsq_prob:g}% percentile bootstrap interval."
+        f" 'lsq' is the least-squares estimate (the paper's method) fitted to "
+        f"{'the hull' if lsq_target == 'hull' else 'all points'}, with its "
+        f"{100 * lsq_prob:g}% percentile bootstrap interval"
+        + (
+            " (a fit to all points estimates a typical model's curve, below the frontier)."
+            if lsq_target == "all" and cfg.likelihood == "frontier"
+            else "."
+        )
         if lsq is not None
         else ""
     )

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import logging
 import numbers
-import os
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -19,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from scale_transfer import suffstats
-from scale_transfer.model import FitData, ModelConfig, build_model, is_centered
+from scale_transfer.model import _PACKAGE_DIR, FitData, ModelConfig, build_model, is_centered
 
 __all__ = [
     "ConvergenceError",
@@ -51,8 +50,6 @@ class ConvergenceError(RuntimeError):
 
 #: nutpie mass-matrix adaptations (``"auto"`` resolves per model, :func:`resolve_adaptation`).
 ADAPTATIONS = ("auto", "diag", "low_rank")
-#: This package's folder: warnings are attributed to the first caller outside it.
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 #: MCMC back ends.
 SAMPLERS = ("nutpie", "numpyro")
 

@@ -816,6 +816,8 @@ def run_study(
     for name, v in (("draws", draws), ("tune", tune), ("chains", chains)):
         if v < 1:
             raise ValueError(f"{name} must be >= 1; got {v}")
+    if isinstance(sizes, str | int):
+        raise ValueError(f"sizes must be a list of sample sizes, e.g. [100, 200]; got {sizes!r}")
     size_labels = list(dict.fromkeys(_size_label(s) for s in sizes))
     if not size_labels:
         raise ValueError("no sample sizes given")
@@ -925,8 +927,10 @@ def run_study(
                         rows = fut.result()
                     except Exception as err:  # noqa: BLE001 - reported, retried on resume
                         n_failed += 1
-                        errors.append(f"{key}: {type(err).__name__}: {err}")
-                        say(f"FAILED {key}: {type(err).__name__}: {err}")
+                        # the fit runs under one setting label; name the user's
+                        text = str(err).replace(f"({_FIT_SETTING})", f"({key[0]})")
+                        errors.append(f"{key}: {type(err).__name__}: {text}")
+                        say(f"FAILED {key}: {type(err).__name__}: {text}")
                         continue
                     _write_atomic_csv(rows, _fit_path(out, key))
                     n_done += 1
@@ -992,6 +996,19 @@ _POOLED = {
 }
 
 
+def _as_table(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    """Return the study table (a folder is read with :func:`read_study`); refuse an empty one."""
+    where = ""
+    if isinstance(table, str | os.PathLike):
+        where = f" in {table}"
+        if not Path(table).is_dir():
+            raise FileNotFoundError(f"{table}: no such study folder")
+        table = read_study(table)
+    if len(table) == 0:
+        raise ValueError(f"no finished fits{where}: run the study first (scale-transfer study)")
+    return table
+
+
 def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFrame:
     """Average the study over tasks (per fit), then summarise over repeats (per sample size).
 
@@ -1000,8 +1017,8 @@ def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFram
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        From :func:`run_study` or :func:`read_study`.
+    table : pandas.DataFrame or path
+        From :func:`run_study` or :func:`read_study`, or the study folder.
     max_rhat : float, optional
         Leave out Bayesian fits whose largest R-hat is above this (least-squares fits are
         always kept). Default: keep every fit.
@@ -1017,7 +1034,7 @@ def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFram
         (largest R-hat of those fits) and ``converged`` (share of fits that passed every
         convergence check; Bayesian methods only).
     """
-    t = table.copy()
+    t = _as_table(table).copy()
     if max_rhat is not None:
         t = t[(t["method"] == "lsq") | (t["max_rhat"] <= max_rhat)]
     t["_n"] = np.where(t["target"] == "all", t["n_holdout_all"], t["n_holdout_hull"])
@@ -1096,8 +1113,8 @@ def plot_study(
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        From :func:`run_study` or :func:`read_study`.
+    table : pandas.DataFrame or path
+        From :func:`run_study` or :func:`read_study`, or the study folder.
     coverage : bool
         Draw the coverage row (when the table has coverage).
     stat : {"median", "mean"}
@@ -1115,6 +1132,7 @@ def plot_study(
 
     if stat not in ("median", "mean"):
         raise ValueError(f"stat must be 'median' or 'mean'; got {stat!r}")
+    table = _as_table(table)
     summ = summarize(table, max_rhat=max_rhat)
     suffix = "_median" if stat == "median" else ""
     settings = list(pd.unique(table["setting"]))
