@@ -459,7 +459,7 @@ class Posterior:
         at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
         if us.size == 0:
             raise ValueError("models_us_acc is empty")
-        _accuracies(us, "models_us_acc (the new models')")
+        _accuracies(us, "models_us_acc (--models-us-acc)")
         _accuracies(at, "at_us_acc (--us-acc)")
         acc = self.predict_draws(us, kind="new-model", seed=seed)
         step = max(1, int(np.ceil(acc.shape[0] / max_draws)))

@@ -584,9 +584,9 @@ def write_report(
         str(lsq["target"].iloc[0]) if lsq is not None and "target" in lsq and len(lsq) else None
     )
     lsq_note = (
-        f" 'lsq' is the least-squares estimate (the paper's method) fitted to "
-        f"{'the hull' if lsq_target == 'hull' else 'all points'}, with its "
-        f"{100 * lsq_prob:g}% percentile bootstrap interval"
+        " 'lsq' is the least-squares estimate (the paper's method)"
+        + {"hull": " fitted to the hull", "all": " fitted to all points"}.get(lsq_target, "")
+        + f", with its {100 * lsq_prob:g}% percentile bootstrap interval"
         + (
             " (a fit to all points estimates a typical model's curve, below the frontier)."
             if lsq_target == "all" and cfg.likelihood == "frontier"
