@@ -191,7 +191,8 @@ def test_effects_option_predicts_known_and_new_levels(small: pd.DataFrame) -> No
     assert "effect_kind_log_level" in post.dt["posterior"]
     us = np.array([0.4, 0.5])
     known = post.predict_draws(us, "new-model", effects={"kind": "a"})
-    new = post.predict_draws(us, "new-model", effects={"kind": "zzz"})
+    with pytest.warns(UserWarning, match="'zzz' not among the fitted levels"):
+        new = post.predict_draws(us, "new-model", effects={"kind": "zzz"})
     assert known.shape == new.shape == (200, 3, 2)
     assert new.std(0).mean() > known.std(0).mean()  # an unseen level adds its spread
     curve = post.predict(us, kind="curve", effects={"kind": ["a", "b"]})
