@@ -238,7 +238,7 @@ def read_tidy(
 
 def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> pd.DataFrame:
     where = _where(source)
-    labels = None if source else list(df.index)
+    labels = None if source else df.index  # the caller's labels (reset below)
     path, n_rows = source or None, len(df)
 
     def rows(index: Sequence[int]) -> str:  # this table's rows, named as its user sees them

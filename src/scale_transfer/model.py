@@ -312,8 +312,9 @@ def _warn_few_hull_points(groups: pd.DataFrame, config: ModelConfig) -> None:
     few = groups[groups["n"] < 3]
     if len(few) == 0:
         return
+    several = groups["setting"].nunique() > 1
     names = ", ".join(
-        f"{r.task} ({r.setting}): {r.n}" if groups["setting"].nunique() > 1 else f"{r.task}: {r.n}"
+        f"{r.task} ({r.setting}): {r.n}" if several else f"{r.task}: {r.n}"
         for r in few.itertuples()
     )
     source = (

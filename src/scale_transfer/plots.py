@@ -305,11 +305,13 @@ def figure_a(
         ax.axhline(row["median"], color=C_ASYM, linestyle=":", linewidth=1.3, zorder=3)
         # the fitted law: median and band, over the data then extrapolated
         in_grid = np.linspace(x_lo, x_hi, n_grid)
-        ex_grid = np.linspace(x_hi, end, max(2, n_grid // 2))
-        for grid, extrap in ((in_grid, False), (ex_grid, True)):
+        ex_grid = np.linspace(x_hi, end, max(2, n_grid // 2)) if end > x_hi else in_grid[:0]
+        # one call for both stretches: the curve predict gives (discrepancy term included)
+        both = post.predict_draws(np.concatenate([in_grid, ex_grid]), kind="curve")[:, g, :]
+        stretches = ((in_grid, both[:, :n_grid], False), (ex_grid, both[:, n_grid:], True))
+        for grid, acc, extrap in stretches:
             if extrap and end <= x_hi:
                 continue
-            acc = post.predict_draws(grid, kind="curve")[:, g, :]  # as predict: discrepancy too
             lo_b, hi_b = interval(acc, prob, interval_kind)
             med = np.median(acc, axis=0)
             win = grid >= x_start

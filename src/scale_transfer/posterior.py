@@ -46,17 +46,12 @@ SUMMARY_VARS = ("asymptote", "e_ir", "k", "alpha")
 _OBJECT_BOOL = "object-bool"
 
 
-def _in_unit_interval(x: np.ndarray) -> bool:
-    """Every value in [0, 1] (NaN is not)."""
-    return bool(np.all((x >= 0) & (x <= 1)))
-
-
 def _accuracies(values: ArrayLike, name: str) -> np.ndarray:
     """Return US accuracies as a 1-D float array; ValueError naming ``name`` if not in [0, 1]."""
     x = np.atleast_1d(np.asarray(values, dtype=float))
     if x.ndim != 1:
         raise ValueError(f"{name} must be one number or a 1-D list; got shape {x.shape}")
-    if not _in_unit_interval(x):
+    if not np.all((x >= 0) & (x <= 1)):  # NaN fails too
         hint = ""
         if np.isfinite(x).all() and ((x > 1) & (x <= 100)).any():
             hint = " (accuracies are fractions: 85% is 0.85)"

@@ -361,9 +361,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
         t1 = time.perf_counter()
         # progress=False is quiet, as with nutpie: PyMC logs the sampled variables and a
         # short-chain notice (this package checks convergence itself)
-        quiet = contextlib.ExitStack()
-        if not sc.progress:
-            quiet.enter_context(_logger_level("pymc", logging.ERROR))
+        quiet = contextlib.nullcontext() if sc.progress else _logger_level("pymc", logging.ERROR)
         with quiet:
             dt = pm.sample(
                 draws=sc.draws,
