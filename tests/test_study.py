@@ -140,6 +140,61 @@ def test_figure_builds(local_study):
     plt.close(fig)
 
 
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+
+
+def test_figure_draws_the_frontier_predictive_hull_only_by_default(local_study):
+    from matplotlib.colors import to_hex
+
+    from scale_transfer.study import _COLORS
+
+    _, res, _ = local_study
+    teal = _COLORS[("hull", "pred")]
+
+    def teal_lines(fig) -> int:
+        return sum(to_hex(ln.get_color()) == teal for ln in fig.get_axes()[1].get_lines())
+
+    # the quick study's Bayesian fits to all points are Student-t: their predictive hull
+    # is in the table but not drawn unless asked for
+    assert res.table["hull_cover90"].notna().any()
+    fig = plot_study(res.table)
+    assert teal_lines(fig) == 0
+    assert not any("predictive hull" in t for t in _legend_texts(fig))
+    plt.close(fig)
+    fig = plot_study(res.table, predictive_hull="all")
+    assert teal_lines(fig) == 2  # 50% and 90%
+    assert any("predictive hull" in t for t in _legend_texts(fig))
+    plt.close(fig)
+    # a frontier fit's is drawn by default (the table relabelled: the drawing only reads it)
+    t = res.table.copy()
+    is_all = (t["method"] == "bayes") & (t["target"] == "all")
+    t.loc[is_all, "likelihood"] = "frontier"
+    fig = plot_study(t)
+    assert teal_lines(fig) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="predictive_hull must be"):
+        plot_study(res.table, predictive_hull="student_t")
+
+
+def test_figure_says_which_lines_rest_on_fewer_fits(local_study):
+    _, res, _ = local_study
+    fig = plot_study(res.table)
+    assert not any(t.startswith(("Bayes:", "least squares:")) for t in _legend_texts(fig))
+    plt.close(fig)
+    t = res.table
+    # a study still running: one Bayesian cell has one repeat, another none yet
+    gone = (t["method"] == "bayes") & (
+        ((t["size"] == "100") & (t["target"] == "all") & (t["repeat"] == 1))
+        | ((t["size"] == "all") & (t["target"] == "hull"))
+    )
+    fig = plot_study(t[~gone])
+    texts = _legend_texts(fig)
+    assert "Bayes: 1-2 repeats,\n  3 of 4 cells" in texts
+    assert not any(t.startswith("least squares:") for t in texts)
+    plt.close(fig)
+
+
 def test_summarize(local_study, tmp_path):
     out, res, _ = local_study
     summ = summarize(res.table)

@@ -1098,6 +1098,7 @@ def plot_study(
     coverage: bool = True,
     stat: str = "median",
     max_rhat: float | None = None,
+    predictive_hull: str = "frontier",
 ) -> Any:
     """Figure B: error against sample size per setting, and interval coverage.
 
@@ -1106,10 +1107,11 @@ def plot_study(
     to all points and to the hull; one line style per method; log scale. Bottom row
     (``coverage=True``): empirical coverage of the 50% and 90% predictive intervals on the
     held-out points (Bayes: equal-tailed intervals of a new model's DS accuracy; least
-    squares: curve ± z * residual sd), with the nominal levels as dotted lines; where the
-    table has them (Bayesian fits to all points), also the coverage of the held-out hull by
-    the predictive hull of the held-out models (``hull_cover50``, ``hull_cover90``). Lines are
-    medians (or means) over repeats, bands the 10% to 90% quantiles over repeats.
+    squares: curve ± z * residual sd), with the nominal levels as dotted lines, and the
+    coverage of the held-out hull by the predictive hull of the held-out models
+    (``hull_cover50``, ``hull_cover90``; see ``predictive_hull``). Lines are medians (or
+    means) over repeats, bands the 10% to 90% quantiles over repeats. A method with fewer
+    repeats in some cells than in others (a study still running) says so in the legend.
 
     Parameters
     ----------
@@ -1122,6 +1124,13 @@ def plot_study(
         repeats.
     max_rhat : float, optional
         Leave out Bayesian fits with a larger R-hat (see :func:`summarize`).
+    predictive_hull : {"frontier", "all", "none"}
+        Whose predictive hull to draw: fits to all points with the frontier likelihood
+        (default: the one likelihood with a gap below the frontier, whose new models'
+        upper hull estimates a held-out hull), every Bayesian fit to all points that has
+        one (the Student-t's and Gaussian's put new models above the frontier: their
+        predictive hull sits too high, see docs/study.md), or none. The table keeps the
+        columns either way.
 
     Returns
     -------
@@ -1132,8 +1141,17 @@ def plot_study(
 
     if stat not in ("median", "mean"):
         raise ValueError(f"stat must be 'median' or 'mean'; got {stat!r}")
+    if predictive_hull not in ("frontier", "all", "none"):
+        raise ValueError(
+            f"predictive_hull must be 'frontier', 'all' or 'none'; got {predictive_hull!r}"
+        )
     table = _as_table(table)
     summ = summarize(table, max_rhat=max_rhat)
+    if predictive_hull != "all":  # draw the predictive hull of the chosen fits only
+        frontier = table["target"].eq("all") & table["likelihood"].eq("frontier")
+        shown = set() if predictive_hull == "none" else set(table.loc[frontier, "method"])
+        hull_cols = [c for c in summ if c.startswith("hull_cover")]
+        summ.loc[~summ["method"].isin(shown), hull_cols] = np.nan
     suffix = "_median" if stat == "median" else ""
     settings = list(pd.unique(table["setting"]))
     sizes = _size_order(table["size"].astype(str))
@@ -1248,6 +1266,17 @@ def plot_study(
         head(f"line: {stat} over repeats"),
         head("band: 10%-90% of repeats"),
     ]
+    top = int(summ["repeats"].max())
+    for m in methods:  # a study still running: say which lines rest on fewer fits
+        reps = summ.loc[summ["method"] == m, "repeats"]
+        cells = len(settings) * len(sizes) * summ.loc[summ["method"] == m, "target"].nunique()
+        if reps.min() < top or len(reps) < cells:
+            lo, hi = int(reps.min()), int(reps.max())
+            span = str(lo) if lo == hi else f"{lo}-{hi}"
+            note = f"{_METHOD_NAMES[m]}: {span} repeat{'s' if hi > 1 else ''}"
+            if len(reps) < cells:
+                note += f",\n  {len(reps)} of {cells} cells"
+            handles += [head(note)]
     if rows == 2 and "lsq" in methods:
         handles += [head("lsq interval: curve ± z·sd")]
     if rows == 2 and bayes:
