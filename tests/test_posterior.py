@@ -229,3 +229,18 @@ def test_fit_takes_percent_data(sim, post):
     got = fit(pct, target="hull", draws=20, tune=20, chains=1, progress=False, percent=True)
     np.testing.assert_allclose(got.data["ds_acc"], post.data["ds_acc"])  # back to fractions
     assert (got.groups["n"] == post.groups["n"]).all()
+
+
+def test_min_points_lets_a_hierarchical_fit_take_small_tasks():
+    from scale_transfer.data import DataError
+
+    d = simulate("jft-25shot", 40, seed=2).data
+    d = d[d.task.isin(["pets", "cars"])]
+    few = pd.concat([d[d.task == "pets"], d[d.task == "cars"].head(3)])
+    with pytest.raises(DataError, match=r"too few points to fit the law \(need >= 4\): cars"):
+        fit(few, draws=20, tune=20, chains=1, progress=False)
+    post = fit(few, min_points=3, draws=20, tune=20, chains=1, progress=False, strict=False)
+    assert post.groups.set_index("task").loc["cars", "n"] == 3
+    pct = few.assign(us_acc=few.us_acc * 100, ds_acc=few.ds_acc * 100)
+    post = fit(pct, percent=True, min_points=3, draws=20, tune=20, chains=1, progress=False)
+    assert post.groups.set_index("task").loc["cars", "n"] == 3

@@ -420,3 +420,34 @@ def test_a_subsample_too_small_to_fit_says_a_rerun_will_not_help(tmp_path, capsy
     assert exc.value.code == 2
     assert "cannot be fitted with these data" in err and "a rerun fails the same way" in err
     assert "(study)" not in err and "(jft-25shot)" in err
+
+
+def test_a_task_whose_hull_has_three_points_is_fitted(tmp_path):
+    """The Bayesian hull fit takes a hull of 3 points, as ``fit(target="hull")`` does.
+
+    Session 11's default study lost 12 of 880 Bayesian hull fits (col_hist, 100-200 models):
+    the hull rows passed with ``target="all"`` met the data's check of 4 points per task.
+    """
+    rng = np.random.default_rng(0)
+    n = 40  # the 4 of highest US accuracy are held out: the pool is models 0-35
+    us = np.sort(rng.uniform(0.2, 0.6, n))
+    flat = 0.3 - rng.uniform(0.002, 0.01, n)
+    flat[[0, 12, 35]] = 0.3, 0.5, 0.6  # the pool's two ends and one between: a hull of 3
+    law = 0.2 + 0.6 * us**0.8 - rng.uniform(0.0, 0.05, n)
+    models = [f"m{i}" for i in range(n)]
+    df = pd.DataFrame(
+        {
+            "model": models * 2,
+            "task": ["law"] * n + ["flat"] * n,
+            "us_acc": np.concatenate([us, us]),
+            "ds_acc": np.concatenate([law, flat]),
+        }
+    )
+    res = run_study(
+        tmp_path / "s", data=df, sizes=["all"], repeats=1, methods=["bayes"], targets=["hull"],
+        draws=30, tune=30, workers=0, figure=False,
+    )  # fmt: skip
+    assert res.n_failed == 0 and res.n_done == 1
+    row = res.table.set_index("task").loc["flat"]
+    assert row["n_points"] == 3
+    assert np.isfinite(row["asymptote"]) and np.isfinite(row["pred_mse"])

@@ -34,7 +34,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from scale_transfer import suffstats
-from scale_transfer.data import read_tidy
+from scale_transfer.data import MIN_POINTS, read_tidy
 
 Target = Literal["all", "hull"]
 Pooling = Literal["hierarchical", "independent", "complete"]
@@ -332,7 +332,9 @@ def _warn_few_hull_points(groups: pd.DataFrame, config: ModelConfig) -> None:
     )
 
 
-def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
+def prepare_data(
+    data: pd.DataFrame | str, config: ModelConfig, *, min_points: int = MIN_POINTS
+) -> FitData:
     """Validate tidy data and select the points and groups the model is fitted to.
 
     Parameters
@@ -341,6 +343,8 @@ def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
         Tidy data (see :mod:`scale_transfer.data`).
     config : ModelConfig
         Decides the target (all points or hull points).
+    min_points : int
+        Fewest points a task (and setting) of ``data`` needs (see :func:`~scale_transfer.fit`).
 
     Returns
     -------
@@ -348,7 +352,8 @@ def prepare_data(data: pd.DataFrame | str, config: ModelConfig) -> FitData:
     """
     from scale_transfer.hull import mark_hull
 
-    df = read_tidy(data)  # every frame, also one with a 'setting' column: one set of rules
+    # every frame, also one with a 'setting' column: one set of rules
+    df = read_tidy(data, min_points=min_points)
     df = mark_hull(df.reset_index(drop=True))
     df["used"] = df["on_hull"] if config.target == "hull" else True
     used = df[df["used"]]

@@ -21,7 +21,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from scale_transfer import __version__
-from scale_transfer.data import read_tidy
+from scale_transfer.data import MIN_POINTS, read_tidy
 from scale_transfer.law import ds_acc
 from scale_transfer.model import _PACKAGE_DIR, FitData, ModelConfig, prepare_data
 from scale_transfer.sampling import (
@@ -683,6 +683,7 @@ def fit(
     sampler_config: SamplerConfig | None = None,
     *,
     percent: bool = False,
+    min_points: int = MIN_POINTS,
     **kwargs: Any,
 ) -> Posterior:
     """Fit the hierarchical power-law model.
@@ -702,13 +703,19 @@ def fit(
         of the one given.
     percent : bool, default False
         The data's accuracies are in percent: divide them by 100.
+    min_points : int, default 4
+        Fewest points each task (and setting) of ``data`` must have: 4, the law's three
+        parameters and one more, as least squares needs. The hierarchical model can fit a
+        task with fewer where the other tasks inform its priors, as ``target="hull"`` does
+        with a hull of 3 points (and warns below 3): lower it to fit hull points computed
+        elsewhere (``target="all"`` on them is ``target="hull"`` on the whole cloud).
 
     Returns
     -------
     Posterior
     """
     if percent:
-        data = read_tidy(data, percent=True)
+        data = read_tidy(data, percent=True, min_points=min_points)
     mfields = set(ModelConfig.__dataclass_fields__)
     sfields = set(SamplerConfig.__dataclass_fields__)
     unknown = set(kwargs) - mfields - sfields
@@ -725,7 +732,8 @@ def fit(
     )
     sampler_config = resolve_adaptation(sampler_config, config)  # saved as sampled
     warn_on_choices(config)
-    fd: FitData = prepare_data(data if not isinstance(data, os.PathLike) else str(data), config)
+    path_or_frame = data if not isinstance(data, os.PathLike) else str(data)
+    fd: FitData = prepare_data(path_or_frame, config, min_points=min_points)
     sampler_config = resolve_target_accept(sampler_config, fd, config)  # saved as sampled
     if getattr(config, "effects", ()):
         # the effects' levels and indices are part of the compiled graph, not data that

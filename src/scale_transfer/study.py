@@ -80,6 +80,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.data import MIN_POINTS
 from scale_transfer.hull import upper_hull
 from scale_transfer.law import ds_acc as law_ds_acc
 
@@ -309,10 +310,12 @@ def _run_bayes(job: _Job) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # target="all" on the hull rows is exactly target="hull" (see the module notes)
+        # target="all" on the hull rows is exactly target="hull" (see the module notes),
+        # whose hulls may have fewer than 4 points (the subsample has them all)
         post = bayes_fit(
             fitted.reset_index(drop=True),
             target="all",
+            min_points=1 if job.target == "hull" else MIN_POINTS,
             likelihood=likelihood,
             draws=job.draws,
             tune=job.tune,
