@@ -64,3 +64,15 @@ def test_model_zoo_notebook(tmp_path, timm_dir):
     for task in ("imagenetv2", "sketch", "real", "imagenet-r", "imagenet-a"):
         assert task in text
     assert "gain vs best today" in text
+
+
+def test_figure_b_notebook(tmp_path):
+    # a tiny live study, then the committed default study (docs/study_default)
+    small = {"draws": 50, "tune": 50, "n_models": 200, "sizes": [100], "repeats": 2}
+    nb = run("04_figure_b.ipynb", tmp_path, workers=0, **small)
+    text, images = outputs(nb)
+    assert images >= 2  # the live study's figure and the full study's
+    assert "8 fits in" in text  # 1 size x 2 repeats x 2 targets x 2 methods
+    assert "part 2 skipped" not in text
+    assert "hull prediction error below all-points in" in text
+    assert "hull_cover90" in text and "bayes-frontier" in text
