@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from scale_transfer.study import read_study, summarize
+from scale_transfer.study import pooled_coverage, read_study, summarize
 
 KEY = ["setting", "size", "repeat", "target", "method"]
 
@@ -34,13 +34,6 @@ def md(df: pd.DataFrame) -> str:
     rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     rows += ["| " + " | ".join(str(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join(rows)
-
-
-def pooled(t: pd.DataFrame, col: str, weight: str) -> float:
-    """Mean of ``col`` weighted by ``weight`` (coverage pooled over held-out points)."""
-    ok = t[col].notna()
-    w = t.loc[ok, weight].astype(float)
-    return float((t.loc[ok, col] * w).sum() / w.sum()) if w.sum() else float("nan")
 
 
 def main(folder: str) -> None:
@@ -94,29 +87,28 @@ def main(folder: str) -> None:
             f"setting x size x method cells; median factor {ratio:.0f}\n"
         )
 
-    w = np.where(t["target"] == "all", t["n_holdout_all"], t["n_holdout_hull"])
-    t = t.assign(_n=w)
+    pooled = pooled_coverage(t, ["setting", "target", "method"])
     rows = []
-    for (s, target, method), g in t.groupby(["setting", "target", "method"]):
-        sm = summ[(summ.setting == s) & (summ.target == target) & (summ.method == method)]
-
-        def pair(c50: str, c90: str, weight: str, g: pd.DataFrame = g) -> str:
-            return f"{fmt(pooled(g, c50, weight))} / {fmt(pooled(g, c90, weight))}"
-
-        row = {
-            "setting": s,
-            "target": target,
-            "method": method,
-            "cover50 / cover90 (mean over sizes)": f"{fmt(sm['cover50'].mean())} / "
-            f"{fmt(sm['cover90'].mean())}",
-            "cover50 / cover90 (pooled)": pair("cover50", "cover90", "_n"),
-            "width90": fmt(pooled(g, "width90", "_n"), 3),
-            "predictive hull 50% / 90% (pooled)": pair(
-                "hull_cover50", "hull_cover90", "n_holdout_hull"
-            ),
-            "fits": g.drop_duplicates(KEY).shape[0],
-        }
-        rows.append(row)
+    for p in pooled.itertuples(index=False):
+        sm = summ[
+            (summ.setting == p.setting) & (summ.target == p.target) & (summ.method == p.method)
+        ]
+        g = t[(t.setting == p.setting) & (t.target == p.target) & (t.method == p.method)]
+        rows.append(
+            {
+                "setting": p.setting,
+                "target": p.target,
+                "method": p.method,
+                "cover50 / cover90 (mean over sizes)": f"{fmt(sm['cover50'].mean())} / "
+                f"{fmt(sm['cover90'].mean())}",
+                "cover50 / cover90 (pooled)": f"{fmt(p.cover50)} / {fmt(p.cover90)}",
+                "width90": fmt(p.width90, 3),
+                "predictive hull 50% / 90% (pooled)": f"{fmt(p.hull_cover50)} / "
+                f"{fmt(p.hull_cover90)}",
+                "fits": g.drop_duplicates(KEY).shape[0],
+            }
+        )
+    rows.sort(key=lambda r: (r["setting"], r["target"], r["method"]))
     print("Coverage (50% / 90% nominal):\n")
     print(md(pd.DataFrame(rows)), "\n")
 

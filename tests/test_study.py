@@ -214,6 +214,9 @@ def test_summarize(local_study, tmp_path):
     pooled = (one["cover90"] * one["n_holdout_all"]).sum() / one["n_holdout_all"].sum()
     per_fit = summarize(one)
     assert per_fit["cover90"].iloc[0] == pytest.approx(pooled)
+    from scale_transfer.study import pooled_coverage
+
+    assert pooled_coverage(one, ["method"])["cover90"].iloc[0] == pytest.approx(pooled)
     hull = (one["hull_cover90"] * one["n_holdout_hull"]).sum() / one["n_holdout_hull"].sum()
     assert per_fit["hull_cover90"].iloc[0] == pytest.approx(hull)
     # the predictive hull exists for Bayesian fits to all points only

@@ -90,6 +90,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "StudyResult",
     "plot_study",
+    "pooled_coverage",
     "read_study",
     "run_study",
     "summarize",
@@ -1010,6 +1011,43 @@ def _as_table(table: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     if len(table) == 0:
         raise ValueError(f"no finished fits{where}: run the study first (scale-transfer study)")
     return table
+
+
+def pooled_coverage(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Coverage and width pooled over the held-out points of every fit in each group.
+
+    Each fit and task weighs by its held-out points (:data:`_POOLED`: all held-out points
+    for a fit to all points, the held-out hull for a hull fit and for the predictive hull);
+    rows without the metric (a least-squares fit without a residual sd, a hull fit's
+    predictive hull) are left out of its weights.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or path
+        From :func:`run_study` or :func:`read_study`, or the study folder.
+    by : sequence of str
+        Columns to group by, e.g. ``["setting", "target", "method"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``cover50, cover90, width90, hull_cover50, hull_cover90``.
+    """
+    t = _as_table(table)
+    weight = {
+        "_n": np.where(t["target"] == "all", t["n_holdout_all"], t["n_holdout_hull"]),
+        "_nh": t["n_holdout_hull"],
+    }
+    cols = {}
+    for c, w in _POOLED.items():
+        x = t[c] if c in t else pd.Series(np.nan, index=t.index)
+        wt = pd.Series(np.asarray(weight[w], float), index=t.index).where(x.notna(), 0.0)
+        cols[f"_{c}"], cols[f"_{c}_w"] = x.fillna(0.0) * wt, wt
+    g = pd.DataFrame(cols).join(t[list(by)]).groupby(list(by), sort=False).sum()
+    out = pd.DataFrame(
+        {c: g[f"_{c}"] / g[f"_{c}_w"].where(g[f"_{c}_w"] > 0) for c in _POOLED}, index=g.index
+    )
+    return out.reset_index()
 
 
 def summarize(table: pd.DataFrame, max_rhat: float | None = None) -> pd.DataFrame:
