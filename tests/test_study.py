@@ -15,7 +15,7 @@ import pytest
 
 from scale_transfer.cli import main
 from scale_transfer.simulate import simulate
-from scale_transfer.study import TABLE_COLUMNS, plot_study, read_study, run_study, summarize
+from scale_transfer.studies.study import TABLE_COLUMNS, plot_study, read_study, run_study, summarize
 
 pytestmark = pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
 
@@ -147,7 +147,7 @@ def _legend_texts(fig) -> list[str]:
 def test_figure_draws_the_frontier_predictive_hull_only_by_default(local_study):
     from matplotlib.colors import to_hex
 
-    from scale_transfer.study import _COLORS
+    from scale_transfer.studies.study import _COLORS
 
     _, res, _ = local_study
     teal = _COLORS[("hull", "pred")]
@@ -214,7 +214,7 @@ def test_summarize(local_study, tmp_path):
     pooled = (one["cover90"] * one["n_holdout_all"]).sum() / one["n_holdout_all"].sum()
     per_fit = summarize(one)
     assert per_fit["cover90"].iloc[0] == pytest.approx(pooled)
-    from scale_transfer.study import pooled_coverage
+    from scale_transfer.studies.study import pooled_coverage
 
     assert pooled_coverage(one, ["method"])["cover90"].iloc[0] == pytest.approx(pooled)
     hull = (one["hull_cover90"] * one["n_holdout_hull"]).sum() / one["n_holdout_hull"].sum()
@@ -428,7 +428,7 @@ def test_a_subsample_too_small_to_fit_says_a_rerun_will_not_help(tmp_path, capsy
 def test_a_task_whose_hull_has_three_points_is_fitted(tmp_path):
     """The Bayesian hull fit takes a hull of 3 points, as ``fit(target="hull")`` does.
 
-    Session 11's default study lost 12 of 880 Bayesian hull fits (col_hist, 100-200 models):
+    The default study of 2026-12-04 lost 12 of 880 Bayesian hull fits (col_hist, 100-200 models):
     the hull rows passed with ``target="all"`` met the data's check of 4 points per task.
     """
     rng = np.random.default_rng(0)

@@ -333,7 +333,7 @@ def test_benchmark_bad_input(tmp_path):
 
 def test_a_loaders_result_goes_straight_into_the_api(tmp_path, timm):
     from scale_transfer import fit_lsq_frame, validate
-    from scale_transfer.validation import load_dataset
+    from scale_transfer.studies.validation import load_dataset
 
     pd.testing.assert_frame_equal(read_tidy(timm), read_tidy(timm.data))
     assert validate(timm).n_rows == len(timm.data)
@@ -353,7 +353,7 @@ def test_a_loaders_result_goes_straight_into_the_api(tmp_path, timm):
 
 @pytest.mark.slow
 def test_timm_fit_converges_where_least_squares_hits_its_bound(timm):
-    """Issue 3: the default model on timm converges (4 x 2000 as scripts/timm_fit.py) and
+    """The default model on timm converges (4 x 2000 as tools/timm_fit.py) and
     its intervals are not degenerate where the bootstrap collapses to e_IR = 0."""
     from scale_transfer import fit, fit_lsq_frame
 
