@@ -1,4 +1,4 @@
-"""The JAX batch path (``scale_transfer.batch``): same model, same diagnostics, many fits."""
+"""The JAX batch path (``scale_transfer.studies.batch``): one model, its diagnostics, many fits."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ pytest.importorskip("jax")
 pytest.importorskip("numpyro")
 
 from scale_transfer import ModelConfig, fit, simulate  # noqa: E402
-from scale_transfer.batch import _symbolic_model, batch_diagnostics, fit_batch  # noqa: E402
 from scale_transfer.model import prepare_data  # noqa: E402
 from scale_transfer.sampling import check_convergence  # noqa: E402
+from scale_transfer.studies.batch import _symbolic_model, batch_diagnostics, fit_batch  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scale_transfer.bench import (
+from scale_transfer.studies.bench import (
     CASES,
     TARGETS,
     BenchConfig,

@@ -3,8 +3,12 @@
 import numpy as np
 import pytest
 
-from scale_transfer.calibration import asymptote_coverage, coverage_summary, sparse_subsample
 from scale_transfer.simulate import simulate
+from scale_transfer.studies.calibration import (
+    asymptote_coverage,
+    coverage_summary,
+    sparse_subsample,
+)
 
 
 def test_sparse_subsample():

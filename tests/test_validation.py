@@ -1,4 +1,4 @@
-"""Tests of the held-out validation protocol (scale_transfer.validation)."""
+"""Tests of the held-out validation protocol (scale_transfer.studies.validation)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scipy import integrate, stats
 
 from scale_transfer.cli import main
 from scale_transfer.simulate import simulate
-from scale_transfer.validation import (
+from scale_transfer.studies.validation import (
     ALL_GROUP,
     calibration_tolerance,
     crps_draws,
@@ -261,7 +261,7 @@ def test_notebook_runs_with_tiny_parameters(timm_dir: Path, tmp_path: Path) -> N
 
 def test_load_dataset_reads_percent_files(tmp_path: Path, small: pd.DataFrame) -> None:
     from scale_transfer.data import DataError
-    from scale_transfer.validation import load_dataset
+    from scale_transfer.studies.validation import load_dataset
 
     pct = small.assign(us_acc=small.us_acc * 100, ds_acc=small.ds_acc * 100)
     pct.to_csv(tmp_path / "p.csv", index=False)

@@ -167,7 +167,7 @@ def validate(
 
 def _zoo_or_file(path: Path, percent: bool) -> Path | pd.DataFrame:
     """Return the tidy frame of a timm folder or a benchmark CSV; any other path as it is."""
-    from scale_transfer.validation import _is_benchmark_file, load_dataset
+    from scale_transfer.studies.validation import _is_benchmark_file, load_dataset
 
     if path.is_dir() or _is_benchmark_file(path):
         if percent:
@@ -690,7 +690,7 @@ def study(
     and the Bayesian model, to all points and to the hull), and writes DIR/study.csv (one
     row per fit and task), DIR/figure_b.png and one file per finished fit in DIR/fits/.
     """
-    from scale_transfer.study import DEFAULT_SIZES, run_study
+    from scale_transfer.studies.study import DEFAULT_SIZES, run_study
 
     _check_out(out, True, folder=True)
     size_list: list[int | str] = list(sizes) if sizes else [s for s in DEFAULT_SIZES if s != "all"]
@@ -791,7 +791,13 @@ def bench(
     Every fit runs in a fresh process (peak memory, cold compile cache), then once more warm.
     Field names are documented in docs/benchmark.md.
     """
-    from scale_transfer.bench import CASES, LIKELIHOODS, BenchConfig, format_table, run_benchmark
+    from scale_transfer.studies.bench import (
+        CASES,
+        LIKELIHOODS,
+        BenchConfig,
+        format_table,
+        run_benchmark,
+    )
 
     _check_out(out, overwrite)
     kw = {
@@ -879,7 +885,7 @@ def validate_extrapolation(
     OUT/validation.csv (one row per method and task, plus '(all)'), OUT/points.csv,
     OUT/fits.csv and OUT/validation.png.
     """
-    from scale_transfer.validation import validate_extrapolation as _validate
+    from scale_transfer.studies.validation import validate_extrapolation as _validate
 
     _check_out(out, overwrite, folder=True)
     names = ["validation.csv", "points.csv", "fits.csv", "validation.png"]

@@ -33,7 +33,7 @@ import xarray as xr
 
 from scale_transfer.model import FitData, ModelConfig, build_model, is_centered, prepare_data
 from scale_transfer.posterior import interval
-from scale_transfer.sampling import CHECK_VARS, ConvergenceWarning, _jittered, lsq_start
+from scale_transfer.sampling import CHECK_VARS, ConvergenceWarning, jittered_start, lsq_start
 
 __all__ = ["BatchFit", "batch_diagnostics", "fit_batch"]
 
@@ -201,16 +201,16 @@ def _start_points(
 ) -> list[np.ndarray]:
     """Unconstrained start of every value variable, ``(chains, *shape)`` each.
 
-    ``fit``'s start: the least-squares values jittered by :func:`sampling._jittered`, PyMC's
+    ``fit``'s start: the least-squares values jittered by :func:`sampling.jittered_start`, PyMC's
     initial point for the variables they do not name.
     """
     start = lsq_start(fd, config)
     default = model.initial_point()
-    per_chain = [_jittered(model, start, rng) for _ in range(chains)]
+    per_chain = [jittered_start(model, start, rng) for _ in range(chains)]
     out = []
     for rv in model.free_RVs:
         x = np.asarray(default[model.rvs_to_values[rv].name], dtype=float)
-        if rv.name in per_chain[0]:  # no transform, or a log transform (_jittered's rule)
+        if rv.name in per_chain[0]:  # no transform, or a log transform (jittered_start's rule)
             v = np.stack([np.broadcast_to(c[rv.name], x.shape) for c in per_chain])
             out.append(v if model.rvs_to_transforms.get(rv) is None else np.log(v))
         else:
