@@ -6,6 +6,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_plots import fake_lsq, fake_posterior, fake_truth
@@ -16,6 +17,8 @@ from scale_transfer.report import (
     EXTRAPOLATION_US,
     FIGURES,
     asymptote_table,
+    extrapolation_table,
+    priors_used,
     report_paths,
     write_report,
 )
@@ -31,6 +34,21 @@ def post() -> Posterior:
 def written(post, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("report")
     return write_report(post, out, prob=0.9, lsq=fake_lsq(post), truth=fake_truth(post))
+
+
+def section(text: str, sid: str) -> str:
+    """The HTML of one section of the report, by its id."""
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', text, flags=re.S)
+    assert m, sid
+    return m.group(1)
+
+
+def md_section(md: str, heading_start: str) -> str:
+    """The Markdown of one section, from its heading to the next."""
+    parts = re.split(r"^## ", md, flags=re.M)
+    hits = [p for p in parts if p.startswith(heading_start)]
+    assert len(hits) == 1, heading_start
+    return hits[0]
 
 
 def html_row(html: str, first_cell: str) -> list[str]:
@@ -85,15 +103,16 @@ def test_asymptote_table_matches_summary(post, written):
     for row in summ.itertuples():
         want = [f"{v:.4f}" for v in (row.median, row.mean, row.sd, row.lower, row.upper)]
         # asymptote rows: task, n, 5 statistics, 4 least-squares and 2 truth columns
-        got_html = [r for r in html_row(html, row.task) if len(r) == 13]
-        got_md = [r for r in md_rows(md, row.task) if len(r) == 13]
+        got_html = html_row(section(html, "answer"), row.task)
+        got_md = md_rows(md_section(md, "1. Answer"), row.task)
         assert len(got_html) == len(got_md) == 1
         got_html, got_md = got_html[0], got_md[0]
         for got in (got_html, got_md):
+            assert len(got) == 13
             assert got[1] == str(row.n)
             assert got[2:7] == want
     # the interval is named with its kind and probability
-    assert "4. Asymptotes (1 - e_IR), 90% equal-tailed credible interval" in html
+    assert "2. Figure A and the asymptotes, 90% equal-tailed credible interval" in html
     assert "lower (90% ETI)" in html and "upper (90% ETI)" in md
 
 
@@ -107,29 +126,116 @@ def test_asymptote_table_with_baselines(post):
 
 
 def test_extrapolation_table_matches_predict(post, written):
-    html = written["html"].read_text()
+    html = section(written["html"].read_text(), "extrapolation")
     curve = post.predict(list(EXTRAPOLATION_US), prob=0.9, kind="curve")
     new = post.predict(list(EXTRAPOLATION_US), prob=0.9, kind="new-model")
     for task in post.groups["task"]:
-        rows = [r for r in html_row(html, task) if len(r) == 10]  # extrapolation rows
+        rows = html_row(html, task)
         assert [r[1] for r in rows] == ["0.70", "0.80", "0.90", "1.00"]
+        assert all(len(r) == 13 for r in rows)
         c = curve[curve.task == task]
         n = new[new.task == task]
         for r, (_, cr), (_, nr) in zip(rows, c.iterrows(), n.iterrows(), strict=True):
             assert r[3] == "yes"  # fake data stop at US 0.6: all extrapolated
             assert r[4:7] == [f"{cr[k]:.4f}" for k in ("mean", "lower", "upper")]
-            assert r[8:10] == [f"{nr[k]:.4f}" for k in ("lower", "upper")]
-    assert "curve lower (90% ETI)" in html and "new model upper (90% ETI)" in html
+            assert r[11:13] == [f"{nr[k]:.4f}" for k in ("lower", "upper")]
+    for col in ("curve lower", "gain upper", "new model upper"):
+        assert f"{col} (90% ETI)" in html
 
 
-def test_sections_and_verdict(post, written):
+def test_gain_is_the_rise_above_the_best_observed(post):
+    tab = extrapolation_table(post, (0.5, 0.9), 0.9)
+    g = 0  # first task
+    task = post.groups["task"].iloc[g]
+    us_max = post.data.loc[post.data.task == task, "us_acc"].max()
+    x = post.predict_draws(np.array([0.9, us_max]), kind="curve")[:, g, :]
+    row = tab[(tab.task == task) & (tab.us_acc == 0.9)].iloc[0]
+    assert row["gain median"] == pytest.approx(np.median(x[:, 0] - x[:, 1]))
+    assert row["gain lower"] < row["gain median"] < row["gain upper"]
+    # not beyond the data: no gain
+    assert tab[tab.us_acc == 0.5]["gain median"].isna().all()
+
+
+SECTIONS = (
+    "1. Answer",
+    "2. Figure A and the asymptotes",
+    "3. What more pre-training buys",
+    "4. Extrapolation self-check",
+    "5. Convergence",
+    "6. Details: data",
+    "7. Details: model and priors",
+    "8. Details: sampler settings",
+)
+
+
+def test_sections_in_order_and_verdict(post, written):
     html, md = written["html"].read_text(), written["md"].read_text()
-    for text in ("1. Data", "2. Model and priors", "3. Convergence", "5. Extrapolation"):
-        assert text in html and text in md
+    for text in (html, md):
+        at = [text.index(head) for head in SECTIONS]
+        assert at == sorted(at)
+    # the answer leads, Figure A and the forest plot follow it
+    assert html.index("Asymptote (the DS accuracy") < html.index('id="figure_a"')
+    assert html.index('id="figure_a"') < html.index('id="forest_asymptotes"')
+    assert html.index('id="forest_asymptotes"') < html.index('id="data"')
     assert "Converged." in html and "NOT CONVERGED" not in html
-    for name, spec in post.config.full_priors.items():
-        assert name in md and spec["dist"] in md
     assert "jft-25shot" in md  # the setting
+    assert "no extrapolation self-check" in section(html, "self-check")
+
+
+def test_answer_names_interval_and_whose_asymptote(post, written):
+    answer = section(written["html"].read_text(), "answer")
+    summ = post.summary(prob=0.9)
+    assert "90% equal-tailed credible interval" in answer
+    assert "of the frontier (the best models" in answer  # a hull fit
+    for row in summ.itertuples():
+        assert f"{row.task} {row.median:.3f} [{row.lower:.3f}, {row.upper:.3f}]" in answer
+    assert "+0." in answer and " at 0.9" in answer  # what more pre-training buys
+
+
+def test_only_the_priors_the_model_uses(post, written):
+    md = written["md"].read_text()
+    priors = md_section(md, "7. Details")
+    used = priors_used(post.config)
+    assert "sigma" in used and "gap" not in used and "bad_share" not in used
+    for name, spec in post.config.full_priors.items():
+        shown = f"| {name.replace('_', chr(92) + '_')} | {spec['dist']}(" in priors
+        assert shown == (name in used), name
+
+
+def test_priors_used_follow_the_config(post):
+    import dataclasses
+
+    cfg = post.config
+    frontier = dataclasses.replace(cfg, likelihood="frontier")
+    assert {"noise", "gap", "bad_share"} <= set(priors_used(frontier))
+    assert "sigma" not in priors_used(frontier)
+    assert "nu" in priors_used(dataclasses.replace(cfg, likelihood="student_t"))
+    complete = priors_used(dataclasses.replace(cfg, pooling="complete"))
+    assert "log_alpha_mu" in complete and "log_alpha_sigma" not in complete
+
+
+def test_self_check_shown_when_given(post, tmp_path):
+    check = pd.DataFrame({"interval": ["50%", "90%"], "coverage": [0.48, 0.88]})
+    paths = write_report(post, tmp_path, self_check=check, figures=["forest_asymptotes"])
+    html = section(paths["html"].read_text(), "self-check")
+    assert "no extrapolation self-check" not in html
+    assert html_row(html, "90%") == [["90%", "0.8800"]]
+
+
+def test_names_are_escaped(tmp_path):
+    base = fake_posterior(("pets", "dtd"), n_draw=40)
+    weird = {"pets": "a|b*c_d", "dtd": "<x>[y]`z`"}
+    groups = base.groups.assign(task=base.groups["task"].map(weird))
+    data = base.data.assign(task=base.data["task"].map(weird))
+    p = Posterior(base.dt, base.config, base.sampler, groups, data, base.diagnostics, "x")
+    paths = write_report(p, tmp_path, title="t <i>|", figures=["forest_asymptotes"])
+    html, md = paths["html"].read_text(), paths["md"].read_text()
+    assert "<x>" not in html and "&lt;x&gt;[y]`z`" in html and "<i>" not in html
+    assert "a\\|b\\*c\\_d" in md and "\\<x\\>\\[y\\]\\`z\\`" in md
+    rows = [line for line in md.splitlines() if line.startswith("| a")]
+    # a table row keeps its cells: the escaped | does not split them
+    assert rows and len(re.split(r"(?<!\\)\|", rows[0].strip().strip("|"))) == 7
+    assert "# t \\<i\\>\\|" in md
 
 
 def test_not_converged_is_loud(tmp_path):

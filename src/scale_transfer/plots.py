@@ -24,6 +24,12 @@ from matplotlib.patches import Patch
 
 from scale_transfer.law import ds_acc
 from scale_transfer.posterior import NEW_TASK, interval
+from scale_transfer.report.tables import (
+    interval_label,
+    lsq_interval_prob,
+    task_row,
+    with_asymptote,
+)
 
 if TYPE_CHECKING:
     from scale_transfer.model import ModelConfig
@@ -39,8 +45,6 @@ __all__ = [
     "trace_or_rank_plot",
 ]
 
-INTERVAL_NAMES = {"eti": "equal-tailed", "hdi": "highest-density"}
-
 # colours: the Bayesian fit in blues, the asymptote in purple, least squares in black,
 # the truth of a simulation in green; points from yellow (small) to dark red (large models)
 C_CURVE = "#1b3f8b"
@@ -54,27 +58,6 @@ C_EXTRAP = "0.9"
 POINT_CMAP = mcolors.LinearSegmentedColormap.from_list(
     "params", plt.get_cmap("YlOrRd")(np.linspace(0.3, 1.0, 256))
 )
-
-
-def interval_label(prob: float, kind: str = "eti", what: str = "credible interval") -> str:
-    """Name an interval, e.g. ``"90% equal-tailed credible interval"``.
-
-    Parameters
-    ----------
-    prob : float
-        Probability in (0, 1).
-    kind : {"eti", "hdi"}
-        Interval kind.
-    what : str
-        The noun, e.g. ``"credible band"``.
-
-    Returns
-    -------
-    str
-    """
-    if kind not in INTERVAL_NAMES:
-        raise ValueError(f"interval kind must be one of {tuple(INTERVAL_NAMES)}; got {kind!r}")
-    return f"{100 * prob:g}% {INTERVAL_NAMES[kind]} {what}"
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -121,60 +104,6 @@ def _label_outer(axes_flat: list, ncols: int, xlabel: str, ylabel: str) -> None:
             ax.set_xlabel(xlabel)
 
 
-def task_row(frame: pd.DataFrame | None, setting: str, task: str) -> pd.Series | None:
-    """Return the row of a per-task frame (least squares, truth) for one group.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame or None
-        One row per task, column ``task`` and optionally ``setting`` (matched when present
-        and holding ``setting``).
-    setting, task : str
-        The group.
-
-    Returns
-    -------
-    pandas.Series or None
-        The matching row; None when there is none (or no frame). A frame's one row for the
-        task matches a fit without settings (setting ``"default"``) whatever its setting
-        (e.g. a simulator's truth, labelled ``jft-25shot``, for data without setting
-        columns); otherwise the settings must agree.
-
-    Raises
-    ------
-    ValueError
-        When the frame has several rows for the task and none (or more than one) in the
-        group's setting: which one is meant cannot be told.
-    """
-    if frame is None or len(frame) == 0:
-        return None
-    rows = frame[frame["task"].astype(str) == task]
-    if len(rows) > 1 and "setting" in rows:
-        rows = rows[rows["setting"].astype(str) == setting]
-    if len(rows) > 1 or (rows.empty and (frame["task"].astype(str) == task).sum() > 1):
-        have = frame.loc[frame["task"].astype(str) == task]
-        settings = sorted(have["setting"].astype(str)) if "setting" in have else []
-        raise ValueError(
-            f"the table has {len(have)} rows for task {task!r}"
-            + (f" (settings {', '.join(settings)})" if settings else " and no 'setting' column")
-            + f" and cannot be matched to the fit's setting {setting!r}"
-        )
-    if len(rows) == 1 and "setting" in rows and setting != "default":
-        if str(rows["setting"].iloc[0]) != setting:
-            return None  # another setting's row: this group has none
-    return None if rows.empty else rows.iloc[0]
-
-
-def lsq_interval_prob(lsq: pd.DataFrame | None, lsq_prob: float | None, prob: float) -> float:
-    """Return the least-squares intervals' probability.
-
-    As given; else as ``fit_lsq_frame`` recorded it; else ``prob`` (the figure's own).
-    """
-    if lsq_prob is not None:
-        return lsq_prob
-    return lsq.attrs.get("prob", prob) if lsq is not None else prob
-
-
 def inner_prob_for(prob: float) -> float:
     """Return the inner band's default probability: 0.5, or half of ``prob`` up to 0.5."""
     return 0.5 if prob > 0.5 else prob / 2
@@ -188,13 +117,6 @@ def _check_nested(prob: float, inner_prob: float | None) -> float:
             f"inner_prob={inner}, prob={prob}"
         )
     return inner
-
-
-def with_asymptote(truth: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Return a truth table with ``asymptote`` (``1 - e_ir`` where only that is given)."""
-    if truth is not None and "asymptote" not in truth and "e_ir" in truth:
-        truth = truth.assign(asymptote=1.0 - truth["e_ir"])
-    return truth
 
 
 def _finite(*values: float) -> bool:
@@ -213,6 +135,7 @@ def figure_a(
     ncols: int = 4,
     n_grid: int = 160,
     zoom: bool = False,
+    summary: pd.DataFrame | None = None,
 ) -> Figure:
     """DS accuracy against US accuracy per task, with the fitted law and its credible band.
 
@@ -246,6 +169,8 @@ def figure_a(
     zoom : bool
         Zoom on the extrapolation: each panel shows the upper 40% of the observed US range
         and beyond, with the DS axis fitted to the credible band (points below are cut).
+    summary : pandas.DataFrame, optional
+        ``post.summary(prob=prob, kind=interval_kind)`` when the caller has it already.
 
     Returns
     -------
@@ -257,7 +182,7 @@ def figure_a(
     curve_name = "law + discrepancy" if getattr(post.config, "discrepancy", False) else "law"
     if getattr(post.config, "effects", ()):
         curve_name += " (population curve: effects at 0)"
-    asym = post.summary(prob=prob, kind=interval_kind)
+    asym = post.summary(prob=prob, kind=interval_kind) if summary is None else summary
     data = post.data
     params = data["params"].to_numpy(float) if "params" in data else np.full(len(data), np.nan)
     ok = np.isfinite(params) & (params > 0)
@@ -402,6 +327,7 @@ def forest_asymptotes(
     interval_kind: str = "eti",
     inner_prob: float | None = None,
     lsq_prob: float | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> Figure:
     """Forest plot of the asymptote ``1 - e_IR`` per task and for an unseen task.
 
@@ -425,6 +351,8 @@ def forest_asymptotes(
     lsq_prob : float, optional
         Probability of the least-squares bootstrap interval; default the ``prob`` that
         ``fit_lsq_frame`` recorded in ``lsq.attrs``.
+    summary : pandas.DataFrame, optional
+        ``post.summary(prob=prob, kind=interval_kind)`` when the caller has it already.
 
     Returns
     -------
@@ -433,7 +361,7 @@ def forest_asymptotes(
     inner_prob = _check_nested(prob, inner_prob)
     lsq_prob = lsq_interval_prob(lsq, lsq_prob, prob)
     truth = with_asymptote(truth)
-    outer = post.summary(prob=prob, kind=interval_kind)
+    outer = post.summary(prob=prob, kind=interval_kind) if summary is None else summary
     inner = post.summary(prob=inner_prob, kind=interval_kind)
     n_groups = len(post.groups)
     labels = [*post.group_labels]

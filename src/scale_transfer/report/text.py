@@ -1,0 +1,201 @@
+"""The sentences of a report: the answer first, then what each table and interval means.
+
+Every function returns plain text (no markup); the renderers escape it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from scale_transfer.report.tables import interval_label, short_label
+
+if TYPE_CHECKING:
+    from scale_transfer.config import ModelConfig
+    from scale_transfer.posterior import Posterior
+
+__all__ = [
+    "answer",
+    "calibration_note",
+    "data_intro",
+    "interval_note",
+    "law_text",
+    "lsq_note",
+    "truth_note",
+    "whose_asymptote",
+]
+
+
+def whose_asymptote(config: ModelConfig) -> str:
+    """Say whose curve the fit's asymptote belongs to."""
+    if config.target == "hull":
+        who = "the frontier (the best models: the upper hull of each task)"
+    elif config.likelihood == "frontier":
+        who = "the frontier (the best models' curve, under a stochastic-frontier likelihood)"
+    else:
+        who = "a typical model (the mean curve of all points, below the best models' frontier)"
+    if getattr(config, "effects", ()):
+        who += ", for the population curve (every level effect at 0)"
+    return who
+
+
+def _interval_words(prob: float, kind: str) -> str:
+    if kind == "eti":
+        how = f"quantiles {(1 - prob) / 2:g} and {(1 + prob) / 2:g} of the posterior draws"
+    else:
+        how = f"the narrowest interval holding {prob:g} of the posterior draws"
+    return f"{interval_label(prob, kind)} ({short_label(prob, kind)}: {how})"
+
+
+def _gains(extra: pd.DataFrame, setting: str, task: str) -> str:
+    rows = extra[
+        (extra["task"].astype(str) == task)
+        & (extra["setting"].astype(str) == setting)
+        & np.isfinite(extra["gain median"].to_numpy(float))
+    ]
+    if rows.empty:
+        return "no gain asked beyond its data"
+    return ", ".join(
+        f"{g:+.3f} at {u:g}" for u, g in zip(rows["us_acc"], rows["gain median"], strict=True)
+    )
+
+
+def answer(
+    post: Posterior,
+    summary: pd.DataFrame,
+    extra: pd.DataFrame,
+    prob: float,
+    kind: str,
+    us_acc: Sequence[float],
+) -> str:
+    """Return the report's first paragraph: per task, the asymptote and what more buys.
+
+    Parameters
+    ----------
+    post : Posterior
+        The fit.
+    summary : pandas.DataFrame
+        ``post.summary(prob=prob, kind=kind)``.
+    extra : pandas.DataFrame
+        :func:`~scale_transfer.report.tables.extrapolation_table` at ``us_acc``.
+    prob, kind
+        The interval.
+    us_acc : sequence of float
+        The upstream accuracies asked for.
+    """
+    multi = summary["setting"].astype(str).nunique() > 1
+
+    def name(row: pd.Series) -> str:
+        return f"{row['task']} ({row['setting']})" if multi else str(row["task"])
+
+    asym = "; ".join(
+        f"{name(r)} {r['median']:.3f} [{r['lower']:.3f}, {r['upper']:.3f}]"
+        for _, r in summary.iterrows()
+    )
+    groups = summary.iloc[: len(post.groups)]
+    gains = "; ".join(
+        f"{name(r)} {_gains(extra, str(r['setting']), str(r['task']))}"
+        for _, r in groups.iterrows()
+    )
+    asked = ", ".join(f"{u:g}" for u in us_acc)
+    return (
+        f"Asymptote (the DS accuracy at 100% US accuracy, 1 - e_IR) of "
+        f"{whose_asymptote(post.config)}: posterior median and {_interval_words(prob, kind)}, "
+        f"per task: {asym}. What more pre-training would buy, at US accuracy {asked}: the "
+        f"rise of that curve above its value at each task's best observed US accuracy "
+        f"(posterior medians; intervals in the table of section 3): {gains}."
+    )
+
+
+def data_intro(post: Posterior) -> str:
+    """Say how many points, models and tasks were fitted, over which US range."""
+    d = post.data
+    n_models = d["model"].nunique() if "model" in d else len(d)
+    settings = ", ".join(map(str, pd.unique(post.groups["setting"])))
+    fitted = "the upper convex hull of each task" if post.config.target == "hull" else "all points"
+    return (
+        f"{len(d)} points ({n_models} models) on {len(post.groups)} tasks, setting(s): "
+        f"{settings}; US accuracy from {d['us_acc'].min():.3f} to {d['us_acc'].max():.3f}. "
+        f"Fitted: {int(post.groups['n'].sum())} points ({fitted})."
+    )
+
+
+def law_text() -> str:
+    """Describe the law and its parameters."""
+    return (
+        "The law (Abnar et al., 2022): e_DS = k * e_US^alpha + e_IR with e = 1 - accuracy; the "
+        "asymptote 1 - e_IR is the DS accuracy at 100% US accuracy. Each task has its own k, "
+        "alpha and e_IR, drawn from population-level distributions (partial pooling) for the "
+        "hierarchical model. Priors are on log(level) (the log reducible DS error at the "
+        "reference US error), log(alpha) and logit(e_IR)."
+    )
+
+
+def interval_note(config: ModelConfig, prob: float, kind: str) -> str:
+    """Say what every interval of the report is, and what curve and new model mean."""
+    text = (
+        f"Every interval is a {_interval_words(prob, kind)}. 'Curve' intervals are for the "
+        "law's value (the frontier, for a hull or frontier fit); 'new model' intervals add the "
+        "model-level scatter of the likelihood, for the DS accuracy of one new model."
+    )
+    if config.pooling != "independent":
+        text += " '(new task)' is an unseen task drawn from the population."
+    if getattr(config, "effects", ()):
+        text += (
+            f" This fit has level effects ({', '.join(config.effects)}): the curves and "
+            "asymptotes shown are the population curve (every effect at 0), which is no one "
+            "level's curve, and 'new model' intervals draw the new model's level from the "
+            "population (a model of an unseen kind), so they are wider; for a given level use "
+            "'predict --effect COLUMN=LEVEL' (Posterior.predict(..., effects={...}))."
+        )
+    return text
+
+
+def lsq_note(lsq: pd.DataFrame | None, config: ModelConfig, lsq_prob: float) -> str:
+    """Say what the least-squares columns are (empty without them)."""
+    if lsq is None:
+        return ""
+    target = str(lsq["target"].iloc[0]) if "target" in lsq and len(lsq) else None
+    where = {"hull": " fitted to the hull", "all": " fitted to all points"}.get(target, "")
+    tail = (
+        " (a fit to all points estimates a typical model's curve, below the frontier)."
+        if target == "all" and config.likelihood == "frontier"
+        else "."
+    )
+    return (
+        f" 'lsq' is the least-squares estimate (the paper's method){where}, with its "
+        f"{100 * lsq_prob:g}% percentile bootstrap interval{tail}"
+    )
+
+
+def truth_note(truth: pd.DataFrame | None) -> str:
+    """Say what the truth columns are (empty without them)."""
+    if truth is None:
+        return ""
+    return (
+        " 'truth' is the true asymptote of the simulation; 'truth inside' says whether the "
+        "credible interval holds it."
+    )
+
+
+def calibration_note(config: ModelConfig) -> str:
+    """Return what is known of these intervals' calibration (docs/calibration.md)."""
+    if config.target == "hull":
+        return (
+            " Caution: on 20 simulations with known truth, 90% intervals of hull fits covered "
+            "only 72.5% of the true asymptotes (the hull keeps the highest noisy points, which "
+            "biases a flat or still-rising frontier); read them as too narrow."
+        )
+    if config.likelihood == "frontier":
+        return (
+            " Caution: on 20 simulations with known truth (300 models each), 90% intervals of "
+            "frontier fits covered 85% of the true asymptotes, the misses nearly all below "
+            "the truth (the asymptote is underestimated by about 0.002)."
+        )
+    return (
+        " Note: a fit to all points estimates the curve of a typical model, below the "
+        "frontier; its asymptote is that curve's, not the best reachable accuracy."
+    )
