@@ -102,7 +102,7 @@ def _group_stats(t: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def summary(t: pd.DataFrame) -> pd.DataFrame:
-    """The summary table at its three levels (see the module docstring)."""
+    """Return the summary table at its three levels (see the module docstring)."""
     levels = [
         _group_stats(t, ["sim_seed", "setting", "size", "target", "method"]),
         _group_stats(t, ["sim_seed", "setting", "target", "method"]).assign(size=ALL),
