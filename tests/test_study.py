@@ -147,10 +147,10 @@ def _legend_texts(fig) -> list[str]:
 def test_figure_draws_the_frontier_predictive_hull_only_by_default(local_study):
     from matplotlib.colors import to_hex
 
-    from scale_transfer.studies.study import _COLORS
+    from scale_transfer.studies.study_plots import COLORS
 
     _, res, _ = local_study
-    teal = _COLORS[("hull", "pred")]
+    teal = COLORS[("hull", "pred")]
 
     def teal_lines(fig) -> int:
         return sum(to_hex(ln.get_color()) == teal for ln in fig.get_axes()[1].get_lines())

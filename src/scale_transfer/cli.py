@@ -167,9 +167,9 @@ def validate(
 
 def _zoo_or_file(path: Path, percent: bool) -> Path | pd.DataFrame:
     """Return the tidy frame of a timm folder or a benchmark CSV; any other path as it is."""
-    from scale_transfer.studies.validation import _is_benchmark_file, load_dataset
+    from scale_transfer.studies.validation import is_benchmark_file, load_dataset
 
-    if path.is_dir() or _is_benchmark_file(path):
+    if path.is_dir() or is_benchmark_file(path):
         if percent:
             raise ValueError("--percent is for tidy files; the zoo loaders convert percent")
         return load_dataset(path)

@@ -48,6 +48,7 @@ __all__ = [
     "crps_draws",
     "crps_normal",
     "holdout_split",
+    "is_benchmark_file",
     "load_dataset",
     "plot_validation",
     "resolve_methods",
@@ -245,7 +246,7 @@ def default_effects(data: pd.DataFrame) -> tuple[str, ...]:
     return tuple(c for c in EFFECT_COLUMNS if c in data.columns)
 
 
-def _is_benchmark_file(path: Path) -> bool:
+def is_benchmark_file(path: Path) -> bool:
     """Whether a CSV has the scaling benchmark's columns (``Task``, ``Seen Examples``, ...)."""
     if not path.is_file() or path.suffix.lower() != ".csv":
         return False
@@ -270,7 +271,7 @@ def load_dataset(name: str | os.PathLike, *, percent: bool = False) -> pd.DataFr
         from scale_transfer.zoo import load_timm
 
         return load_timm(None if key == "timm" else key).data
-    if key == "benchmark" or _is_benchmark_file(Path(key)):
+    if key == "benchmark" or is_benchmark_file(Path(key)):
         from scale_transfer.zoo import load_scaling_benchmark
 
         df = load_scaling_benchmark(None if key == "benchmark" else key).data
