@@ -15,7 +15,7 @@ pytest.importorskip("numpyro")
 from scale_transfer import ModelConfig, fit, simulate  # noqa: E402
 from scale_transfer.model import prepare_data  # noqa: E402
 from scale_transfer.sampling import check_convergence  # noqa: E402
-from scale_transfer.studies.batch import _symbolic_model, batch_diagnostics, fit_batch  # noqa: E402
+from scale_transfer.studies.batch import batch_diagnostics, fit_batch, symbolic_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_jax_logp_is_the_pymc_models_and_padding_is_masked(subsets, likelihood):
 
     cfg = ModelConfig(target="all", likelihood=likelihood)
     fd = prepare_data(subsets[0], cfg)
-    sym = _symbolic_model(fd, cfg)
+    sym = symbolic_model(fd, cfg)
     model = sym["model"]
     point = model.initial_point()
     rng = np.random.default_rng(1)

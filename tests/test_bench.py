@@ -14,14 +14,13 @@ from scale_transfer.studies.bench import (
     CASES,
     TARGETS,
     BenchConfig,
-    _ratios,
-    _targets,
     format_table,
     machine_info,
     naive_model,
     run_benchmark,
     versions,
 )
+from scale_transfer.studies.bench_table import check_targets, derive_ratios
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmark.md"
 TOP = {"machine", "versions", "command", "config", "records", "ratios", "targets", "complete"}
@@ -104,7 +103,7 @@ def test_ratios_and_targets_from_known_records():
         _rec("paper-hull", "bayes", "gaussian", fit="warm", wall=2.0, ess=2000.0, cache=True),
         _rec("paper-hull", "naive-pymc", "gaussian", wall=100.0, ess=100.0, divergences=3),
     ]
-    ratios = _ratios(recs)
+    ratios = derive_ratios(recs)
     by = {(q["ratio"], q["fit"]): q["value"] for q in ratios}
     assert by[("bayes_wall/bootstrap_wall", "cold")] == pytest.approx(5.0)
     assert by[("bayes_wall/bootstrap_wall", "warm")] == pytest.approx(0.5)
@@ -113,7 +112,7 @@ def test_ratios_and_targets_from_known_records():
     # a warm fit is compared on sampling alone (naive: 95 s / 100; warm: 2 s / 2000)
     assert ("naive_wall_per_ess/bayes_wall_per_ess", "warm") not in by
     assert by[("naive_sample_per_ess/bayes_sample_per_ess", "warm")] == pytest.approx(950.0)
-    targets = _targets(recs, ratios)
+    targets = check_targets(recs, ratios)
     got = {(t["target"], t["fit"]): t["passed"] for t in targets}
     assert got[("min_ess_bulk", "cold")] and got[("max_rhat", "cold")]
     assert not got[("wall_vs_bootstrap_s", "cold")]  # 20 s > 4 s
@@ -140,7 +139,7 @@ def test_every_json_field_is_documented():
         "ess_per_second": 1.0,
     }
     recs = [r | extra for r in recs]
-    ratios = _ratios(recs)
+    ratios = derive_ratios(recs)
     machine = machine_info() | {"load_average_end": [0, 0, 0]}
     result = {
         "machine": machine,
@@ -150,7 +149,7 @@ def test_every_json_field_is_documented():
         "targets_thresholds": TARGETS,
         "records": recs,
         "ratios": ratios,
-        "targets": _targets(recs, ratios),
+        "targets": check_targets(recs, ratios),
         "complete": True,
         "total_seconds": 1.0,
     }
@@ -167,13 +166,13 @@ def test_format_table_says_pass_fail_and_incomplete():
         _rec("paper-all", "lsq-bootstrap", "least-squares", wall=30.0, ess=float("nan")),
         _rec("paper-all", "bayes", "frontier", wall=300.0, ess=500.0, max_rhat=1.02),
     ]
-    q = _ratios(recs)
+    q = derive_ratios(recs)
     for r in recs:
         r["ess_per_second"] = r["min_ess_bulk"] / r["wall_seconds"]
     res = {
         "records": recs,
         "ratios": q,
-        "targets": _targets(recs, q),
+        "targets": check_targets(recs, q),
         "machine": {
             "cores": 2,
             "cpu_model": "x",

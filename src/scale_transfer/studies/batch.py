@@ -170,7 +170,7 @@ def batch_diagnostics(
 _JITTED: dict[tuple, Any] = {}
 
 
-def _symbolic_model(fd: FitData, config: ModelConfig) -> dict[str, Any]:
+def symbolic_model(fd: FitData, config: ModelConfig) -> dict[str, Any]:
     """Return the log density and kept variables as graphs of (values, data, mask)."""
     import pytensor.tensor as pt
     from pytensor.graph.replace import clone_replace
@@ -236,6 +236,105 @@ def _padded(fds: Sequence[FitData], pad_to: int | None = None) -> tuple[np.ndarr
     return x, y, g, ref, m
 
 
+def _prepare_batch(
+    datasets: Sequence[pd.DataFrame], config: ModelConfig
+) -> tuple[list[FitData], list[tuple[str, str]], bool]:
+    """Prepare every data set; refuse a batch whose groups or parametrization differ."""
+    if not datasets:
+        raise ValueError("fit_batch needs at least one data set")
+    if config.effects or config.discrepancy:
+        raise ValueError("fit_batch does not support effects or the discrepancy term")
+    fds = [prepare_data(d, config) for d in datasets]
+    keys0 = list(zip(fds[0].groups.setting, fds[0].groups.task, strict=True))
+    centred = is_centered(config, fds[0])
+    for i, fd in enumerate(fds):
+        if list(zip(fd.groups.setting, fd.groups.task, strict=True)) != keys0:
+            raise ValueError(
+                f"data set {i} has groups {list(fd.groups.task)}; data set 0 has "
+                f"{[t for _, t in keys0]}: fit_batch needs the same groups in the same order"
+            )
+        if is_centered(config, fd) != centred:
+            raise ValueError(
+                f"centered='auto' resolves differently for data set {i} (a group with few "
+                "points); pass ModelConfig(centered=True or False)"
+            )
+    return fds, keys0, centred
+
+
+def _compile_batch(
+    fd: FitData,
+    config: ModelConfig,
+    *,
+    draws: int,
+    tune: int,
+    target_accept: float,
+    max_tree_depth: int,
+) -> tuple[Any, Any, int]:
+    """Return the jitted NUTS over (fit, chain), the PyMC model, and its number of values.
+
+    The function takes ``(rng_keys, starts, log_e_us, e_ds, group_idx, log_e_ref, mask)``,
+    each with a leading fit axis (keys and starts also a chain axis), and returns the kept
+    variables, divergences and leapfrog steps of every draw after tuning.
+    """
+    import jax
+    from numpyro.infer.hmc import hmc
+    from pymc.sampling.jax import get_jaxified_graph
+
+    sym = symbolic_model(fd, config)
+    inputs = [*sym["values"], *sym["data_in"], sym["mask"]]
+    logp_fn = get_jaxified_graph(inputs=inputs, outputs=[sym["logp"]])
+    kept_fn = get_jaxified_graph(inputs=[*sym["values"], *sym["data_in"]], outputs=sym["kept"])
+
+    def one_chain(rng_key, z0, xs, ys, gs, rs, ms):
+        def potential(z):
+            return -logp_fn(*z, xs, ys, gs, rs, ms)[0]
+
+        init_kernel, sample_kernel = hmc(potential, algo="NUTS")
+        state = init_kernel(
+            z0,
+            num_warmup=tune,
+            target_accept_prob=target_accept,
+            max_tree_depth=max_tree_depth,
+            rng_key=rng_key,
+        )
+
+        def body(s, _):
+            s = sample_kernel(s)
+            kept = kept_fn(*s.z, xs, ys, gs, rs)
+            return s, (kept, s.diverging, s.num_steps)
+
+        _, out = jax.lax.scan(body, state, None, length=tune + draws)
+        return jax.tree.map(lambda a: a[tune:], out)
+
+    over_chains = jax.vmap(one_chain, in_axes=(0, 0, None, None, None, None, None))
+    run = jax.jit(jax.vmap(over_chains, in_axes=(0, 0, 0, 0, 0, 0, 0)))
+    return run, sym["model"], len(sym["values"])
+
+
+def _to_datasets(
+    fd: FitData,
+    keys0: list[tuple[str, str]],
+    kept: list[np.ndarray],
+    div: np.ndarray,
+    steps: np.ndarray,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Return the kept draws as ``posterior``, the NUTS statistics as ``sample_stats``."""
+    labels = list(fd.groups.task) if len(fd.settings) == 1 else [f"{s}/{t}" for s, t in keys0]
+    dims4 = ("fit", "chain", "draw", "group")
+    posterior = xr.Dataset(
+        {n: (dims4, kept[j]) for j, n in enumerate(KEPT)}, coords={"group": labels}
+    )
+    dims3 = ("fit", "chain", "draw")
+    sample_stats = xr.Dataset(
+        {
+            "diverging": (dims3, div.astype(bool)),
+            "n_steps": (dims3, steps),
+            "tree_depth": (dims3, np.log2(steps + 1.0)),
+        }
+    )
+    return posterior, sample_stats
+
+
 def fit_batch(
     datasets: Sequence[pd.DataFrame],
     config: ModelConfig | None = None,
@@ -279,76 +378,21 @@ def fit_batch(
     """
     import jax
     import jax.numpy as jnp
-    from numpyro.infer.hmc import hmc
-    from pymc.sampling.jax import get_jaxified_graph
 
     jax.config.update("jax_enable_x64", True)
     config = config or ModelConfig()
-    if not datasets:
-        raise ValueError("fit_batch needs at least one data set")
-    if config.effects or config.discrepancy:
-        raise ValueError("fit_batch does not support effects or the discrepancy term")
     t0 = time.perf_counter()
-    fds = [prepare_data(d, config) for d in datasets]
-    keys0 = list(zip(fds[0].groups.setting, fds[0].groups.task, strict=True))
-    centred = is_centered(config, fds[0])
-    for i, fd in enumerate(fds):
-        if list(zip(fd.groups.setting, fd.groups.task, strict=True)) != keys0:
-            raise ValueError(
-                f"data set {i} has groups {list(fd.groups.task)}; data set 0 has "
-                f"{[t for _, t in keys0]}: fit_batch needs the same groups in the same order"
-            )
-        if is_centered(config, fd) != centred:
-            raise ValueError(
-                f"centered='auto' resolves differently for data set {i} (a group with few "
-                "points); pass ModelConfig(centered=True or False)"
-            )
+    fds, keys0, centred = _prepare_batch(datasets, config)
     x, y, g, ref, m = _padded(fds, pad_to)
     n_fit, n_pad = x.shape
-    key = (
-        config.structure_hash(),
-        tuple(keys0),
-        centred,
-        n_fit,  # jax.jit compiles again for another batch shape: say so in jit_cached
-        n_pad,
-        draws,
-        tune,
-        chains,
-        target_accept,
-        max_tree_depth,
-    )
+    nuts = {"draws": draws, "tune": tune, "target_accept": target_accept,
+            "max_tree_depth": max_tree_depth}  # fmt: skip
+    # jax.jit compiles again for another batch shape: the key says so in jit_cached
+    key = (config.structure_hash(), tuple(keys0), centred, n_fit, n_pad, chains,
+           *nuts.values())  # fmt: skip
     cached = key in _JITTED
     if not cached:
-        sym = _symbolic_model(fds[0], config)
-        inputs = [*sym["values"], *sym["data_in"], sym["mask"]]
-        logp_fn = get_jaxified_graph(inputs=inputs, outputs=[sym["logp"]])
-        kept_fn = get_jaxified_graph(inputs=[*sym["values"], *sym["data_in"]], outputs=sym["kept"])
-        n_val = len(sym["values"])
-
-        def one_chain(rng_key, z0, xs, ys, gs, rs, ms):
-            def potential(z):
-                return -logp_fn(*z, xs, ys, gs, rs, ms)[0]
-
-            init_kernel, sample_kernel = hmc(potential, algo="NUTS")
-            state = init_kernel(
-                z0,
-                num_warmup=tune,
-                target_accept_prob=target_accept,
-                max_tree_depth=max_tree_depth,
-                rng_key=rng_key,
-            )
-
-            def body(s, _):
-                s = sample_kernel(s)
-                kept = kept_fn(*s.z, xs, ys, gs, rs)
-                return s, (kept, s.diverging, s.num_steps)
-
-            _, out = jax.lax.scan(body, state, None, length=tune + draws)
-            return jax.tree.map(lambda a: a[tune:], out)
-
-        over_chains = jax.vmap(one_chain, in_axes=(0, 0, None, None, None, None, None))
-        run = jax.jit(jax.vmap(over_chains, in_axes=(0, 0, 0, 0, 0, 0, 0)))
-        _JITTED[key] = (run, sym["model"], n_val)
+        _JITTED[key] = _compile_batch(fds[0], config, **nuts)
     run, model, n_val = _JITTED[key]
     rng = np.random.default_rng(seed)
     starts = [_start_points(model, fd, config, chains, rng) for fd in fds]
@@ -363,26 +407,10 @@ def fit_batch(
             f"{'' if cached else ' (JIT compilation first)'} ...",
             flush=True,
         )
-    data = [jnp.asarray(a) for a in (x, y, g, ref, m)]
-    kept, div, steps = run(rng_keys, z0, *data)
+    kept, div, steps = run(rng_keys, z0, *[jnp.asarray(a) for a in (x, y, g, ref, m)])
     kept = [np.asarray(k) for k in jax.block_until_ready(kept)]
-    div, steps = np.asarray(div), np.asarray(steps)
     t2 = time.perf_counter()
-    labels = (
-        list(fds[0].groups.task) if len(fds[0].settings) == 1 else [f"{s}/{t}" for s, t in keys0]
-    )
-    dims4 = ("fit", "chain", "draw", "group")
-    posterior = xr.Dataset(
-        {n: (dims4, kept[j]) for j, n in enumerate(KEPT)}, coords={"group": labels}
-    )
-    dims3 = ("fit", "chain", "draw")
-    sample_stats = xr.Dataset(
-        {
-            "diverging": (dims3, div.astype(bool)),
-            "n_steps": (dims3, steps),
-            "tree_depth": (dims3, np.log2(steps + 1.0)),
-        }
-    )
+    posterior, sample_stats = _to_datasets(fds[0], keys0, kept, np.asarray(div), np.asarray(steps))
     diag = batch_diagnostics(posterior, sample_stats, max_tree_depth=max_tree_depth)
     t3 = time.perf_counter()
     bad = int((~diag["converged"]).sum())

@@ -37,226 +37,48 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from importlib import metadata
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from scale_transfer.studies.bench_cases import (
+    CASES,
+    LIKELIHOODS,
+    TARGETS,
+    BenchConfig,
+    case_data,
+    naive_model,
+)
+from scale_transfer.studies.bench_table import (
+    check_targets,
+    derive_ratios,
+    ess_per_second,
+    format_table,
+)
+from scale_transfer.studies.runner import (
+    CONVERGENCE_FIELDS,
+    diagnostics_record,
+    fit_quietly,
+    optional_import,
+    run_in_child,
+)
 
 __all__ = [
     "CASES",
+    "LIKELIHOODS",
     "TARGETS",
     "BenchConfig",
     "case_data",
     "format_table",
+    "machine_info",
     "naive_model",
     "run_benchmark",
+    "versions",
 ]
-
-#: Cases, in the order they run (cheap first).
-CASES = ("paper-hull", "timm", "paper-all")
-#: Likelihoods of the Bayesian fit that are benchmarked.
-LIKELIHOODS = ("gaussian", "frontier")
-#: Methods recorded.
-METHODS = ("bayes", "lsq-bootstrap", "naive-pymc")
-#: The thresholds checked (see ``docs/benchmark.md``).
-TARGETS = {
-    "min_ess_bulk": 1000.0,  # >=
-    "max_rhat": 1.01,  # <=
-    "divergences": 0,  # <=
-    "naive_speedup": 20.0,  # naive wall per ESS / Bayes wall per ESS >=
-    "hull_warm_wall_s": 3.0,  # <
-    "peak_rss_gib": 2.0,  # <
-}
-_GIB = 1024.0**3
-
-
-@dataclass
-class BenchConfig:
-    """What the benchmark runs.
-
-    Parameters
-    ----------
-    draws, tune, chains : int
-        Sampler settings of the Bayesian fits (tune defaults to draws).
-    n_boot : int
-        Bootstrap resamples per task of the least-squares fit.
-    n_models : int
-        Simulated models of the paper cases.
-    timm_dir : str or None
-        timm results folder; the ``timm`` case runs only when given.
-    timm_models : int or None
-        Subsample of timm models (None: all).
-    with_naive : bool
-        Also run the naive PyMC model (Gaussian likelihood).
-    naive_draws, naive_tune : int or None
-        Draws and tuning steps of the naive model (default: as the Bayesian fit); the
-        comparison is per effective sample, so fewer draws keep it fair.
-    cases, likelihoods : tuple of str
-        Which cases and likelihoods to run.
-    warm_refit : {"all", "hull", "none"}
-        Which cases get a second, warm fit (same compiled model, new data) in the child.
-    numba_cache : {"fresh", "shared"}
-        PyTensor keeps numba-compiled functions on disk (``config.base_compiledir``/numba)
-        and reuses them in later processes. ``"fresh"`` (default) gives every child an
-        empty cache folder of its own, so a cold fit compiles everything, as on a
-        user's first run; ``"shared"`` uses the user's folder as it is (what a user's
-        later runs see). Each record counts the files its fits added to the cache.
-    quick : bool
-        Small sizes, for tests.
-    seed : int
-        Seed of the first fit (the warm fit uses ``seed + 1``).
-    """
-
-    draws: int = 1000
-    tune: int | None = None
-    chains: int = 4
-    n_boot: int = 1000
-    n_models: int = 3000
-    timm_dir: str | None = None
-    timm_models: int | None = None
-    with_naive: bool = False
-    naive_draws: int | None = None
-    naive_tune: int | None = None
-    cases: tuple[str, ...] = CASES
-    likelihoods: tuple[str, ...] = LIKELIHOODS
-    warm_refit: str = "all"
-    numba_cache: str = "fresh"
-    quick: bool = False
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def quick_config(cls, **kwargs: Any) -> BenchConfig:
-        """Return the ``--quick`` settings: 300 models, 200 draws, 2 chains, 50 resamples."""
-        base = {
-            "draws": 200,
-            "tune": 200,
-            "chains": 2,
-            "n_boot": 50,
-            "n_models": 300,
-            "timm_models": 300,
-            "quick": True,
-        }
-        return cls(**(base | {k: v for k, v in kwargs.items() if v is not None}))
-
-    def __post_init__(self) -> None:
-        if self.tune is None:
-            self.tune = self.draws
-        if self.naive_draws is None:
-            self.naive_draws = self.draws
-        if self.naive_tune is None:
-            self.naive_tune = self.naive_draws
-        self.cases = tuple(self.cases)
-        self.likelihoods = tuple(self.likelihoods)
-        bad = [c for c in self.cases if c not in CASES]
-        if bad:
-            raise ValueError(f"unknown case(s) {bad}; choose from {', '.join(CASES)}")
-        bad = [x for x in self.likelihoods if x not in LIKELIHOODS]
-        if bad:
-            raise ValueError(f"unknown likelihood(s) {bad}; choose from {', '.join(LIKELIHOODS)}")
-        if self.warm_refit not in ("all", "hull", "none"):
-            raise ValueError(f"warm_refit must be all, hull or none; got {self.warm_refit!r}")
-        if self.numba_cache not in ("fresh", "shared"):
-            raise ValueError(f"numba_cache must be fresh or shared; got {self.numba_cache!r}")
-        if "timm" in self.cases and self.timm_dir is None:
-            self.cases = tuple(c for c in self.cases if c != "timm")
-        for name in ("draws", "tune", "chains", "n_models", "naive_draws", "naive_tune"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.n_boot < 1:
-            raise ValueError(f"n_boot must be >= 1; got {self.n_boot}")
-
-    @property
-    def at_target_settings(self) -> bool:
-        """Return True when the run uses the targets' settings (4 chains x 1000 draws)."""
-        return (not self.quick) and self.chains >= 4 and self.draws >= 1000
-
-    def warm_for(self, case: str) -> bool:
-        """Return whether ``case`` gets a warm refit."""
-        return self.warm_refit == "all" or (self.warm_refit == "hull" and case == "paper-hull")
-
-
-# ----------------------------------------------------------------------------- data
-def case_data(case: str, cfg: BenchConfig, variant: int = 0) -> tuple[pd.DataFrame, str]:
-    """Return the tidy data and the target (``"all"`` or ``"hull"``) of a case.
-
-    ``variant=0`` is the benchmarked data; ``variant=1`` is *new data of the same structure*
-    for the warm refit: the simulation with the next seed, or for timm a random 90% of the
-    models.
-    """
-    if case in ("paper-all", "paper-hull"):
-        from scale_transfer.simulate import simulate
-
-        df = simulate("jft-25shot", cfg.n_models, cfg.seed + variant).data
-        return df, "hull" if case == "paper-hull" else "all"
-    if case == "timm":
-        from scale_transfer.zoo import load_timm
-
-        df = load_timm(cfg.timm_dir).data
-        models = pd.unique(df["model"])
-        rng = np.random.default_rng(cfg.seed)
-        if cfg.timm_models is not None and cfg.timm_models < len(models):
-            models = rng.choice(models, cfg.timm_models, replace=False)
-        if variant:
-            rng = np.random.default_rng(cfg.seed + variant)
-            models = rng.choice(models, int(round(0.9 * len(models))), replace=False)
-        return df[df["model"].isin(set(models))].reset_index(drop=True), "all"
-    raise ValueError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
-
-
-# ----------------------------------------------------------------------------- naive model
-#: Priors of the naive model: (population mean's mean, its sd, between-task sd's scale).
-NAIVE_PRIORS = {
-    "log_k": (-1.0, 1.0, 1.0),
-    "log_alpha": (1.0, 0.75, 0.5),
-    "logit_e_ir": (-2.0, 1.0, 1.0),
-}
-
-
-def naive_model(fd: Any) -> Any:
-    """Build the law transcribed as written: the reference the benchmark compares against.
-
-    ``e_ds ~ Normal(k * e_us**alpha + e_ir, sigma)`` per group, with a non-centred
-    hierarchy on ``log k``, ``log alpha`` and ``logit e_ir`` (population mean and sd, and a
-    standard-normal offset per group), a per-group ``sigma ~ HalfNormal(0.05)`` as in the
-    package's model, and ``e_us`` used as is (no centring around a reference error, so
-    ``k`` and ``alpha`` stay strongly correlated).
-
-    Parameters
-    ----------
-    fd : scale_transfer.model.FitData
-        Points and groups, from :func:`scale_transfer.model.prepare_data`.
-
-    Returns
-    -------
-    pymc.Model
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    labels = [f"{s}/{t}" for s, t in zip(fd.groups.setting, fd.groups.task, strict=True)]
-    with pm.Model(coords={"group": labels, "obs_id": np.arange(len(fd.e_ds))}) as model:
-        e_us = pm.Data("e_us", np.exp(fd.log_e_us), dims="obs_id")
-        gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
-        value = {}
-        for name, (m0, s0, sd0) in NAIVE_PRIORS.items():
-            mu = pm.Normal(f"{name}_mu", m0, s0)
-            sd = pm.HalfNormal(f"{name}_sigma", sd0)
-            z = pm.Normal(f"{name}_z", 0.0, 1.0, dims="group")
-            value[name] = mu + sd * z
-        k = pm.Deterministic("k", pt.exp(value["log_k"]), dims="group")
-        alpha = pm.Deterministic("alpha", pt.exp(value["log_alpha"]), dims="group")
-        e_ir = pm.Deterministic("e_ir", pm.math.sigmoid(value["logit_e_ir"]), dims="group")
-        sigma = pm.HalfNormal("sigma", 0.05, dims="group")
-        mu = k[gidx] * e_us ** alpha[gidx] + e_ir[gidx]
-        pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=fd.e_ds, dims="obs_id")
-    return model
 
 
 # ----------------------------------------------------------------------------- child runs
@@ -277,8 +99,7 @@ def _cpu_seconds() -> float:
 
 
 def _current_rss_bytes() -> int:
-    import psutil
-
+    psutil = optional_import("psutil", "the benchmark's memory record")
     return int(psutil.Process().memory_info().rss)
 
 
@@ -317,33 +138,18 @@ def _bayes_record(post: Any, wall: float) -> dict[str, Any]:
         "sample_seconds": d.sample_seconds,
         "compile_cache_warm": bool(d.compile_cached),
         "summary_stats": bool(d.summary_stats),
-        **_diagnostics_fields(d),
+        **diagnostics_record(d, CONVERGENCE_FIELDS),
         "n_points": int(post.groups["n"].sum()),
         "n_groups": len(post.groups),
     }
     return rec | _sample_stats(post.dt)
 
 
-def _diagnostics_fields(d: Any) -> dict[str, Any]:
-    """Record fields taken from a :class:`scale_transfer.sampling.Diagnostics`."""
-    return {
-        "draws": d.draws,
-        "chains": d.chains,
-        "min_ess_bulk": d.min_ess_bulk,
-        "min_ess_tail": d.min_ess_tail,
-        "max_rhat": d.max_rhat,
-        "divergences": d.divergences,
-        "max_depth_hits": d.max_depth_hits,
-        "converged": d.ok,
-        "failed": list(d.failed),
-    }
-
-
 def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Child process: one cold Bayesian fit, then (optionally) a warm one on new data."""
     t_import = time.perf_counter()
-    from scale_transfer.posterior import fit
-    from scale_transfer.sampling import ConvergenceWarning, SamplerConfig
+    import scale_transfer.posterior  # noqa: F401 - timed: what a user's first fit imports
+    from scale_transfer.sampling import SamplerConfig
 
     import_seconds = time.perf_counter() - t_import
     cfg = BenchConfig(**spec["config"])
@@ -360,9 +166,7 @@ def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
         )
         rss0, files0 = _current_rss_bytes(), _numba_cache_files()
         c0, t0 = _cpu_seconds(), time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # recorded, not printed
-            post = fit(df, target=target, likelihood=lik, sampler_config=sc)
+        post = fit_quietly(df, target=target, likelihood=lik, sampler_config=sc)
         wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         new_files = _numba_cache_files() - files0
         rec = {
@@ -414,7 +218,7 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     keep = nutpie_draws(compiled, sc)
     t2 = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded, not printed
         d = check_convergence(keep)
     wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
     rec = {
@@ -429,7 +233,7 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
         "numba_cache": cfg.numba_cache,
         "numba_cache_files_before": files0,
         "numba_cache_new_files": _numba_cache_files() - files0,
-        **_diagnostics_fields(d),
+        **diagnostics_record(d, CONVERGENCE_FIELDS),
         "n_points": len(fd.e_ds),
         "n_groups": len(fd.groups),
         "cpu_seconds": cpu,
@@ -499,8 +303,7 @@ def _in_child(method: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
         if spec["config"].get("numba_cache", "fresh") == "fresh":
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="st-bench-pytensor-"))
             stack.enter_context(_pytensor_flag(f"base_compiledir={tmp}"))
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(_CHILDREN[method], spec).result()
+        return run_in_child(_CHILDREN[method], spec)
 
 
 @contextlib.contextmanager
@@ -517,148 +320,10 @@ def _pytensor_flag(flag: str) -> Iterator[None]:
             os.environ["PYTENSOR_FLAGS"] = old
 
 
-# ----------------------------------------------------------------------------- derived
-def _ess_per_second(rec: dict[str, Any]) -> float:
-    ess, wall = rec.get("min_ess_bulk", float("nan")), rec["wall_seconds"]
-    return float(ess / wall) if np.isfinite(ess) and wall > 0 else float("nan")
-
-
-def _find(records: Sequence[dict], **match: Any) -> dict | None:
-    for r in records:
-        if all(r.get(k) == v for k, v in match.items()):
-            return r
-    return None
-
-
-def _ratios(records: Sequence[dict]) -> list[dict[str, Any]]:
-    out = []
-    for b in records:
-        if b["method"] != "bayes":
-            continue
-        boot = _find(records, case=b["case"], method="lsq-bootstrap")
-        if boot is not None:
-            for kind, key in (("wall", "wall_seconds"), ("cpu", "cpu_seconds")):
-                out.append(
-                    {
-                        "ratio": f"bayes_{kind}/bootstrap_{kind}",
-                        "case": b["case"],
-                        "likelihood": b["likelihood"],
-                        "fit": b["fit"],
-                        "compile_cache_warm": b["compile_cache_warm"],
-                        "value": b[key] / boot[key],
-                    }
-                )
-        naive = _find(records, case=b["case"], method="naive-pymc")
-        if naive is not None and b["likelihood"] == "gaussian":
-            kinds = (("wall", "wall_seconds"), ("sample", "sample_seconds"), ("cpu", "cpu_seconds"))
-            if b["fit"] == "warm":  # the naive run paid compilation: compare sampling alone
-                kinds = kinds[1:2]
-            for kind, key in kinds:
-                num = naive[key] / naive["min_ess_bulk"]
-                den = b[key] / b["min_ess_bulk"]
-                out.append(
-                    {
-                        "ratio": f"naive_{kind}_per_ess/bayes_{kind}_per_ess",
-                        "case": b["case"],
-                        "likelihood": "gaussian",
-                        "fit": b["fit"],
-                        "compile_cache_warm": b["compile_cache_warm"],
-                        "value": num / den,
-                    }
-                )
-    return out
-
-
-def _targets(records: Sequence[dict], ratios: Sequence[dict]) -> list[dict[str, Any]]:
-    t = TARGETS
-    out: list[dict[str, Any]] = []
-
-    def add(name: str, rec: dict, value: float, passed: bool, threshold: str, note: str = ""):
-        out.append(
-            {
-                "target": name,
-                "case": rec["case"],
-                "likelihood": rec["likelihood"],
-                "fit": rec["fit"],
-                "value": float(value),
-                "threshold": threshold,
-                "passed": bool(passed),
-                "note": note,
-            }
-        )
-
-    for r in records:
-        if r["method"] != "bayes":
-            continue
-        if r["fit"] == "cold":
-            add(
-                "min_ess_bulk",
-                r,
-                r["min_ess_bulk"],
-                r["min_ess_bulk"] >= t["min_ess_bulk"],
-                ">= 1000",
-            )
-            add("max_rhat", r, r["max_rhat"], r["max_rhat"] <= t["max_rhat"], "<= 1.01")
-            add("divergences", r, r["divergences"], r["divergences"] <= 0, "== 0")
-            if r["case"].startswith("paper"):
-                gib = r["peak_rss_bytes"] / _GIB
-                add(
-                    "peak_rss_gib",
-                    r,
-                    gib,
-                    gib < t["peak_rss_gib"],
-                    "< 2 GiB",
-                    "whole child process",
-                )
-        boot = _find(records, case=r["case"], method="lsq-bootstrap")
-        if boot is not None:
-            cache = "compile cache warm" if r["compile_cache_warm"] else "compile cache cold"
-            add(
-                "wall_vs_bootstrap_s",
-                r,
-                r["wall_seconds"],
-                r["wall_seconds"] <= boot["wall_seconds"],
-                f"<= bootstrap {boot['wall_seconds']:.1f} s",
-                f"{cache}; compile {r['compile_seconds']:.1f} s included",
-            )
-            add(
-                "cpu_vs_bootstrap_s",
-                r,
-                r["cpu_seconds"],
-                r["cpu_seconds"] <= boot["cpu_seconds"],
-                f"<= bootstrap {boot['cpu_seconds']:.1f} CPU s",
-                "CPU time (user + system), less sensitive to a shared machine's load",
-            )
-        if r["case"] == "paper-hull" and r["fit"] == "warm":
-            add(
-                "hull_warm_wall_s",
-                r,
-                r["wall_seconds"],
-                r["wall_seconds"] < t["hull_warm_wall_s"],
-                "< 3 s",
-                "compile cache warm" if r["compile_cache_warm"] else "cache MISSED (recompiled)",
-            )
-    for q in ratios:
-        kind = {
-            "naive_wall_per_ess/bayes_wall_per_ess": "naive_speedup",
-            "naive_cpu_per_ess/bayes_cpu_per_ess": "naive_speedup_cpu",
-        }.get(q["ratio"])
-        if kind is not None:
-            add(
-                kind,
-                q,
-                q["value"],
-                q["value"] >= t["naive_speedup"],
-                ">= 20x",
-                "compile cache warm" if q["compile_cache_warm"] else "compile cache cold",
-            )
-    return out
-
-
 # ----------------------------------------------------------------------------- machine
 def machine_info() -> dict[str, Any]:
     """Return cores, CPU model, memory, Python and platform of this machine."""
-    import psutil
+    psutil = optional_import("psutil", "the benchmark's machine record")
 
     cpu = platform.processor() or ""
     try:
@@ -769,8 +434,8 @@ def run_benchmark(
     }
 
     def write() -> None:
-        result["ratios"] = _ratios(result["records"])
-        result["targets"] = _targets(result["records"], result["ratios"])
+        result["ratios"] = derive_ratios(result["records"])
+        result["targets"] = check_targets(result["records"], result["ratios"])
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(json.dumps(_clean(result), indent=1))
         os.replace(tmp, out)
@@ -788,7 +453,7 @@ def run_benchmark(
         spec = {"case": case, "likelihood": lik, "warm": warm, "config": asdict(cfg)}
         recs = _in_child(method, spec)
         for r in recs:
-            r["ess_per_second"] = _ess_per_second(r)
+            r["ess_per_second"] = ess_per_second(r)
             cache = "warm" if r["compile_cache_warm"] else "cold"
             result["records"].append(r)
             log(
@@ -803,72 +468,3 @@ def run_benchmark(
     result["complete"] = True
     write()
     return json.loads(out.read_text())
-
-
-# ----------------------------------------------------------------------------- table
-def _fmt(v: Any, spec: str) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "-"
-    return format(v, spec)
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """Return the benchmark's records, ratios and targets as a readable text table."""
-    rows = []
-    for r in result["records"]:
-        rows.append(
-            {
-                "case": r["case"],
-                "method": r["method"],
-                "likelihood": r["likelihood"],
-                "fit": r["fit"],
-                "cache": "warm" if r["compile_cache_warm"] else "cold",
-                "wall_s": _fmt(r["wall_seconds"], ".1f"),
-                "compile_s": _fmt(r["compile_seconds"], ".1f"),
-                "sample_s": _fmt(r["sample_seconds"], ".1f"),
-                "chains x draws": f"{r['chains']}x{r['draws']}",
-                "ess_bulk": _fmt(r["min_ess_bulk"], ".0f"),
-                "ess_tail": _fmt(r["min_ess_tail"], ".0f"),
-                "rhat": _fmt(r["max_rhat"], ".3f"),
-                "div": r["divergences"],
-                "depth_hits": r["max_depth_hits"],
-                "mean_depth": _fmt(r["mean_tree_depth"], ".1f"),
-                "step": _fmt(r["step_size"], ".3f"),
-                "ess_per_s": _fmt(r["ess_per_second"], ".1f"),
-                "cpu_s": _fmt(r.get("cpu_seconds"), ".0f"),
-                "load": _fmt(r.get("load_average"), ".1f"),
-                "peak_MiB": _fmt(r["peak_rss_bytes"] / 2**20, ".0f"),
-            }
-        )
-    lines = []
-    with pd.option_context("display.width", 250, "display.max_columns", 50):
-        lines.append(pd.DataFrame(rows).to_string(index=False) if rows else "(no records)")
-        if result["ratios"]:
-            q = pd.DataFrame(result["ratios"])
-            q["value"] = q["value"].map(lambda v: _fmt(v, ".2f"))
-            lines += ["", "ratios:", q.to_string(index=False)]
-        if result["targets"]:
-            t = pd.DataFrame(result["targets"])
-            t["value"] = t["value"].map(lambda v: _fmt(v, ".3g"))
-            t["passed"] = t["passed"].map({True: "PASS", False: "FAIL"})
-            lines += ["", "targets:", t.to_string(index=False)]
-    m = result["machine"]
-    lines += [
-        "",
-        f"machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_bytes'] / _GIB:.1f} GiB, "
-        f"Python {m['python']}, load average at start {m['load_average_start']}",
-    ]
-    if not result["config"]["at_target_settings"]:
-        lines.append(
-            "note: not the targets' settings (4 chains x 1000 draws); targets are indicative"
-        )
-    if not result.get("complete", False):
-        lines.append("note: INCOMPLETE run")
-    return "\n".join(lines)
-
-
-def iter_cases(cases: Iterable[str] | None) -> tuple[str, ...]:
-    """Return the cases to run, in run order."""
-    if not cases:
-        return CASES
-    return tuple(c for c in CASES if c in set(cases))

@@ -9,15 +9,14 @@ subsampled to a few points), where partial pooling should beat no pooling.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scale_transfer.posterior import fit
-from scale_transfer.sampling import ConvergenceWarning
 from scale_transfer.simulate import simulate
+from scale_transfer.studies.runner import diagnostics_record, fit_quietly
 
 __all__ = ["asymptote_coverage", "coverage_summary", "sparse_subsample"]
 
@@ -45,6 +44,34 @@ def sparse_subsample(data: pd.DataFrame, n_per_task: int, seed: int) -> pd.DataF
         idx = rng.choice(len(g), size=min(n_per_task, len(g)), replace=False)
         parts.append(g.iloc[np.sort(idx)])
     return pd.concat(parts, ignore_index=True)
+
+
+def _interval_rows(post: Any, truth: pd.Series, prob: float, **fields: Any) -> list[dict[str, Any]]:
+    """One row per task: the asymptote's interval against the truth, and the fit's diagnostics."""
+    s = post.summary(prob=prob, kind="eti")
+    s = s[s["task"] != "(new task)"]
+    diag = diagnostics_record(post.diagnostics, ("max_rhat", "divergences", "min_ess_bulk"))
+    rows = []
+    for r in s.itertuples(index=False):
+        true = float(truth[r.task])
+        rows.append(
+            {
+                "seed": fields["seed"],
+                "variant": fields["variant"],
+                "task": r.task,
+                "n": r.n,
+                "truth": true,
+                "mean": r.mean,
+                "lower": r.lower,
+                "upper": r.upper,
+                "covered": bool(r.lower <= true <= r.upper),
+                "abs_error": abs(r.mean - true),
+                "width": r.upper - r.lower,
+                **diag,
+                "seconds": fields["seconds"],
+            }
+        )
+    return rows
 
 
 def asymptote_coverage(
@@ -103,44 +130,18 @@ def asymptote_coverage(
         truth = sim.truth.set_index("task")["asymptote"]
         for name, kwargs in variants.items():
             t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                post = fit(
-                    data, draws=draws, tune=tune, chains=chains, seed=seed, progress=False, **kwargs
-                )
+            post = fit_quietly(
+                data, draws=draws, tune=tune, chains=chains, seed=seed, progress=False, **kwargs
+            )
             seconds = time.perf_counter() - t0
-            s = post.summary(prob=prob, kind="eti")
-            s = s[s["task"] != "(new task)"]
-            d = post.diagnostics
-            for r in s.itertuples(index=False):
-                true = float(truth[r.task])
-                rows.append(
-                    {
-                        "seed": seed,
-                        "variant": name,
-                        "task": r.task,
-                        "n": r.n,
-                        "truth": true,
-                        "mean": r.mean,
-                        "lower": r.lower,
-                        "upper": r.upper,
-                        "covered": bool(r.lower <= true <= r.upper),
-                        "abs_error": abs(r.mean - true),
-                        "width": r.upper - r.lower,
-                        "max_rhat": d.max_rhat,
-                        "divergences": d.divergences,
-                        "min_ess_bulk": d.min_ess_bulk,
-                        "converged": d.ok,
-                        "seconds": seconds,
-                    }
-                )
+            rows += _interval_rows(post, truth, prob, seed=seed, variant=name, seconds=seconds)
             done += 1
             if log is not None:
                 cov = np.mean([x["covered"] for x in rows if x["variant"] == name])
                 elapsed = time.perf_counter() - t_start
                 log(
                     f"[{done}/{total}] seed {seed} {name}: {seconds:.1f}s, "
-                    f"running coverage {cov:.3f}, {d.verdict()[:60]}; "
+                    f"running coverage {cov:.3f}, {post.diagnostics.verdict()[:60]}; "
                     f"ETA {elapsed / done * (total - done):.0f}s"
                 )
     return pd.DataFrame(rows)

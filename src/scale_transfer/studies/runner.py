@@ -25,6 +25,8 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "CONVERGENCE_FIELDS",
+    "DIAGNOSTIC_FIELDS",
     "DaskRunner",
     "LocalRunner",
     "SerialRunner",
@@ -36,8 +38,8 @@ __all__ = [
     "write_atomic_csv",
 ]
 
-#: Convergence fields of a :class:`scale_transfer.sampling.Diagnostics` that lab tables keep.
-DIAGNOSTIC_FIELDS = (
+#: Convergence fields of a :class:`scale_transfer.sampling.Diagnostics` that lab records keep.
+CONVERGENCE_FIELDS = (
     "draws",
     "chains",
     "min_ess_bulk",
@@ -45,10 +47,10 @@ DIAGNOSTIC_FIELDS = (
     "max_rhat",
     "divergences",
     "max_depth_hits",
-    "compile_seconds",
-    "compile_cached",
-    "sample_seconds",
+    "failed",
 )
+#: The same and the fit's compile and sampling times.
+DIAGNOSTIC_FIELDS = (*CONVERGENCE_FIELDS, "compile_seconds", "compile_cached", "sample_seconds")
 
 
 def optional_import(name: str, purpose: str) -> ModuleType:
@@ -80,13 +82,13 @@ def fit_quietly(data: pd.DataFrame, **kwargs: Any) -> Any:
 
 
 def diagnostics_record(d: Any, fields: Sequence[str] = DIAGNOSTIC_FIELDS) -> dict[str, Any]:
-    """Return a fit's convergence fields, ``converged`` and ``failed`` (the checks it failed).
+    """Return a fit's diagnostics as record fields, and ``converged`` (every check passed).
 
     ``d`` is a :class:`scale_transfer.sampling.Diagnostics`; ``fields`` names the attributes
-    kept (those it lacks are left out).
+    kept (those it lacks are left out; ``failed`` lists the checks that failed).
     """
-    rec = {f: getattr(d, f) for f in fields if hasattr(d, f)}
-    return rec | {"converged": d.ok, "failed": list(d.failed)}
+    rec = {f: list(d.failed) if f == "failed" else getattr(d, f) for f in fields if hasattr(d, f)}
+    return rec | {"converged": d.ok}
 
 
 def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:

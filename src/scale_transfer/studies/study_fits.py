@@ -59,6 +59,16 @@ def method_likelihood(method: str, target: str) -> str:
 #: Setting label every Bayesian job fits under (one compiled model for all settings).
 FIT_SETTING = "study"
 
+#: Columns of the study table taken from a fit's diagnostics.
+_DIAG_COLUMNS = (
+    "max_rhat",
+    "min_ess_bulk",
+    "divergences",
+    "converged",
+    "compile_seconds",
+    "compile_cached",
+    "sample_seconds",
+)
 #: Columns of the study table, one row per (fit, task).
 TABLE_COLUMNS = [
     "setting",
@@ -93,13 +103,7 @@ TABLE_COLUMNS = [
     "hull_cover90",
     "hull_width50",
     "hull_width90",
-    "max_rhat",
-    "min_ess_bulk",
-    "divergences",
-    "converged",
-    "compile_seconds",
-    "compile_cached",
-    "sample_seconds",
+    *_DIAG_COLUMNS,
     "fit_seconds",
     "worker",
     "draws",
@@ -108,16 +112,6 @@ TABLE_COLUMNS = [
     "seed",
 ]
 FIT_KEY = ["setting", "size", "repeat", "target", "method"]
-#: Columns of the study table taken from a fit's diagnostics.
-_DIAG_COLUMNS = (
-    "max_rhat",
-    "min_ess_bulk",
-    "divergences",
-    "converged",
-    "compile_seconds",
-    "compile_cached",
-    "sample_seconds",
-)
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,11 +32,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from scale_transfer.data import MIN_POINTS, read_tidy
 from scale_transfer.hull import upper_hull
 from scale_transfer.lsq import fit_lsq, lsq_interval, predict_lsq
+from scale_transfer.studies.runner import diagnostics_record, fit_quietly
+from scale_transfer.studies.validation_plots import plot_validation
+from scale_transfer.studies.validation_scores import (
+    ALL_GROUP,
+    calibration_tolerance,
+    crps_draws,
+    crps_normal,
+    prob_label,
+    score_intervals,
+)
 
 __all__ = [
     "ALL_GROUP",
@@ -56,8 +65,6 @@ __all__ = [
     "validate_extrapolation",
 ]
 
-#: Label of the pooled row (all held-out points of all tasks) in the table.
-ALL_GROUP = "(all)"
 #: Least-squares baselines (the paper's method) and the points they are fitted to.
 BASELINES: dict[str, str] = {"lsq": "all", "lsq_hull": "hull"}
 #: Placeholder for "the effect columns of the data" (see :func:`default_effects`).
@@ -83,79 +90,6 @@ RECOMMENDED = "effects"
 #: Methods run by ``options="default"``: the baseline, the package default and the
 #: recommended variant (left out when the data have no effect columns).
 DEFAULT_METHODS = ("lsq", "default", RECOMMENDED)
-
-
-# ------------------------------------------------------------------------------- scores
-def crps_normal(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """CRPS of a normal predictive distribution, in closed form.
-
-    ``crps = sigma * (z * (2 Phi(z) - 1) + 2 phi(z) - 1 / sqrt(pi))`` with
-    ``z = (y - mu) / sigma`` (Gneiting and Raftery 2007).
-
-    Parameters
-    ----------
-    y : array_like
-        Observed values.
-    mu, sigma : array_like
-        Mean and standard deviation of the predictive normal (broadcast against ``y``).
-
-    Returns
-    -------
-    numpy.ndarray
-        The CRPS of each observation (same units as ``y``).
-    """
-    y, mu, sigma = (np.asarray(a, dtype=float) for a in (y, mu, sigma))
-    z = (y - mu) / sigma
-    return sigma * (
-        z * (2.0 * stats.norm.cdf(z) - 1.0) + 2.0 * stats.norm.pdf(z) - 1 / math.sqrt(np.pi)
-    )
-
-
-def crps_draws(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """CRPS of the empirical distribution of predictive draws.
-
-    ``crps = E|X - y| - E|X - X'| / 2`` with ``X, X'`` independent draws; the second term is
-    computed exactly from the sorted draws, ``E|X - X'| = 2 / m**2 * sum_i (2 i - m - 1) x_(i)``.
-
-    Parameters
-    ----------
-    y : array_like, shape (n,)
-        Observed values.
-    draws : array_like, shape (m, n)
-        ``m`` predictive draws for each observation.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n,)
-    """
-    y = np.atleast_1d(np.asarray(y, dtype=float))
-    x = np.sort(np.asarray(draws, dtype=float).reshape(-1, y.size), axis=0)
-    m = x.shape[0]
-    term1 = np.mean(np.abs(x - y[None, :]), axis=0)
-    w = (2.0 * np.arange(1, m + 1) - m - 1.0)[:, None]
-    term2 = np.sum(w * x, axis=0) / (m * m)  # = E|X - X'| / 2
-    return term1 - term2
-
-
-def score_intervals(
-    y: np.ndarray, lower: np.ndarray, upper: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return whether each ``y`` lies in ``[lower, upper]``, and the widths."""
-    y = np.asarray(y, dtype=float)
-    return (y >= lower) & (y <= upper), np.asarray(upper) - np.asarray(lower)
-
-
-def calibration_tolerance(prob: float) -> float:
-    """Return how far the coverage of a ``prob`` interval may be from ``prob``.
-
-    ``min(0.10, (1 - prob) / 2)``: 0.05 for a 90% interval, 0.10 for a 50% one.
-    """
-    return min(0.10, (1.0 - prob) / 2.0)
-
-
-def _pcol(prob: float) -> str:
-    v = 100.0 * prob
-    return f"{v:.0f}" if abs(v - round(v)) < 1e-9 else f"{v:g}".replace(".", "p")
 
 
 # -------------------------------------------------------------------------------- split
@@ -329,7 +263,7 @@ class ValidationResult:
         for method, r in pooled.iterrows():
             bad = []
             for p in self.probs:
-                cov, tol = r[f"coverage_{_pcol(p)}"], calibration_tolerance(p)
+                cov, tol = r[f"coverage_{prob_label(p)}"], calibration_tolerance(p)
                 if abs(cov - p) > tol:
                     bad.append(f"{p:.0%} intervals hold {cov:.0%} (calibrated: "
                                f"{p - tol:.0%}-{p + tol:.0%})")  # fmt: skip
@@ -377,8 +311,8 @@ def _score_rows(
         }
     )
     for p, (lo, hi) in bounds.items():
-        pts[f"lower_{_pcol(p)}"] = lo
-        pts[f"upper_{_pcol(p)}"] = hi
+        pts[f"lower_{prob_label(p)}"] = lo
+        pts[f"upper_{prob_label(p)}"] = hi
     pts["crps"] = crps
     return pts
 
@@ -400,7 +334,7 @@ def _summarise(points: pd.DataFrame, train: pd.DataFrame, probs: Sequence[float]
             "bias": float(np.mean(err)),
         }
         for p in probs:
-            c = _pcol(p)
+            c = prob_label(p)
             inside, width = score_intervals(g["ds_acc"], g[f"lower_{c}"], g[f"upper_{c}"])
             row[f"coverage_{c}"] = float(np.mean(inside))
             row[f"width_{c}"] = float(np.mean(width))
@@ -466,19 +400,14 @@ def _bayes_method(
     effects: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict]:
     from scale_transfer.model import ModelConfig
-    from scale_transfer.posterior import fit
 
     kwargs = dict(OPTIONS[method])
     if kwargs.get("effects") == AUTO:
         kwargs["effects"] = tuple(effects)
     config = ModelConfig(**kwargs)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        # convergence is recorded in the fits table instead of warning once per method
-        from scale_transfer.sampling import ConvergenceWarning
-
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        post = fit(train, config=config, seed=seed, **sampler)
+    # convergence is recorded in the fits table instead of warning once per method
+    post = fit_quietly(train, config=config, seed=seed, **sampler)
     labels = list(zip(post.groups["setting"], post.groups["task"], strict=True))
     parts = []
     for (setting, task), te in test.groupby(["setting", "task"], sort=False):
@@ -492,7 +421,6 @@ def _bayes_method(
         bounds = {p: tuple(np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)) for p in probs}
         crps = crps_draws(te["ds_acc"].to_numpy(float), d)
         parts.append(_score_rows(method, te, d.mean(axis=0), bounds, crps))
-    diag = post.diagnostics
     info = {
         "method": method,
         "kind": "bayes",
@@ -501,10 +429,7 @@ def _bayes_method(
         "likelihood": config.likelihood,
         "effects": ",".join(config.effects),
         "discrepancy": bool(getattr(config, "discrepancy", False)),
-        "converged": diag.ok,
-        "max_rhat": diag.max_rhat,
-        "min_ess_bulk": diag.min_ess_bulk,
-        "divergences": diag.divergences,
+        **diagnostics_record(post.diagnostics, ("max_rhat", "min_ess_bulk", "divergences")),
         "seconds": time.perf_counter() - t0,
     }
     return pd.concat(parts, ignore_index=True), info
@@ -590,93 +515,3 @@ def validate_extrapolation(
             "effects": ",".join(effects),
             "n_train": len(train), "n_heldout": len(test)}  # fmt: skip
     return ValidationResult(table, pts, pd.DataFrame(infos), probs, meta)
-
-
-# --------------------------------------------------------------------------------- plot
-def _group_labels(table: pd.DataFrame) -> pd.Series:
-    """``task``, or ``setting/task`` when the table holds several settings."""
-    tab = table[table["task"] != ALL_GROUP]
-    if tab["setting"].nunique() > 1:
-        return tab["setting"].astype(str) + "/" + tab["task"].astype(str)
-    return tab["task"].astype(str)
-
-
-def plot_validation(result: ValidationResult, title: str | None = None):  # noqa: ANN201
-    """Coverage against nominal probability per method; squared error and CRPS by method.
-
-    Parameters
-    ----------
-    result : ValidationResult
-        From :func:`validate_extrapolation`.
-    title : str, optional
-        Figure title.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Left: coverage of the held-out models by the equal-tailed predictive intervals
-        (all tasks pooled, one line per method; small marks: single tasks of the method).
-        Middle and right: mean squared error of the predicted DS accuracy and mean CRPS,
-        per method (bar: all tasks pooled; marks: single tasks), log scale.
-    """
-    import matplotlib.pyplot as plt
-
-    pooled = result.pooled()
-    methods = list(pooled["method"])
-    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
-    tab = result.table[result.table["task"] != ALL_GROUP].copy()
-    tab["label"] = _group_labels(result.table)
-    labels = list(dict.fromkeys(tab["label"]))
-    markers = dict(zip(labels, "os^vD<>phX*P8H+x1234", strict=False))
-    fig, axes = plt.subplots(
-        1, 3, figsize=(14, 4.6), gridspec_kw={"width_ratios": [1.1, 1, 1]}, layout="constrained"
-    )
-    ax = axes[0]
-    probs = np.array(result.probs)
-    ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="nominal")
-    span = 0.012 * (len(methods) - 1)
-    for i, m in enumerate(methods):
-        r = pooled.iloc[i]
-        cov = [r[f"coverage_{_pcol(p)}"] for p in probs]
-        dx = -span / 2 + 0.012 * i  # methods side by side: identical results stay visible
-        ax.plot(probs + dx, cov, marker="o", color=colors[m], label=m, lw=2)
-        sub = tab[tab["method"] == m]
-        for p in probs:
-            ax.scatter(np.full(len(sub), p + dx), sub[f"coverage_{_pcol(p)}"], s=9,
-                       color=colors[m], alpha=0.45, lw=0)  # fmt: skip
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xticks(np.r_[0, probs])
-    ax.set_xlabel("nominal probability of the predictive interval (equal-tailed)")
-    ax.set_ylabel("share of held-out models inside")
-    ax.set_title("Calibration (line: all tasks; dots: single tasks)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
-    x = np.arange(len(methods))
-    for ax, col, name in (
-        (axes[1], "mse", "Mean squared error of DS accuracy"),
-        (axes[2], "crps", "CRPS of DS accuracy (lower is better)"),
-    ):
-        ax.bar(x, pooled[col].to_numpy(), color=[colors[m] for m in methods], alpha=0.35,
-               label="all tasks")  # fmt: skip
-        for j, lab in enumerate(labels):
-            sub = tab[tab["label"] == lab].set_index("method").reindex(methods)
-            off = (j - (len(labels) - 1) / 2) * min(0.07, 0.7 / max(len(labels), 1))
-            ax.scatter(x + off, sub[col], s=14, marker=markers.get(lab, "o"), color="0.15",
-                       label=lab, zorder=3)  # fmt: skip
-        ax.set_xticks(x, methods, rotation=40, ha="right", rotation_mode="anchor")
-        ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
-        ax.grid(axis="y", color="0.9", lw=0.6, which="both")
-        ax.set_axisbelow(True)
-    axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="task",
-                   title_fontsize=8)  # fmt: skip
-    meta = result.meta
-    rule = (f"top {meta['top']:.0%} of US accuracy per task" if meta.get("above") is None
-            else f"US accuracy > {meta['above']}")  # fmt: skip
-    title = title if title is not None else meta.get("data")
-    fig.suptitle(
-        (f"{title}: " if title else "") + f"held-out {meta.get('n_heldout', '?')} models ({rule}); "
-        f"MCMC {meta.get('chains')} x {meta.get('draws')} draws",
-        fontsize=11,
-    )
-    return fig
