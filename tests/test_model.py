@@ -61,7 +61,7 @@ def test_by_setting_level():
 def test_exgaussian_logp_matches_scipy():
     from scipy.stats import exponnorm
 
-    from scale_transfer.model import exgaussian_logp
+    from scale_transfer.likelihoods import exgaussian_logp
 
     x = np.array([-0.2, -0.01, 0.0, 0.003, 0.05, 0.4, 2.0])
     mu, sigma, nu = 0.01, 0.004, 0.03
@@ -78,13 +78,13 @@ def test_exgaussian_logp_is_smooth_where_its_two_forms_meet() -> None:
     import pytensor
     import pytensor.tensor as pt
 
-    from scale_transfer.model import _EXG_Z_SWITCH, exgaussian_logp
+    from scale_transfer.likelihoods import EXG_Z_SWITCH, exgaussian_logp
 
     mu, sigma, nu = 0.01, 0.004, 0.03
     x = pt.dvector("x")
     lp = exgaussian_logp(x, mu, sigma, nu)
     f = pytensor.function([x], [lp, pt.grad(lp.sum(), x)])
-    at = mu + sigma * (_EXG_Z_SWITCH + sigma / nu)  # the value where z = 8
+    at = mu + sigma * (EXG_Z_SWITCH + sigma / nu)  # the value where z = 8
     step = 2e-10
     value, grad = f(np.array([at - step / 2, at + step / 2]))
     # no jump: the change across the switch is the slope times the step
@@ -97,7 +97,7 @@ def test_exgaussian_logp_is_smooth_where_its_two_forms_meet() -> None:
 def test_hypoexp_gaussian_logp_matches_a_numerical_convolution(w: float) -> None:
     from scipy import integrate, stats
 
-    from scale_transfer.model import hypoexp_gaussian_logp
+    from scale_transfer.likelihoods import hypoexp_gaussian_logp
 
     mu, sigma, nu = 0.01, 0.004, 0.03
     x = np.array([-0.005, 0.008, 0.012, 0.03, 0.1])
@@ -123,7 +123,7 @@ def test_hypoexp_gaussian_logp_matches_a_numerical_convolution(w: float) -> None
 
 
 def test_frontier_logp_is_a_density() -> None:
-    from scale_transfer.model import frontier_logp
+    from scale_transfer.likelihoods import frontier_logp
 
     grid = np.linspace(-0.05, 1.5, 40001)
     lp = frontier_logp(grid, 0.02, 0.004, 0.03, 0.3, 0.05, 0.25).eval()

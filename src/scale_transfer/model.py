@@ -18,15 +18,11 @@ normal (partial pooling), so a task with few points borrows strength from the ot
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import inspect
-import json
-import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,242 +30,45 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from scale_transfer import suffstats
+from scale_transfer.config import (
+    CENTERED_MIN_POINTS,
+    DEFAULT_PRIORS,
+    E_MIN,
+    LIKELIHOODS,
+    PACKAGE_DIR,
+    PARAMS,
+    POOLINGS,
+    TARGETS,
+    ModelConfig,
+)
 from scale_transfer.data import MIN_POINTS, read_tidy
-
-Target = Literal["all", "hull"]
-Pooling = Literal["hierarchical", "independent", "complete"]
-Likelihood = Literal["gaussian", "student_t", "frontier"]
-
-TARGETS = ("all", "hull")
-POOLINGS = ("hierarchical", "independent", "complete")
-LIKELIHOODS = ("gaussian", "student_t", "frontier")
-#: The three per-group parameters on their unconstrained scale.
-PARAMS = ("log_level", "log_alpha", "logit_e_ir")
-#: Smallest upstream error used (log of 0 is undefined).
-E_MIN = 1e-6
-#: With ``centered="auto"``, all-points fits centre the hierarchy when every group has at
-#: least this many points; hull fits centre it from 4 points.
-CENTERED_MIN_POINTS = 50
+from scale_transfer.likelihoods import (
+    FRONTIER_MAX_SHARE,
+    frontier_gap_mean,
+    frontier_logp,
+    frontier_random,
+)
 
 __all__ = [
+    "CENTERED_MIN_POINTS",
     "DEFAULT_PRIORS",
+    "E_MIN",
     "LIKELIHOODS",
     "POOLINGS",
+    "PARAMS",
     "TARGETS",
+    "FewHullPointsWarning",
     "FitData",
     "ModelConfig",
     "build_model",
     "prepare_data",
 ]
 
-#: Default priors. ``<param>_mu`` and ``<param>_sigma`` are the population mean and the
-#: between-task spread of each per-group parameter; the rest are per-group scales.
-#: Units: ``log_level`` is the log reducible downstream *error* at the reference upstream
-#: error; ``log_alpha`` the log exponent; ``logit_e_ir`` the logit of the irreducible error.
-DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    "log_level_mu": {"dist": "Normal", "mu": -2.5, "sigma": 0.75},
-    "log_level_sigma": {"dist": "HalfNormal", "sigma": 1.0},
-    "log_alpha_mu": {"dist": "Normal", "mu": 1.0, "sigma": 0.75},
-    "log_alpha_sigma": {"dist": "HalfNormal", "sigma": 0.5},
-    "logit_e_ir_mu": {"dist": "Normal", "mu": -2.0, "sigma": 1.0},
-    "logit_e_ir_sigma": {"dist": "HalfNormal", "sigma": 1.0},
-    # residual scale of downstream error, per group
-    "sigma": {"dist": "HalfNormal", "sigma": 0.05},
-    # frontier likelihood: the noise sd (its ``sigma``), per group. Zero-avoiding: an accuracy
-    # measured on a finite test set is never noise-free, and near sd 0 the gap's edge turns
-    # into a kink where NUTS diverges (docs/calibration.md); mode 0.005, mean 0.01
-    "noise": {"dist": "Gamma", "alpha": 2.0, "beta": 200.0},
-    # Student-t degrees of freedom (shared)
-    "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
-    # frontier likelihood: mean gap below the frontier (in error) at the group's reference
-    # point, per group; the gap's shape (share of its second exponential part, times
-    # FRONTIER_MAX_SHARE); how its mean grows with the frontier's error (power); the share
-    # of failed models and their extra mean gap (shared by the groups)
-    "gap": {"dist": "HalfNormal", "sigma": 0.1},
-    "gap_shape": {"dist": "Beta", "alpha": 2.0, "beta": 2.0},
-    # the gap's power: 0 a constant mean gap, 1 a gap proportional to the frontier's error
-    # (timm's shifted test sets: 2-2.7). Below -1 (the gap growing faster than the
-    # frontier improves) is excluded: under Normal(0, 1) a chain could wander there during
-    # tuning (power -7, noise sd 0.0007) and its trees hit the maximum depth for 25+
-    # minutes (docs/study.md, session 7)
-    "gap_power": {"dist": "TruncatedNormal", "mu": 1.0, "sigma": 1.0, "lower": -1.0},
-    "bad_share": {"dist": "Beta", "alpha": 1.0, "beta": 19.0},
-    "bad_gap": {"dist": "HalfNormal", "sigma": 0.3},
-    # model-attribute effects (ModelConfig.effects): spread of the level effects on
-    # log_level and on log_alpha, per group
-    "effect_sigma": {"dist": "HalfNormal", "sigma": 0.5},
-    # discrepancy term (ModelConfig.discrepancy): its amplitude (sd, in error), per group
-    "discrepancy_eta": {"dist": "HalfNormal", "sigma": 0.05},
-}
 
 
 def _prior(name: str, spec: Mapping[str, Any], **kwargs: Any) -> pt.TensorVariable:
     params = {k: v for k, v in spec.items() if k != "dist"}
     return getattr(pm, spec["dist"])(name, **params, **kwargs)
-
-
-#: Parameters that must be positive wherever a prior names them.
-_POSITIVE_PARAMS = ("sigma", "beta", "alpha", "lam", "nu", "tau")
-
-
-def _check_prior(name: str, spec: Mapping[str, Any]) -> None:
-    """Refuse a prior that PyMC could not build, or one with a non-positive scale."""
-    dist = spec.get("dist")
-    cls = getattr(pm, str(dist), None)
-    if not (isinstance(cls, type) and issubclass(cls, pm.Distribution)):
-        raise ValueError(
-            f"prior {name!r}: unknown distribution {dist!r} (a PyMC name, e.g. 'Normal')"
-        )
-    params = {k: v for k, v in spec.items() if k != "dist"}
-    named = [
-        n
-        for n, p in inspect.signature(cls.dist).parameters.items()
-        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
-    unknown = sorted(set(params) - set(named))
-    if unknown:
-        raise ValueError(
-            f"prior {name!r}: {dist} has no parameter(s) {', '.join(unknown)} "
-            f"(it takes {', '.join(named)})"
-        )
-    for key in _POSITIVE_PARAMS:
-        value = params.get(key)
-        if isinstance(value, int | float) and not value > 0:
-            raise ValueError(f"prior {name!r}: {key} must be positive; got {value!r}")
-    try:
-        cls.dist(**params)
-    except Exception as err:  # noqa: BLE001 - PyMC raises several kinds for bad parameters
-        raise ValueError(f"prior {name!r}: {dist}({params}) is not valid: {err}") from err
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Structure and priors of the model: everything but the data.
-
-    Parameters
-    ----------
-    target : {"all", "hull"}
-        Fit every point, or only the upper-hull points of each group.
-    pooling : {"hierarchical", "independent", "complete"}
-        Partial pooling across tasks (default), none (each task its own fixed prior),
-        or one curve shared by all tasks.
-    likelihood : {"gaussian", "student_t", "frontier"}
-        Gaussian residuals (the paper's least squares), Student-t residuals (robust to
-        the tail of bad models), or a stochastic frontier: each model sits above its
-        task's frontier error by a non-negative gap plus Gaussian noise. The gap is the sum
-        of two exponential parts (shares ``w`` and ``1 - w`` of its mean: from a plain
-        exponential at ``w = 0`` to a gap that is rarely near 0), its mean grows as a power
-        of the frontier's error, and a share of failed models has a larger gap (see
-        :func:`frontier_logp`).
-    by_setting : bool
-        Add a setting level (upstream dataset x shots): parameters vary by task and by
-        setting, task effects shared across settings.
-    centered : {"auto", True, False}
-        Centred or non-centred hierarchy. ``"auto"`` centres when every group has at
-        least ``CENTERED_MIN_POINTS`` points (the data pin each group down).
-    priors : dict
-        Overrides of :data:`DEFAULT_PRIORS`, merged as ``defaults | priors``.
-    effects : tuple of str
-        Categorical columns of the data that describe the models (e.g. ``"family"``,
-        ``"extra_data"``; ``"model"`` gives one latent effect per model). Each level of
-        each column shifts every group's ``log_level`` and ``log_alpha`` by its own
-        amount, drawn from ``Normal(0, s)`` with a spread ``s`` per group and column
-        (prior ``effect_sigma``): models of one kind follow their own curve, partially
-        pooled. ``k``, ``alpha`` and the asymptote are then those of the population
-        (effect 0). Default ``()``: no effects.
-    discrepancy : bool
-        Add a smooth discrepancy ``f_g(log e_us)`` to each group's law: a Gaussian process
-        with squared-exponential kernel (length-scale :data:`DISCREPANCY_ELL` in
-        ``log e_us``, amplitude per group with prior ``discrepancy_eta``) in its
-        Hilbert-space approximation. Where the law misfits the data the amplitude grows,
-        and predictions away from the data revert to the law with that much extra
-        uncertainty. The asymptote stays the law's ``1 - e_ir``. Default False.
-    summary_stats : {"auto", True, False}
-        Compute the Gaussian likelihood from per-group sufficient statistics
-        (:mod:`scale_transfer.suffstats`) when sampling with nutpie: the same posterior
-        (exact to rounding) at a cost per gradient that does not grow with the number of
-        points. Applies to ``likelihood="gaussian"`` without ``effects`` or
-        ``discrepancy``. ``"auto"`` (default) uses it when every group has at least
-        :data:`scale_transfer.suffstats.MIN_POINTS` points. It changes how the posterior
-        is computed, not the model: it is left out of :meth:`structure_hash`.
-    """
-
-    target: str = "all"
-    pooling: str = "hierarchical"
-    likelihood: str = "gaussian"
-    by_setting: bool = False
-    centered: bool | str = "auto"
-    priors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    effects: tuple[str, ...] = ()
-    discrepancy: bool = False
-    summary_stats: bool | str = "auto"
-
-    def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("target", self.target, TARGETS),
-            ("pooling", self.pooling, POOLINGS),
-            ("likelihood", self.likelihood, LIKELIHOODS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        if self.centered not in ("auto", True, False):
-            raise ValueError(f"centered must be 'auto', True or False; got {self.centered!r}")
-        if self.summary_stats not in ("auto", True, False):
-            raise ValueError(
-                f"summary_stats must be 'auto', True or False; got {self.summary_stats!r}"
-            )
-        unknown = set(self.priors) - set(DEFAULT_PRIORS)
-        if unknown:
-            raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
-        merged = copy.deepcopy(DEFAULT_PRIORS)
-        for name, spec in self.priors.items():
-            if not isinstance(spec, Mapping):
-                raise ValueError(
-                    f"prior {name!r} must be a dict such as {DEFAULT_PRIORS[name]}; got {spec!r}"
-                )
-            # without 'dist', the keys change the parameters of the default distribution
-            spec = dict(spec) if "dist" in spec else merged[name] | dict(spec)
-            if spec != DEFAULT_PRIORS[name]:  # a saved fit's full priors: only the changed
-                _check_prior(name, spec)
-            merged[name] = spec
-        effects = (self.effects,) if isinstance(self.effects, str) else tuple(self.effects)
-        object.__setattr__(self, "effects", tuple(str(e) for e in effects))
-        if not isinstance(self.summary_stats, str):
-            object.__setattr__(self, "summary_stats", bool(self.summary_stats))
-        if self.summary_stats is True and (
-            self.likelihood != "gaussian" or self.effects or self.discrepancy
-        ):
-            raise ValueError(
-                "summary_stats=True needs likelihood='gaussian', no effects and no discrepancy"
-            )
-        # keep the priors in full (defaults | user), so equal models compare equal
-        object.__setattr__(self, "priors", merged)
-
-    @property
-    def full_priors(self) -> dict[str, dict[str, Any]]:
-        """Return the default priors updated with the user's."""
-        return copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict (priors in full)."""
-        d = asdict(self)
-        d["priors"] = self.full_priors
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
-        """Build a config from :meth:`to_dict` output."""
-        return cls(**dict(d))
-
-    def structure_hash(self) -> str:
-        """Return a hash of the model structure and priors (not the data).
-
-        ``summary_stats`` is left out: it changes how the likelihood is computed, not the
-        posterior, and fits saved before it existed keep their hash.
-        """
-        d = self.to_dict()
-        d.pop("summary_stats", None)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -304,8 +103,6 @@ class FewHullPointsWarning(UserWarning):
     """A task's hull has fewer points than the law has parameters (3)."""
 
 
-#: This package's folder: warnings are attributed to the first caller outside it.
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _warn_few_hull_points(groups: pd.DataFrame, config: ModelConfig) -> None:
@@ -328,7 +125,7 @@ def _warn_few_hull_points(groups: pd.DataFrame, config: ModelConfig) -> None:
         "the best model is also the one with the least upstream accuracy). Fit all points "
         "(target='all', likelihood='frontier'), or check these tasks' data.",
         FewHullPointsWarning,
-        skip_file_prefixes=(_PACKAGE_DIR,),
+        skip_file_prefixes=(PACKAGE_DIR,),
     )
 
 
@@ -527,88 +324,6 @@ def _group_param(
     return pm.Deterministic(f"{name}_group", value, dims="group")
 
 
-#: Above this standardized distance ``z`` past the gap's mode the normal CDF factor of the
-#: ex-Gaussian density is 1 to double precision (``erfc(-8/sqrt(2)) = 2 - 1.2e-15``).
-_EXG_Z_SWITCH = 8.0
-
-
-def exgaussian_logp(value, mu, sigma, nu):
-    """Log density of ``mu + Normal(0, sigma) + Exponential(mean=nu)``, stable everywhere.
-
-    PyMC's ``ExGaussian`` switches to a plain normal when ``nu < 0.05 * sigma``; the switch
-    leaves the gradient in ``nu`` at zero there, and chains that start on that side stay
-    stuck. This form is exact on both sides: with ``z = (value - mu)/sigma - sigma/nu``,
-    for ``z < 8`` it uses the scaled complementary error function
-    (``log p = -log nu - (d/sigma)^2/2 + log(erfcx(-z/sqrt 2)/2)``), which removes the
-    cancellation between a large exponent and a tiny normal CDF; beyond, where the CDF
-    factor is 1 to double precision, the exponential's closed form. One special function
-    per point (its gradient included), not two.
-    """
-    d = value - mu
-    z = d / sigma - sigma / nu
-    zl = pt.minimum(z, _EXG_Z_SWITCH)  # erfcx(-z/sqrt 2) overflows for z > 37
-    left = -pt.log(nu) - 0.5 * pt.sqr(d / sigma) + pt.log(0.5 * pt.erfcx(-zl / np.sqrt(2.0)))
-    right = -pt.log(nu) - d / nu + 0.5 * pt.sqr(sigma / nu)
-    return pt.switch(pt.lt(z, _EXG_Z_SWITCH), left, right)
-
-
-#: Largest share ``w`` of the gap's second exponential part (at 0.5 the two parts have the
-#: same rate and the closed form below divides by zero).
-FRONTIER_MAX_SHARE = 0.45
-
-
-def hypoexp_gaussian_logp(value, mu, sigma, nu, w):
-    """Log density of ``mu + Normal(0, sigma) + Exp(mean (1-w) nu) + Exp(mean w nu)``.
-
-    With rates ``a = 1/((1-w) nu)`` and ``b = 1/(w nu)`` the gap's density is
-    ``(b f_a - a f_b) / (b - a)`` in terms of the exponential densities; convolved with the
-    noise, ``f_a`` and ``f_b`` become ex-Gaussian densities (:func:`exgaussian_logp`), so
-    ``log p = log f_a + log((1-w)/(1-2w)) + log1p(-(w/(1-w)) f_b / f_a)``, for
-    ``0 < w < 1/2``; as ``w -> 0`` it tends to the ex-Gaussian.
-    """
-    lfa = exgaussian_logp(value, mu, sigma, (1.0 - w) * nu)
-    lfb = exgaussian_logp(value, mu, sigma, w * nu)
-    ratio = pt.minimum(w / (1.0 - w) * pt.exp(lfb - lfa), 1.0 - 1e-12)
-    return lfa + pt.log((1.0 - w) / (1.0 - 2.0 * w)) + pt.log1p(-ratio)
-
-
-def frontier_logp(value, mu, sigma, nu, w, bad_share, nu_bad):
-    """Log density of the frontier likelihood.
-
-    A share ``1 - bad_share`` of the models sits above the frontier error ``mu`` by the
-    two-part gap of :func:`hypoexp_gaussian_logp` (mean ``nu``, shape ``w``) plus noise;
-    the failed models (``bad_share``) by one exponential gap of mean ``nu_bad`` plus noise.
-    """
-    good = pt.log1p(-bad_share) + hypoexp_gaussian_logp(value, mu, sigma, nu, w)
-    bad = pt.log(bad_share) + exgaussian_logp(value, mu, sigma, nu_bad)
-    return pt.logaddexp(good, bad)
-
-
-def frontier_gap_draws(
-    rng: np.random.Generator, nu: Any, w: Any, bad_share: Any, nu_bad: Any, size: Any
-) -> np.ndarray:
-    """Draw gaps of the frontier likelihood (parameters broadcast to ``size``)."""
-    nu, w, bad_share, nu_bad = (np.broadcast_to(v, size) for v in (nu, w, bad_share, nu_bad))
-    gap = rng.exponential((1.0 - w) * nu) + rng.exponential(np.maximum(w * nu, 1e-300))
-    bad = rng.random(size) < bad_share
-    return np.where(bad, rng.exponential(nu_bad), gap)
-
-
-def _frontier_random(mu, sigma, nu, w, bad_share, nu_bad, rng=None, size=None):
-    rng = np.random.default_rng(rng)
-    size = np.broadcast_shapes(*(np.shape(v) for v in (mu, sigma, nu, w))) if size is None else size
-    gap = frontier_gap_draws(rng, nu, w, bad_share, nu_bad, size)
-    return mu + sigma * rng.standard_normal(size) + gap
-
-
-def frontier_gap_mean(gap, power, log_level, e_ir, mu, lib: Any = np):
-    """Mean gap of a good model where the frontier error is ``mu``.
-
-    ``gap * (mu / mu_ref) ** power`` with ``mu_ref = exp(log_level) + e_ir``, the frontier
-    error at the group's reference point (all arguments broadcast).
-    """
-    return gap * lib.exp(power * (lib.log(mu) - lib.log(lib.exp(log_level) + e_ir)))
-
 
 def _law_params(
     priors: Mapping[str, Mapping[str, Any]],
@@ -738,7 +453,7 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
                 bad_share,
                 nu + bad_gap,
                 logp=frontier_logp,
-                random=_frontier_random,
+                random=frontier_random,
                 observed=e_ds_obs,
                 dims="obs_id",
             )

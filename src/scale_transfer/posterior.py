@@ -15,29 +15,32 @@ from pathlib import Path
 from typing import Any
 
 import arviz as az
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from scale_transfer import __version__
+from scale_transfer.config import (
+    DEFAULT_KIND,
+    DEFAULT_PROB,
+    E_MIN,
+    INTERVAL_KINDS,
+    PACKAGE_DIR,
+    VERSION,
+    ModelConfig,
+    SamplerConfig,
+)
+from scale_transfer.convergence import Diagnostics, check_convergence
 from scale_transfer.data import MIN_POINTS, read_tidy
 from scale_transfer.law import ds_acc
-from scale_transfer.model import _PACKAGE_DIR, FitData, ModelConfig, prepare_data
-from scale_transfer.sampling import (
-    Diagnostics,
-    SamplerConfig,
-    check_convergence,
-    resolve_adaptation,
-    resolve_target_accept,
-    sample,
-)
+from scale_transfer.model import FitData, prepare_data
+from scale_transfer.sampling import resolve_sampler_config, sample
 
 __all__ = ["NEW_TASK", "ModelMismatchError", "Posterior", "fit", "interval"]
 
 #: Label of the population-level (unseen task) row in summaries.
 NEW_TASK = "(new task)"
-INTERVAL_KINDS = ("eti", "hdi")
 
 
 #: Per-group quantities that :meth:`Posterior.summary` reports.
@@ -63,8 +66,10 @@ class ModelMismatchError(ValueError):
     """A saved fit does not match the model it is loaded into."""
 
 
-def interval(samples: np.ndarray, prob: float, kind: str = "eti") -> tuple[np.ndarray, np.ndarray]:
-    """Credible interval over the first axis of ``samples``.
+def interval(
+    samples: np.ndarray, prob: float = DEFAULT_PROB, kind: str = DEFAULT_KIND
+) -> tuple[np.ndarray, np.ndarray]:
+    """Credible interval over the first axis of ``samples``, computed by arviz-stats.
 
     Parameters
     ----------
@@ -73,7 +78,7 @@ def interval(samples: np.ndarray, prob: float, kind: str = "eti") -> tuple[np.nd
     prob : float
         Probability mass in (0, 1).
     kind : {"eti", "hdi"}
-        Equal-tailed or highest-density interval.
+        Equal-tailed (:func:`arviz_stats.eti`) or highest-density (:func:`arviz_stats.hdi`).
 
     Returns
     -------
@@ -81,20 +86,12 @@ def interval(samples: np.ndarray, prob: float, kind: str = "eti") -> tuple[np.nd
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1); got {prob}")
+    if kind not in INTERVAL_KINDS:
+        raise ValueError(f"interval kind must be one of {INTERVAL_KINDS}; got {kind!r}")
     samples = np.asarray(samples, dtype=float)
-    if kind == "eti":
-        lo, hi = np.quantile(samples, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
-        return lo, hi
-    if kind == "hdi":
-        s = np.sort(samples, axis=0)
-        n = s.shape[0]
-        m = max(1, int(np.floor(prob * n)))
-        widths = s[m:] - s[: n - m]
-        i = np.argmin(widths, axis=0)
-        lo = np.take_along_axis(s, i[None], 0)[0]
-        hi = np.take_along_axis(s, (i + m)[None], 0)[0]
-        return lo, hi
-    raise ValueError(f"interval kind must be one of {INTERVAL_KINDS}; got {kind!r}")
+    fn = azs.eti if kind == "eti" else azs.hdi
+    both = np.asarray(fn(samples, prob=prob, axis=0))
+    return both[..., 0], both[..., 1]
 
 
 class Posterior:
@@ -277,7 +274,7 @@ class Posterior:
         else:
             acc = ds_acc(us[None, None, :], k[..., None], alpha[..., None], e_ir[..., None])
         if getattr(self.config, "discrepancy", False):
-            from scale_transfer.model import E_MIN, discrepancy_basis
+            from scale_transfer.model import discrepancy_basis
 
             phi = discrepancy_basis(np.log(np.clip(1.0 - us, E_MIN, 1.0)))  # (us, basis)
             acc = acc - np.einsum("sgb,ub->sgu", self.draws("discrepancy_coef"), phi)
@@ -295,7 +292,7 @@ class Posterior:
             nu = self.draws("nu").reshape(-1, 1, 1)
             noise = sigma * rng.standard_t(np.broadcast_to(nu, shape))
         else:
-            from scale_transfer.model import FRONTIER_MAX_SHARE, frontier_gap_draws
+            from scale_transfer.likelihoods import FRONTIER_MAX_SHARE, frontier_gap_draws
 
             nu = self._gap_mean(acc)
             w = FRONTIER_MAX_SHARE * self.draws("gap_shape")[..., None]
@@ -308,7 +305,7 @@ class Posterior:
 
     def _gap_mean(self, acc: np.ndarray) -> np.ndarray:
         """Mean gap of a good model below the frontier accuracy ``acc`` (frontier fits)."""
-        from scale_transfer.model import E_MIN, frontier_gap_mean
+        from scale_transfer.likelihoods import frontier_gap_mean
 
         return frontier_gap_mean(
             self.draws("gap")[..., None],
@@ -335,8 +332,6 @@ class Posterior:
         self, us: np.ndarray, kind: str, effects: Mapping[str, Any], rng: np.random.Generator
     ) -> np.ndarray:
         """Law's DS accuracy with model-attribute effects: ``(n_draws, n_groups, n_us)``."""
-        from scale_transfer.model import E_MIN
-
         lref = self.groups["log_e_ref"].to_numpy(float)
         x = np.log(np.clip(1.0 - us, E_MIN, 1.0))[None, None, :] - lref[None, :, None]
         parts = {
@@ -358,7 +353,7 @@ class Posterior:
                         f"effects: {col} level(s) {', '.join(map(repr, unseen))} not among the "
                         f"fitted levels ({', '.join(map(repr, levels))}); {what} is used for them",
                         UserWarning,
-                        skip_file_prefixes=(_PACKAGE_DIR,),
+                        skip_file_prefixes=(PACKAGE_DIR,),
                     )
             for part in parts:
                 eff = self.draws(f"effect_{col}_{part}")  # (draws, level, group)
@@ -540,7 +535,7 @@ class Posterior:
         groups.index.name = "group_row"
         dt["groups"] = xr.DataTree(xr.Dataset.from_dataframe(groups))
         dt.attrs = {
-            "scale_transfer_version": __version__,
+            "scale_transfer_version": VERSION,
             "model_config": json.dumps(self.config.to_dict()),
             "sampler_config": json.dumps(self.sampler.to_dict()),
             "structure_hash": self.config.structure_hash(),
@@ -730,17 +725,10 @@ def fit(
         if sampler_config is None
         else dataclasses.replace(sampler_config, **sampler_kw)
     )
-    sampler_config = resolve_adaptation(sampler_config, config)  # saved as sampled
     warn_on_choices(config)
     path_or_frame = data if not isinstance(data, os.PathLike) else str(data)
     fd: FitData = prepare_data(path_or_frame, config, min_points=min_points)
-    sampler_config = resolve_target_accept(sampler_config, fd, config)  # saved as sampled
-    if getattr(config, "effects", ()):
-        # the effects' levels and indices are part of the compiled graph, not data that
-        # the compile cache swaps in: never reuse a compiled model for them
-        from scale_transfer import sampling
-
-        sampling._COMPILED.pop(sampling._cache_key(fd, config, "numba"), None)
+    sampler_config = resolve_sampler_config(sampler_config, fd, config)  # saved as sampled
     dt, diag = sample(fd, config, sampler_config)
     return Posterior(dt, config, sampler_config, fd.groups, fd.frame, diag, fd.data_hash())
 

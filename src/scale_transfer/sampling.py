@@ -5,188 +5,47 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import numbers
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import arviz as az
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from scale_transfer import suffstats
-from scale_transfer.model import _PACKAGE_DIR, FitData, ModelConfig, build_model, is_centered
+from scale_transfer.config import (
+    TARGET_ACCEPT_DEFAULT,
+    TARGET_ACCEPT_HIGH,
+    ModelConfig,
+    SamplerConfig,
+)
+from scale_transfer.convergence import (
+    CHECK_VARS,
+    ConvergenceError,
+    ConvergenceWarning,
+    Diagnostics,
+    check_convergence,
+)
+from scale_transfer.model import FitData, build_model, is_centered
 
 __all__ = [
+    "CHECK_VARS",
     "ConvergenceError",
     "ConvergenceWarning",
     "Diagnostics",
     "SamplerConfig",
     "SamplingTimeout",
     "check_convergence",
-    "resolve_adaptation",
-    "resolve_target_accept",
+    "jittered_start",
+    "lsq_start",
+    "resolve_sampler_config",
     "sample",
 ]
-
-#: Variables whose convergence is checked and reported.
-CHECK_VARS = ("k", "alpha", "e_ir", "sigma")
-
-
-class ConvergenceWarning(UserWarning):
-    """The sampler did not converge: R-hat, ESS or divergences failed their thresholds."""
 
 
 class SamplingTimeout(RuntimeError):
     """Sampling ran past ``SamplerConfig.time_limit`` and was stopped."""
-
-
-class ConvergenceError(RuntimeError):
-    """Raised instead of :class:`ConvergenceWarning` in strict mode."""
-
-
-#: nutpie mass-matrix adaptations (``"auto"`` resolves per model, :func:`resolve_adaptation`).
-ADAPTATIONS = ("auto", "diag", "low_rank")
-#: MCMC back ends.
-SAMPLERS = ("nutpie", "numpyro")
-
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    """How to sample.
-
-    Parameters
-    ----------
-    draws, tune, chains : int
-        Draws kept and tuning steps per chain, number of chains.
-    seed : int
-        Random seed.
-    sampler : {"nutpie", "numpyro"}
-        NUTS implementation. nutpie (numba backend) is the default; numpyro needs JAX.
-    cores : int or None
-        Chains run in parallel (default: all cores).
-    target_accept : float or "auto"
-        NUTS target acceptance rate. ``"auto"`` (default) resolves per fit
-        (:func:`resolve_target_accept`): 0.99 where nutpie samples a Gaussian likelihood
-        from sufficient statistics (data-rich fits, where 0.95 left a few divergences in 5
-        of 8 timm fits and the smaller steps cost about a second) and for the frontier
-        likelihood (divergences in 3 of 3 simulations at 0.95, in 1 at 0.99), 0.95
-        otherwise.
-    progress : bool
-        Show a progress bar.
-    strict : bool
-        Raise :class:`ConvergenceError` instead of warning when convergence fails.
-    adaptation : {"auto", "diag", "low_rank"}
-        nutpie's mass-matrix adaptation. ``"low_rank"`` learns the correlations of the
-        posterior too: on timm (all points) it halved the gradient evaluations and doubled
-        ESS per second; on the 24,000-point simulation it was 5x faster but mixed worse
-        (ESS 260 against 1,215, 18 divergences). ``"auto"`` (default) takes ``"low_rank"``
-        for the frontier likelihood, whose gap parameters correlate with the law's (on
-        800 simulated points: 36-58 leapfrog steps per draw against 258-262 with
-        ``"diag"``, docs/calibration.md), and ``"diag"`` otherwise. See :func:`resolve_adaptation`.
-    init : {"lsq", "default"}
-        Where chains start. ``"lsq"`` (default): at per-group least-squares estimates
-        (:func:`lsq_start`), jittered by up to ``INIT_JITTER`` on the unconstrained scale,
-        so that no chain starts in the far tail where the law's likelihood is flat and a
-        chain can stay stuck through tuning. ``"default"``: PyMC's jittered support point.
-    time_limit : float, optional
-        Seconds of sampling (compilation not counted) after which nutpie is stopped and
-        :class:`SamplingTimeout` raised; default no limit. For batches of fits where one
-        stuck fit must not hold up the rest (``scale-transfer study --fit-time-limit``).
-        nutpie only.
-    """
-
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    seed: int = 0
-    sampler: str = "nutpie"
-    cores: int | None = None
-    target_accept: float | str = "auto"
-    progress: bool = True
-    strict: bool = False
-    init: str = "lsq"
-    adaptation: str = "auto"
-    time_limit: float | None = None
-
-    def __post_init__(self) -> None:
-        for name, least in (("draws", 1), ("chains", 1), ("tune", 0), ("seed", 0), ("cores", 1)):
-            value = getattr(self, name)
-            if name == "cores" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-                raise ValueError(f"{name} must be a whole number >= {least}; got {value!r}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
-        if self.sampler == "numpyro":
-            import importlib.util
-
-            missing = [m for m in ("jax", "numpyro") if importlib.util.find_spec(m) is None]
-            if missing:
-                raise ValueError(
-                    f"sampler='numpyro' needs {' and '.join(missing)}, which is not installed: "
-                    "pip install 'scale-transfer[jax]' (or use the default sampler, nutpie)"
-                )
-        ta = self.target_accept
-        if ta != "auto" and not (isinstance(ta, int | float) and 0.0 < ta < 1.0):
-            raise ValueError(f"target_accept must be 'auto' or in (0, 1); got {ta!r}")
-        if self.time_limit is not None and not self.time_limit > 0:
-            raise ValueError(f"time_limit must be positive seconds; got {self.time_limit!r}")
-        if self.init not in ("lsq", "default"):
-            raise ValueError(f"init must be 'lsq' or 'default'; got {self.init!r}")
-        if self.adaptation not in ADAPTATIONS:
-            raise ValueError(
-                f"adaptation must be one of {', '.join(ADAPTATIONS)}; got {self.adaptation!r}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a dict."""
-        return dict(self.__dict__)
-
-
-@dataclass
-class Diagnostics:
-    """Convergence summary of one fit."""
-
-    max_rhat: float
-    min_ess_bulk: float
-    min_ess_tail: float
-    divergences: int
-    max_depth_hits: int
-    draws: int
-    chains: int
-    failed: list[str] = field(default_factory=list)
-    compile_seconds: float = float("nan")
-    sample_seconds: float = float("nan")
-    compile_cached: bool = False
-    #: the Gaussian likelihood came from sufficient statistics (:mod:`scale_transfer.suffstats`)
-    summary_stats: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """Return True when every check passed."""
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields (and ``ok``) as a dict."""
-        d = dict(self.__dict__)
-        d["ok"] = self.ok
-        return d
-
-    def verdict(self) -> str:
-        """Return a one-paragraph verdict."""
-        head = "converged" if self.ok else "NOT CONVERGED"
-        text = (
-            f"{head}: max R-hat {self.max_rhat:.3f}, min bulk ESS {self.min_ess_bulk:.0f}, "
-            f"min tail ESS {self.min_ess_tail:.0f}, {self.divergences} divergences, "
-            f"{self.max_depth_hits} max-tree-depth hits ({self.chains} chains x {self.draws} draws)"
-        )
-        if self.failed:
-            text += ". " + " ".join(self.failed)
-        return text
 
 
 # compiled models, keyed by structure and groups; reused with new data
@@ -232,6 +91,10 @@ def _compiled_with_layout(
 
     stats = _uses_stats(fd, config, exact)
     key = _cache_key(fd, config, backend, exact)
+    if config.effects:
+        # the effects' levels and indices are part of the compiled graph, not data that
+        # ``with_data`` swaps in: never reuse a compiled model for them
+        _COMPILED.pop(key, None)
     cached = key in _COMPILED
     if not cached:
         model = build_model(fd, config, for_sampling=stats)
@@ -280,16 +143,15 @@ def resolve_adaptation(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
     return dataclasses.replace(sc, adaptation=chosen)
 
 
-#: ``target_accept="auto"``: the higher target, for Gaussian fits sampled from sufficient
-#: statistics and for the frontier likelihood; the lower one elsewhere. Measured on timm
-#: (8 seeds, 4 x 1000): at 0.95, 5 fits had 1-2 divergent transitions and 4 had R-hat
-#: 1.011-1.018; at 0.99 none of either, for 2.1 s of sampling instead of 1.2 s
-#: (docs/benchmark.md). Frontier: on three simulations of 300 models (4 x 1000 draws, nutpie,
-#: low-rank adaptation) that had divergent transitions at 0.95 (5, 4, 3), 0.99 left 0, 1, 0
-#: for 1.0-1.7x the wall time (docs/calibration.md, session 8). From the higher target on,
-#: :func:`check_convergence` no longer advises raising it.
-TARGET_ACCEPT_HIGH = 0.99
-TARGET_ACCEPT_DEFAULT = 0.95
+
+
+def resolve_sampler_config(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:
+    """Return ``sc`` with every ``"auto"`` resolved for this model and data.
+
+    The one place where ``"auto"`` settings become values: :func:`resolve_adaptation`, then
+    :func:`resolve_target_accept`. Resolving twice changes nothing.
+    """
+    return resolve_target_accept(resolve_adaptation(sc, config), fd, config)
 
 
 def resolve_target_accept(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:
@@ -327,7 +189,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     and is sampled again with the per-point likelihood, whose draws are returned.
     """
     t0 = time.perf_counter()
-    sc = resolve_target_accept(resolve_adaptation(sc, config), fd, config)
+    sc = resolve_sampler_config(sc, fd, config)
     if sc.sampler == "nutpie":
         start = lsq_start(fd, config) if sc.init == "lsq" else None
         exact = False
@@ -352,7 +214,7 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
         if sc.init == "lsq":
             start = lsq_start(fd, config)
             rng = np.random.default_rng(sc.seed)
-            initvals = [_jittered(model, start, rng) for _ in range(sc.chains)]
+            initvals = [jittered_start(model, start, rng) for _ in range(sc.chains)]
         import jax
 
         # one JAX device (a GPU, or a CPU by default) runs the chains as one vectorized
@@ -378,7 +240,9 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
             )
     t2 = time.perf_counter()
     out = _kept_groups(dt)
-    diag = check_convergence(out, strict=sc.strict, target_accept=sc.target_accept)
+    diag = check_convergence(
+        out, strict=sc.strict, target_accept=sc.target_accept, expected=(sc.chains, sc.draws)
+    )
     diag.compile_seconds, diag.sample_seconds, diag.compile_cached = t1 - t0, t2 - t1, cached
     diag.summary_stats = stats_used
     return out, diag
@@ -489,7 +353,7 @@ def _initial_point_fn(default_fn: Any, layout: list, start: Mapping[str, np.ndar
     return fn
 
 
-def _jittered(model: Any, start: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict:
+def jittered_start(model: Any, start: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict:
     """One chain's ``initvals`` for ``pymc.sample``: ``start`` jittered like nutpie's."""
     out = {}
     for rv in model.free_RVs:
@@ -603,125 +467,3 @@ def _kept_groups(dt: xr.DataTree) -> xr.DataTree:
     return out
 
 
-def _stat(dt: xr.DataTree, *names: str) -> xr.DataArray | None:
-    ss = dt["sample_stats"]
-    for n in names:
-        if n in ss.data_vars:
-            return ss[n]
-    return None
-
-
-def check_convergence(
-    dt: xr.DataTree,
-    *,
-    rhat_max: float = 1.01,
-    ess_min: float = 400.0,
-    strict: bool = False,
-    var_names: tuple[str, ...] = CHECK_VARS,
-    target_accept: float | str | None = None,
-) -> Diagnostics:
-    """Check R-hat, bulk and tail ESS and divergences; warn (or raise) on failure.
-
-    Parameters
-    ----------
-    dt : xarray.DataTree
-        With ``posterior`` and ``sample_stats``.
-    rhat_max : float
-        Largest acceptable rank-normalized split R-hat.
-    ess_min : float
-        Smallest acceptable bulk and tail ESS (over all chains; scaled down for short runs
-        to 100 per chain).
-    strict : bool
-        Raise :class:`ConvergenceError` instead of warning.
-    var_names : tuple of str
-        Variables checked.
-    target_accept : float, optional
-        The target the fit was sampled at; the advice on divergences depends on it
-        (``None`` or an unresolved ``"auto"``: not known).
-
-    Returns
-    -------
-    Diagnostics
-    """
-    post = dt["posterior"].to_dataset()
-    names = [v for v in var_names if v in post.data_vars]
-    sub = post[names]
-    nchain, ndraw = post.sizes["chain"], post.sizes["draw"]
-    rhat = az.rhat(sub)
-    ess_b = az.ess(sub, method="bulk")
-    ess_t = az.ess(sub, method="tail")
-    div = _stat(dt, "diverging")
-    ndiv = int(div.sum()) if div is not None else 0
-    depth = _stat(dt, "maxdepth_reached", "reached_max_treedepth")
-    ndepth = int(depth.sum()) if depth is not None else 0
-
-    def worst(ds: xr.Dataset, fn: str) -> tuple[float, str]:
-        vals = {}
-        for v in ds.data_vars:
-            arr = ds[v]
-            if arr.size == 0:
-                continue
-            s = arr.to_series() if arr.ndim else pd.Series([float(arr)], index=[v])
-            s = s.dropna()
-            if s.empty:
-                continue
-            idx = s.idxmax() if fn == "max" else s.idxmin()
-            label = v if arr.ndim == 0 else f"{v}[{idx}]"
-            vals[label] = float(s.max() if fn == "max" else s.min())
-        if not vals:
-            return float("nan"), ""
-        pick = max(vals, key=vals.get) if fn == "max" else min(vals, key=vals.get)
-        return vals[pick], pick
-
-    max_rhat, rhat_at = worst(rhat, "max")
-    min_bulk, bulk_at = worst(ess_b, "min")
-    min_tail, tail_at = worst(ess_t, "min")
-    need = min(ess_min, 100.0 * nchain)
-    failed = []
-    if nchain > 1 and max_rhat > rhat_max:
-        failed.append(
-            f"R-hat {max_rhat:.3f} > {rhat_max} at {rhat_at}: run longer (more tune/draws) "
-            "or switch centring (centered=True/False; --centered yes/no on the command line)."
-        )
-    if min_bulk < need:
-        failed.append(f"bulk ESS {min_bulk:.0f} < {need:.0f} at {bulk_at}: draw more.")
-    if min_tail < need:
-        failed.append(f"tail ESS {min_tail:.0f} < {need:.0f} at {tail_at}: draw more.")
-    if ndiv:
-        centring = (
-            "switch centring (centered=True for data-rich tasks, False for few points; "
-            "--centered yes/no on the command line)"
-        )
-        known = isinstance(target_accept, int | float)
-        if known and target_accept >= TARGET_ACCEPT_HIGH:
-            # a still smaller step rarely removes the last few; say so
-            advice = (
-                f"target_accept is already {target_accept:g}; {centring}, or look at where "
-                "the divergent draws sit (post.dt.sample_stats.diverging): they mark a "
-                "region the sampler could not follow; check whether what you report "
-                "depends on it"
-            )
-        else:
-            now = f" (now {target_accept:g})" if known else ""
-            advice = (
-                f"raise target_accept{now} to {TARGET_ACCEPT_HIGH:g} (--target-accept), "
-                f"or {centring}"
-            )
-        failed.append(f"{ndiv} divergent transitions: {advice}.")
-    diag = Diagnostics(
-        max_rhat=max_rhat,
-        min_ess_bulk=min_bulk,
-        min_ess_tail=min_tail,
-        divergences=ndiv,
-        max_depth_hits=ndepth,
-        draws=ndraw,
-        chains=nchain,
-        failed=failed,
-    )
-    if failed:
-        msg = "scale-transfer: the sampler did not converge. " + " ".join(failed)
-        if strict:
-            raise ConvergenceError(msg)
-        # point at the user's line (their fit(...)), not at a line of this package
-        warnings.warn(msg, ConvergenceWarning, skip_file_prefixes=(_PACKAGE_DIR,))
-    return diag

@@ -1,0 +1,376 @@
+"""Configuration as data: model structure and priors, sampler settings, vocabularies.
+
+The model's structure and priors, the sampler's settings, and the vocabularies
+(targets, poolings, likelihoods, interval kinds) in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import numbers
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pymc as pm
+
+__all__ = [
+    "ADAPTATIONS",
+    "DEFAULT_KIND",
+    "DEFAULT_PRIORS",
+    "DEFAULT_PROB",
+    "INTERVAL_KINDS",
+    "LIKELIHOODS",
+    "POOLINGS",
+    "SAMPLERS",
+    "TARGETS",
+    "ModelConfig",
+    "SamplerConfig",
+]
+
+#: The installed package's version (written into every saved fit).
+VERSION = importlib.metadata.version("scale-transfer")
+#: This package's folder: warnings are attributed to the first caller outside it.
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+Target = Literal["all", "hull"]
+Pooling = Literal["hierarchical", "independent", "complete"]
+Likelihood = Literal["gaussian", "student_t", "frontier"]
+
+TARGETS = ("all", "hull")
+POOLINGS = ("hierarchical", "independent", "complete")
+LIKELIHOODS = ("gaussian", "student_t", "frontier")
+#: The three per-group parameters on their unconstrained scale.
+PARAMS = ("log_level", "log_alpha", "logit_e_ir")
+#: Smallest upstream error used (log of 0 is undefined).
+E_MIN = 1e-6
+#: With ``centered="auto"``, all-points fits centre the hierarchy when every group has at
+#: least this many points; hull fits centre it from 4 points.
+CENTERED_MIN_POINTS = 50
+
+#: Interval kinds: equal-tailed (quantiles at ``(1-prob)/2`` and ``(1+prob)/2``) or
+#: highest-density; both computed by arviz-stats.
+INTERVAL_KINDS = ("eti", "hdi")
+#: The interval every table, figure and command reports unless asked otherwise.
+DEFAULT_PROB = 0.9
+DEFAULT_KIND = "eti"
+
+#: Default priors. ``<param>_mu`` and ``<param>_sigma`` are the population mean and the
+#: between-task spread of each per-group parameter; the rest are per-group scales.
+#: Units: ``log_level`` is the log reducible downstream *error* at the reference upstream
+#: error; ``log_alpha`` the log exponent; ``logit_e_ir`` the logit of the irreducible error.
+DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
+    "log_level_mu": {"dist": "Normal", "mu": -2.5, "sigma": 0.75},
+    "log_level_sigma": {"dist": "HalfNormal", "sigma": 1.0},
+    "log_alpha_mu": {"dist": "Normal", "mu": 1.0, "sigma": 0.75},
+    "log_alpha_sigma": {"dist": "HalfNormal", "sigma": 0.5},
+    "logit_e_ir_mu": {"dist": "Normal", "mu": -2.0, "sigma": 1.0},
+    "logit_e_ir_sigma": {"dist": "HalfNormal", "sigma": 1.0},
+    # residual scale of downstream error, per group
+    "sigma": {"dist": "HalfNormal", "sigma": 0.05},
+    # frontier likelihood: the noise sd (its ``sigma``), per group. Zero-avoiding: an accuracy
+    # measured on a finite test set is never noise-free, and near sd 0 the gap's edge turns
+    # into a kink where NUTS diverges (docs/calibration.md); mode 0.005, mean 0.01
+    "noise": {"dist": "Gamma", "alpha": 2.0, "beta": 200.0},
+    # Student-t degrees of freedom (shared)
+    "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
+    # frontier likelihood: mean gap below the frontier (in error) at the group's reference
+    # point, per group; the gap's shape (share of its second exponential part, times
+    # FRONTIER_MAX_SHARE); how its mean grows with the frontier's error (power); the share
+    # of failed models and their extra mean gap (shared by the groups)
+    "gap": {"dist": "HalfNormal", "sigma": 0.1},
+    "gap_shape": {"dist": "Beta", "alpha": 2.0, "beta": 2.0},
+    # the gap's power: 0 a constant mean gap, 1 a gap proportional to the frontier's error
+    # (timm's shifted test sets: 2-2.7). Below -1 (the gap growing faster than the
+    # frontier improves) is excluded: under Normal(0, 1) a chain could wander there during
+    # tuning (power -7, noise sd 0.0007) and its trees hit the maximum depth for 25+
+    # minutes (docs/study.md, measured 2026-11-28)
+    "gap_power": {"dist": "TruncatedNormal", "mu": 1.0, "sigma": 1.0, "lower": -1.0},
+    "bad_share": {"dist": "Beta", "alpha": 1.0, "beta": 19.0},
+    "bad_gap": {"dist": "HalfNormal", "sigma": 0.3},
+    # model-attribute effects (ModelConfig.effects): spread of the level effects on
+    # log_level and on log_alpha, per group
+    "effect_sigma": {"dist": "HalfNormal", "sigma": 0.5},
+    # discrepancy term (ModelConfig.discrepancy): its amplitude (sd, in error), per group
+    "discrepancy_eta": {"dist": "HalfNormal", "sigma": 0.05},
+}
+
+
+#: Parameters that must be positive wherever a prior names them.
+_POSITIVE_PARAMS = ("sigma", "beta", "alpha", "lam", "nu", "tau")
+
+
+def _check_prior(name: str, spec: Mapping[str, Any]) -> None:
+    """Refuse a prior that PyMC could not build, or one with a non-positive scale."""
+    dist = spec.get("dist")
+    cls = getattr(pm, str(dist), None)
+    if not (isinstance(cls, type) and issubclass(cls, pm.Distribution)):
+        raise ValueError(
+            f"prior {name!r}: unknown distribution {dist!r} (a PyMC name, e.g. 'Normal')"
+        )
+    params = {k: v for k, v in spec.items() if k != "dist"}
+    named = [
+        n
+        for n, p in inspect.signature(cls.dist).parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    unknown = sorted(set(params) - set(named))
+    if unknown:
+        raise ValueError(
+            f"prior {name!r}: {dist} has no parameter(s) {', '.join(unknown)} "
+            f"(it takes {', '.join(named)})"
+        )
+    for key in _POSITIVE_PARAMS:
+        value = params.get(key)
+        if isinstance(value, int | float) and not value > 0:
+            raise ValueError(f"prior {name!r}: {key} must be positive; got {value!r}")
+    try:
+        cls.dist(**params)
+    except Exception as err:  # noqa: BLE001 - PyMC raises several kinds for bad parameters
+        raise ValueError(f"prior {name!r}: {dist}({params}) is not valid: {err}") from err
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Structure and priors of the model: everything but the data.
+
+    Parameters
+    ----------
+    target : {"all", "hull"}
+        Fit every point, or only the upper-hull points of each group.
+    pooling : {"hierarchical", "independent", "complete"}
+        Partial pooling across tasks (default), none (each task its own fixed prior),
+        or one curve shared by all tasks.
+    likelihood : {"gaussian", "student_t", "frontier"}
+        Gaussian residuals (the paper's least squares), Student-t residuals (robust to
+        the tail of bad models), or a stochastic frontier: each model sits above its
+        task's frontier error by a non-negative gap plus Gaussian noise. The gap is the sum
+        of two exponential parts (shares ``w`` and ``1 - w`` of its mean: from a plain
+        exponential at ``w = 0`` to a gap that is rarely near 0), its mean grows as a power
+        of the frontier's error, and a share of failed models has a larger gap (see
+        :func:`frontier_logp`).
+    by_setting : bool
+        Add a setting level (upstream dataset x shots): parameters vary by task and by
+        setting, task effects shared across settings.
+    centered : {"auto", True, False}
+        Centred or non-centred hierarchy. ``"auto"`` centres when every group has at
+        least ``CENTERED_MIN_POINTS`` points (the data pin each group down).
+    priors : dict
+        Overrides of :data:`DEFAULT_PRIORS`, merged as ``defaults | priors``.
+    effects : tuple of str
+        Categorical columns of the data that describe the models (e.g. ``"family"``,
+        ``"extra_data"``; ``"model"`` gives one latent effect per model). Each level of
+        each column shifts every group's ``log_level`` and ``log_alpha`` by its own
+        amount, drawn from ``Normal(0, s)`` with a spread ``s`` per group and column
+        (prior ``effect_sigma``): models of one kind follow their own curve, partially
+        pooled. ``k``, ``alpha`` and the asymptote are then those of the population
+        (effect 0). Default ``()``: no effects.
+    discrepancy : bool
+        Add a smooth discrepancy ``f_g(log e_us)`` to each group's law: a Gaussian process
+        with squared-exponential kernel (length-scale :data:`DISCREPANCY_ELL` in
+        ``log e_us``, amplitude per group with prior ``discrepancy_eta``) in its
+        Hilbert-space approximation. Where the law misfits the data the amplitude grows,
+        and predictions away from the data revert to the law with that much extra
+        uncertainty. The asymptote stays the law's ``1 - e_ir``. Default False.
+    summary_stats : {"auto", True, False}
+        Compute the Gaussian likelihood from per-group sufficient statistics
+        (:mod:`scale_transfer.suffstats`) when sampling with nutpie: the same posterior
+        (exact to rounding) at a cost per gradient that does not grow with the number of
+        points. Applies to ``likelihood="gaussian"`` without ``effects`` or
+        ``discrepancy``. ``"auto"`` (default) uses it when every group has at least
+        :data:`scale_transfer.suffstats.MIN_POINTS` points. It changes how the posterior
+        is computed, not the model: it is left out of :meth:`structure_hash`.
+    """
+
+    target: str = "all"
+    pooling: str = "hierarchical"
+    likelihood: str = "gaussian"
+    by_setting: bool = False
+    centered: bool | str = "auto"
+    priors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    effects: tuple[str, ...] = ()
+    discrepancy: bool = False
+    summary_stats: bool | str = "auto"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("target", self.target, TARGETS),
+            ("pooling", self.pooling, POOLINGS),
+            ("likelihood", self.likelihood, LIKELIHOODS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.centered not in ("auto", True, False):
+            raise ValueError(f"centered must be 'auto', True or False; got {self.centered!r}")
+        if self.summary_stats not in ("auto", True, False):
+            raise ValueError(
+                f"summary_stats must be 'auto', True or False; got {self.summary_stats!r}"
+            )
+        unknown = set(self.priors) - set(DEFAULT_PRIORS)
+        if unknown:
+            raise ValueError(f"unknown prior(s) {sorted(unknown)}; known: {sorted(DEFAULT_PRIORS)}")
+        merged = copy.deepcopy(DEFAULT_PRIORS)
+        for name, spec in self.priors.items():
+            if not isinstance(spec, Mapping):
+                raise ValueError(
+                    f"prior {name!r} must be a dict such as {DEFAULT_PRIORS[name]}; got {spec!r}"
+                )
+            # without 'dist', the keys change the parameters of the default distribution
+            spec = dict(spec) if "dist" in spec else merged[name] | dict(spec)
+            if spec != DEFAULT_PRIORS[name]:  # a saved fit's full priors: only the changed
+                _check_prior(name, spec)
+            merged[name] = spec
+        effects = (self.effects,) if isinstance(self.effects, str) else tuple(self.effects)
+        object.__setattr__(self, "effects", tuple(str(e) for e in effects))
+        if not isinstance(self.summary_stats, str):
+            object.__setattr__(self, "summary_stats", bool(self.summary_stats))
+        if self.summary_stats is True and (
+            self.likelihood != "gaussian" or self.effects or self.discrepancy
+        ):
+            raise ValueError(
+                "summary_stats=True needs likelihood='gaussian', no effects and no discrepancy"
+            )
+        # keep the priors in full (defaults | user), so equal models compare equal
+        object.__setattr__(self, "priors", merged)
+
+    @property
+    def full_priors(self) -> dict[str, dict[str, Any]]:
+        """Return the default priors updated with the user's."""
+        return copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (priors in full)."""
+        d = asdict(self)
+        d["priors"] = self.full_priors
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
+        """Build a config from :meth:`to_dict` output."""
+        return cls(**dict(d))
+
+    def structure_hash(self) -> str:
+        """Return a hash of the model structure and priors (not the data).
+
+        ``summary_stats`` is left out: it changes how the likelihood is computed, not the
+        posterior, and fits saved before it existed keep their hash.
+        """
+        d = self.to_dict()
+        d.pop("summary_stats", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: nutpie mass-matrix adaptations (``"auto"`` resolves per model, :func:`resolve_adaptation`).
+ADAPTATIONS = ("auto", "diag", "low_rank")
+#: MCMC back ends.
+SAMPLERS = ("nutpie", "numpyro")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How to sample.
+
+    Parameters
+    ----------
+    draws, tune, chains : int
+        Draws kept and tuning steps per chain, number of chains.
+    seed : int
+        Random seed.
+    sampler : {"nutpie", "numpyro"}
+        NUTS implementation. nutpie (numba backend) is the default; numpyro needs JAX.
+    cores : int or None
+        Chains run in parallel (default: all cores).
+    target_accept : float or "auto"
+        NUTS target acceptance rate. ``"auto"`` (default) resolves per fit
+        (:func:`resolve_target_accept`): 0.99 where nutpie samples a Gaussian likelihood
+        from sufficient statistics (data-rich fits, where 0.95 left a few divergences in 5
+        of 8 timm fits and the smaller steps cost about a second) and for the frontier
+        likelihood (divergences in 3 of 3 simulations at 0.95, in 1 at 0.99), 0.95
+        otherwise.
+    progress : bool
+        Show a progress bar.
+    strict : bool
+        Raise :class:`ConvergenceError` instead of warning when convergence fails.
+    adaptation : {"auto", "diag", "low_rank"}
+        nutpie's mass-matrix adaptation. ``"low_rank"`` learns the correlations of the
+        posterior too: on timm (all points) it halved the gradient evaluations and doubled
+        ESS per second; on the 24,000-point simulation it was 5x faster but mixed worse
+        (ESS 260 against 1,215, 18 divergences). ``"auto"`` (default) takes ``"low_rank"``
+        for the frontier likelihood, whose gap parameters correlate with the law's (on
+        800 simulated points: 36-58 leapfrog steps per draw against 258-262 with
+        ``"diag"``, docs/calibration.md), and ``"diag"`` otherwise. See :func:`resolve_adaptation`.
+    init : {"lsq", "default"}
+        Where chains start. ``"lsq"`` (default): at per-group least-squares estimates
+        (:func:`lsq_start`), jittered by up to ``INIT_JITTER`` on the unconstrained scale,
+        so that no chain starts in the far tail where the law's likelihood is flat and a
+        chain can stay stuck through tuning. ``"default"``: PyMC's jittered support point.
+    time_limit : float, optional
+        Seconds of sampling (compilation not counted) after which nutpie is stopped and
+        :class:`SamplingTimeout` raised; default no limit. For batches of fits where one
+        stuck fit must not hold up the rest (``scale-transfer study --fit-time-limit``).
+        nutpie only.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 0
+    sampler: str = "nutpie"
+    cores: int | None = None
+    target_accept: float | str = "auto"
+    progress: bool = True
+    strict: bool = False
+    init: str = "lsq"
+    adaptation: str = "auto"
+    time_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, least in (("draws", 1), ("chains", 1), ("tune", 0), ("seed", 0), ("cores", 1)):
+            value = getattr(self, name)
+            if name == "cores" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise ValueError(f"{name} must be a whole number >= {least}; got {value!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
+        if self.sampler == "numpyro":
+            import importlib.util
+
+            missing = [m for m in ("jax", "numpyro") if importlib.util.find_spec(m) is None]
+            if missing:
+                raise ValueError(
+                    f"sampler='numpyro' needs {' and '.join(missing)}, which is not installed: "
+                    "pip install 'scale-transfer[jax]' (or use the default sampler, nutpie)"
+                )
+        ta = self.target_accept
+        if ta != "auto" and not (isinstance(ta, int | float) and 0.0 < ta < 1.0):
+            raise ValueError(f"target_accept must be 'auto' or in (0, 1); got {ta!r}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be positive seconds; got {self.time_limit!r}")
+        if self.init not in ("lsq", "default"):
+            raise ValueError(f"init must be 'lsq' or 'default'; got {self.init!r}")
+        if self.adaptation not in ADAPTATIONS:
+            raise ValueError(
+                f"adaptation must be one of {', '.join(ADAPTATIONS)}; got {self.adaptation!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a dict."""
+        return dict(self.__dict__)
+
+
+#: ``target_accept="auto"``: the higher target, for Gaussian fits sampled from sufficient
+#: statistics and for the frontier likelihood; the lower one elsewhere. Measured on timm
+#: (8 seeds, 4 x 1000): at 0.95, 5 fits had 1-2 divergent transitions and 4 had R-hat
+#: 1.011-1.018; at 0.99 none of either, for 2.1 s of sampling instead of 1.2 s
+#: (docs/benchmark.md). Frontier: on three simulations of 300 models (4 x 1000 draws, nutpie,
+#: low-rank adaptation) that had divergent transitions at 0.95 (5, 4, 3), 0.99 left 0, 1, 0
+#: for 1.0-1.7x the wall time (docs/calibration.md, measured 2026-11-29). From the higher target on,
+#: :func:`check_convergence` no longer advises raising it.
+TARGET_ACCEPT_HIGH = 0.99
+TARGET_ACCEPT_DEFAULT = 0.95
