@@ -137,7 +137,7 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
 
 
 def test_multi_value_options_expand():
-    from scale_transfer.cli import _expand_multi_values as expand
+    from scale_transfer.cli import expand_multi_values as expand
 
     assert expand(["predict", "m.nc", "--us-acc", "0.7", "0.8", "--prob", "0.9"]) == [
         "predict",

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scale_transfer import lsq
+from scale_transfer.lsq import bootstrap as lsq_bootstrap
 from scale_transfer.law import ds_acc
 from scale_transfer.lsq import (
     BOUNDS,
@@ -102,9 +102,9 @@ def test_batched_refit_matches_least_squares(small):
     pets = small[small.task == "pets"]
     us, ds = pets.us_acc.to_numpy(), pets.ds_acc.to_numpy()
     fit = fit_lsq(us, ds)
-    counts = lsq._multinomial_counts(np.random.default_rng(0), us.size, 4)
+    counts = lsq_bootstrap._multinomial_counts(np.random.default_rng(0), us.size, 4)
     w = np.vstack([np.ones(us.size), counts])
-    theta = lsq._refit_batch(1 - us, 1 - ds, w, np.array([0.5, 2.0, 0.2]))
+    theta = lsq_bootstrap._refit_batch(1 - us, 1 - ds, w, np.array([0.5, 2.0, 0.2]))
     np.testing.assert_allclose(theta[0], [fit.k, fit.alpha, fit.e_ir], rtol=1e-4)
     for b in range(1, 5):
         rep = np.repeat(np.arange(us.size), w[b].astype(int))

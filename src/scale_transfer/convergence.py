@@ -83,6 +83,49 @@ def _stat(dt: xr.DataTree, *names: str) -> xr.DataArray | None:
     return None
 
 
+def _worst(ds: xr.Dataset, fn: str) -> tuple[float, str]:
+    """Return the largest (``fn="max"``) or smallest value over every variable, and where."""
+    vals = {}
+    for v in ds.data_vars:
+        arr = ds[v]
+        if arr.size == 0:
+            continue
+        s = arr.to_series() if arr.ndim else pd.Series([float(arr)], index=[v])
+        s = s.dropna()
+        if s.empty:
+            continue
+        idx = s.idxmax() if fn == "max" else s.idxmin()
+        label = v if arr.ndim == 0 else f"{v}[{idx}]"
+        vals[label] = float(s.max() if fn == "max" else s.min())
+    if not vals:
+        return float("nan"), ""
+    pick = max(vals, key=vals.get) if fn == "max" else min(vals, key=vals.get)
+    return vals[pick], pick
+
+
+def _divergence_advice(ndiv: int, target_accept: float | str | None) -> str:
+    """Say what to try against divergent transitions, given the target they came at."""
+    centring = (
+        "switch centring (centered=True for data-rich tasks, False for few points; "
+        "--centered yes/no on the command line)"
+    )
+    known = isinstance(target_accept, int | float)
+    if known and target_accept >= TARGET_ACCEPT_HIGH:
+        # a still smaller step rarely removes the last few; say so
+        advice = (
+            f"target_accept is already {target_accept:g}; {centring}, or look at where "
+            "the divergent draws sit (post.dt.sample_stats.diverging): they mark a "
+            "region the sampler could not follow; check whether what you report "
+            "depends on it"
+        )
+    else:
+        now = f" (now {target_accept:g})" if known else ""
+        advice = (
+            f"raise target_accept{now} to {TARGET_ACCEPT_HIGH:g} (--target-accept), or {centring}"
+        )
+    return f"{ndiv} divergent transitions: {advice}."
+
+
 def _incomplete(
     post: xr.Dataset, nchain: int, ndraw: int, expected: tuple[int, int] | None
 ) -> list[str]:
@@ -148,27 +191,9 @@ def check_convergence(
     depth = _stat(dt, "maxdepth_reached", "reached_max_treedepth")
     ndepth = int(depth.sum()) if depth is not None else 0
 
-    def worst(ds: xr.Dataset, fn: str) -> tuple[float, str]:
-        vals = {}
-        for v in ds.data_vars:
-            arr = ds[v]
-            if arr.size == 0:
-                continue
-            s = arr.to_series() if arr.ndim else pd.Series([float(arr)], index=[v])
-            s = s.dropna()
-            if s.empty:
-                continue
-            idx = s.idxmax() if fn == "max" else s.idxmin()
-            label = v if arr.ndim == 0 else f"{v}[{idx}]"
-            vals[label] = float(s.max() if fn == "max" else s.min())
-        if not vals:
-            return float("nan"), ""
-        pick = max(vals, key=vals.get) if fn == "max" else min(vals, key=vals.get)
-        return vals[pick], pick
-
-    max_rhat, rhat_at = worst(rhat, "max")
-    min_bulk, bulk_at = worst(ess_b, "min")
-    min_tail, tail_at = worst(ess_t, "min")
+    max_rhat, rhat_at = _worst(rhat, "max")
+    min_bulk, bulk_at = _worst(ess_b, "min")
+    min_tail, tail_at = _worst(ess_t, "min")
     need = min(ess_min, 100.0 * nchain)
     failed = _incomplete(sub, nchain, ndraw, expected)
     if nchain > 1 and not max_rhat <= rhat_max:  # NaN fails
@@ -181,26 +206,7 @@ def check_convergence(
     if not min_tail >= need:
         failed.append(f"tail ESS {min_tail:.0f} < {need:.0f} at {tail_at}: draw more.")
     if ndiv:
-        centring = (
-            "switch centring (centered=True for data-rich tasks, False for few points; "
-            "--centered yes/no on the command line)"
-        )
-        known = isinstance(target_accept, int | float)
-        if known and target_accept >= TARGET_ACCEPT_HIGH:
-            # a still smaller step rarely removes the last few; say so
-            advice = (
-                f"target_accept is already {target_accept:g}; {centring}, or look at where "
-                "the divergent draws sit (post.dt.sample_stats.diverging): they mark a "
-                "region the sampler could not follow; check whether what you report "
-                "depends on it"
-            )
-        else:
-            now = f" (now {target_accept:g})" if known else ""
-            advice = (
-                f"raise target_accept{now} to {TARGET_ACCEPT_HIGH:g} (--target-accept), "
-                f"or {centring}"
-            )
-        failed.append(f"{ndiv} divergent transitions: {advice}.")
+        failed.append(_divergence_advice(ndiv, target_accept))
     diag = Diagnostics(
         max_rhat=max_rhat,
         min_ess_bulk=min_bulk,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ def _csv_lines_of(path: str, mtime_ns: int, size: int) -> list[int] | None:
     return starts[1:]  # the first record is the header
 
 
-def _name_rows(
+def name_rows(
     index: Sequence[int],
     limit: int = 8,
     *,
@@ -109,7 +109,7 @@ def _name_rows(
     return f"{word[len(shown) != 1]} {head}{more}"
 
 
-def _looks_like_percent(v: pd.Series) -> bool:
+def looks_like_percent(v: pd.Series) -> bool:
     """Return whether accuracies look like percent: most above 1, none above 100.
 
     A few values above 1 are typos in fractions, which dividing by 100 would turn into
@@ -173,7 +173,8 @@ def setting_of(df: pd.DataFrame) -> pd.Series:
     return out.astype(object)
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def read_file(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; a missing, empty or unreadable one raises DataError."""
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -189,7 +190,7 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as {suffix or 'CSV'}: {err}") from err
 
 
-def _unwrap(data: Any) -> Any:
+def unwrap(data: Any) -> Any:
     """Return a loader's frame (``ZooData.data`` of :func:`~scale_transfer.load_timm`, ...)."""
     inner = getattr(data, "data", None)
     if not isinstance(data, pd.DataFrame) and isinstance(inner, pd.DataFrame):
@@ -227,12 +228,12 @@ def read_tidy(
     DataError
         With a message naming the source, the column and the rows at fault.
     """
-    data = _unwrap(data)
+    data = unwrap(data)
     if isinstance(data, pd.DataFrame):
         source, df = "", data.copy()
     else:
         source = str(data)
-        df = _read_file(Path(data))
+        df = read_file(Path(data))
     return _check(df, source, percent=percent, min_points=min_points)
 
 
@@ -242,7 +243,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
     path, n_rows = source or None, len(df)
 
     def rows(index: Sequence[int]) -> str:  # this table's rows, named as its user sees them
-        return _name_rows(index, path=path, labels=labels, n_rows=n_rows)
+        return name_rows(index, path=path, labels=labels, n_rows=n_rows)
 
     if len(df) == 0:
         raise DataError(f"{where}no data rows (the table is empty)")
@@ -259,6 +260,18 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         if len(bad):
             raise DataError(f"{where}column {col!r} is empty at {rows(bad)}")
         df[col] = df[col].astype(str).str.strip()
+    df = _check_accuracies(df, where, rows, percent=percent)
+    df = _check_optional(df, where, rows)
+    df = _check_keys(df, where, rows, min_points=min_points)
+    cols = [*REQUIRED, "setting"] + [c for c in OPTIONAL if c in df.columns]
+    extra = [c for c in df.columns if c not in cols]
+    return df[cols + extra]
+
+
+def _check_accuracies(
+    df: pd.DataFrame, where: str, rows: Callable[[Sequence[int]], str], *, percent: bool
+) -> pd.DataFrame:
+    """Check that both accuracies are numbers in [0, 1] (percent divided by 100 if asked)."""
     for col in ACCURACIES:
         raw = df[col]
         num = pd.to_numeric(raw, errors="coerce")
@@ -285,12 +298,19 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         out = df.index[(v < 0) | (v > 1)]
         if len(out):
             hint = ""
-            if not percent and _looks_like_percent(v):
+            if not percent and looks_like_percent(v):
                 hint = " They look like percent: pass --percent (percent=True) to divide by 100."
             raise DataError(
                 f"{where}column {col!r} is outside [0, 1] at {rows(out)} "
                 f"(e.g. {v.iloc[out[0]]:g}).{hint}"
             )
+    return df
+
+
+def _check_optional(
+    df: pd.DataFrame, where: str, rows: Callable[[Sequence[int]], str]
+) -> pd.DataFrame:
+    """Check the optional columns: numeric params and shots, no empty setting or upstream."""
     if "params" in df.columns:
         raw = df["params"]
         p = raw
@@ -326,6 +346,13 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
                     f"{where}column {col!r} is empty at {rows(bad)}; fill it in, or drop "
                     "the column if the data hold one setting"
                 )
+    return df
+
+
+def _check_keys(
+    df: pd.DataFrame, where: str, rows: Callable[[Sequence[int]], str], *, min_points: int
+) -> pd.DataFrame:
+    """Check for one row per (model, task, setting) and enough points per task."""
     df["setting"] = setting_of(df)
     key = ["model", "task", "setting"]
     dup = df.index[df.duplicated(subset=key, keep=False)]
@@ -343,9 +370,7 @@ def _check(df: pd.DataFrame, source: str, *, percent: bool, min_points: int) -> 
         raise DataError(
             f"{where}column 'task': too few points to fit the law (need >= {min_points}): {names}"
         )
-    cols = [*REQUIRED, "setting"] + [c for c in OPTIONAL if c in df.columns]
-    extra = [c for c in df.columns if c not in cols]
-    return df[cols + extra]
+    return df
 
 
 def validate(data: str | os.PathLike | pd.DataFrame, *, percent: bool = False) -> ValidationReport:
@@ -368,7 +393,7 @@ def validate(data: str | os.PathLike | pd.DataFrame, *, percent: bool = False) -
         If the data are bad.
     """
     df = read_tidy(data, percent=percent)
-    source = "" if isinstance(_unwrap(data), pd.DataFrame) else str(data)
+    source = "" if isinstance(unwrap(data), pd.DataFrame) else str(data)
     return ValidationReport(
         source=source,
         n_rows=len(df),

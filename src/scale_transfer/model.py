@@ -65,7 +65,6 @@ __all__ = [
 ]
 
 
-
 def _prior(name: str, spec: Mapping[str, Any], **kwargs: Any) -> pt.TensorVariable:
     params = {k: v for k, v in spec.items() if k != "dist"}
     return getattr(pm, spec["dist"])(name, **params, **kwargs)
@@ -101,8 +100,6 @@ class FitData:
 
 class FewHullPointsWarning(UserWarning):
     """A task's hull has fewer points than the law has parameters (3)."""
-
-
 
 
 def _warn_few_hull_points(groups: pd.DataFrame, config: ModelConfig) -> None:
@@ -224,9 +221,9 @@ def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
         if col not in used.columns:
             raise DataError(f"effect column {col!r} is not in the data; columns: {list(used)}")
         if used[col].isna().any():
-            from scale_transfer.data import _name_rows
+            from scale_transfer.data import name_rows
 
-            rows = _name_rows(np.flatnonzero(used[col].isna().to_numpy()), labels=list(used.index))
+            rows = name_rows(np.flatnonzero(used[col].isna().to_numpy()), labels=list(used.index))
             raise DataError(
                 f"effect column {col!r} has missing values at {rows} (of the fitted data); "
                 "fill them (e.g. 'unknown') or drop those rows"
@@ -324,7 +321,6 @@ def _group_param(
     return pm.Deterministic(f"{name}_group", value, dims="group")
 
 
-
 def _law_params(
     priors: Mapping[str, Mapping[str, Any]],
     config: ModelConfig,
@@ -346,6 +342,60 @@ def _law_params(
     sigma_spec = priors["noise" if config.likelihood == "frontier" else "sigma"]
     sigma = _prior("sigma", sigma_spec, dims="group")
     return log_level, alpha, e_ir, sigma
+
+
+def _discrepancy(
+    model: pm.Model, priors: Mapping[str, Any], centered: bool, log_e_us: Any, gidx: Any
+) -> Any:
+    """Add the discrepancy term's coefficients; return its value at each point."""
+    model.add_coord("discrepancy_basis", np.arange(DISCREPANCY_BASIS))
+    eta = _prior("discrepancy_eta", priors["discrepancy_eta"], dims="group")
+    dims = ("group", "discrepancy_basis")
+    if centered:  # data-rich groups pin the coefficients down
+        coef = pm.Normal("discrepancy_coef", 0.0, eta[:, None], dims=dims)
+    else:
+        z = pm.Normal("discrepancy_z", 0.0, 1.0, dims=dims)
+        coef = pm.Deterministic("discrepancy_coef", eta[:, None] * z, dims=dims)
+    return (discrepancy_basis(log_e_us, pt) * coef[gidx]).sum(-1)
+
+
+def _likelihood(
+    config: ModelConfig,
+    priors: Mapping[str, Any],
+    mu: Any,
+    sigma: Any,
+    log_level: Any,
+    e_ir: Any,
+    gidx: Any,
+    e_ds_obs: Any,
+) -> None:
+    """Add the observed ``e_ds`` under the configured likelihood around the law ``mu``."""
+    if config.likelihood == "gaussian":
+        pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
+    elif config.likelihood == "student_t":
+        nu = _prior("nu", priors["nu"])
+        pm.StudentT("e_ds", nu=nu, mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
+    else:
+        gap = _prior("gap", priors["gap"], dims="group")
+        shape = _prior("gap_shape", priors["gap_shape"], dims="group")
+        power = _prior("gap_power", priors["gap_power"], dims="group")
+        bad_share = _prior("bad_share", priors["bad_share"])
+        bad_gap = _prior("bad_gap", priors["bad_gap"])
+        mu_pos = pt.maximum(mu, E_MIN)
+        nu = frontier_gap_mean(gap[gidx], power[gidx], log_level[gidx], e_ir[gidx], mu_pos, lib=pt)
+        pm.CustomDist(
+            "e_ds",
+            mu,
+            sigma[gidx],
+            nu,
+            FRONTIER_MAX_SHARE * shape[gidx],
+            bad_share,
+            nu + bad_gap,
+            logp=frontier_logp,
+            random=frontier_random,
+            observed=e_ds_obs,
+            dims="obs_id",
+        )
 
 
 def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False) -> pm.Model:
@@ -420,41 +470,6 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
             lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)
         mu = pt.exp(lvl_obs + alpha_obs * (log_e_us - log_e_ref[gidx])) + e_ir[gidx]
         if getattr(config, "discrepancy", False):
-            model.add_coord("discrepancy_basis", np.arange(DISCREPANCY_BASIS))
-            eta = _prior("discrepancy_eta", priors["discrepancy_eta"], dims="group")
-            dims = ("group", "discrepancy_basis")
-            if centered:  # data-rich groups pin the coefficients down
-                coef = pm.Normal("discrepancy_coef", 0.0, eta[:, None], dims=dims)
-            else:
-                z = pm.Normal("discrepancy_z", 0.0, 1.0, dims=dims)
-                coef = pm.Deterministic("discrepancy_coef", eta[:, None] * z, dims=dims)
-            mu = mu + (discrepancy_basis(log_e_us, pt) * coef[gidx]).sum(-1)
-        if config.likelihood == "gaussian":
-            pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
-        elif config.likelihood == "student_t":
-            nu = _prior("nu", priors["nu"])
-            pm.StudentT("e_ds", nu=nu, mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
-        else:
-            gap = _prior("gap", priors["gap"], dims="group")
-            shape = _prior("gap_shape", priors["gap_shape"], dims="group")
-            power = _prior("gap_power", priors["gap_power"], dims="group")
-            bad_share = _prior("bad_share", priors["bad_share"])
-            bad_gap = _prior("bad_gap", priors["bad_gap"])
-            mu_pos = pt.maximum(mu, E_MIN)
-            nu = frontier_gap_mean(
-                gap[gidx], power[gidx], log_level[gidx], e_ir[gidx], mu_pos, lib=pt
-            )
-            pm.CustomDist(
-                "e_ds",
-                mu,
-                sigma[gidx],
-                nu,
-                FRONTIER_MAX_SHARE * shape[gidx],
-                bad_share,
-                nu + bad_gap,
-                logp=frontier_logp,
-                random=frontier_random,
-                observed=e_ds_obs,
-                dims="obs_id",
-            )
+            mu = mu + _discrepancy(model, priors, centered, log_e_us, gidx)
+        _likelihood(config, priors, mu, sigma, log_level, e_ir, gidx, e_ds_obs)
     return model

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scale_transfer.data import DataError, _name_rows, read_tidy
+from scale_transfer.data import DataError, name_rows, read_tidy
 
 __all__ = [
     "BENCHMARK_ENV",
@@ -173,13 +173,13 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, lo: float, hi: float) -> pd
     bad = df.index[num.isna() & raw.notna()]
     if len(bad):
         raise DataError(
-            f"{path}: column {col!r} has non-numeric values at {_name_rows(bad, path=path)} "
+            f"{path}: column {col!r} has non-numeric values at {name_rows(bad, path=path)} "
             f"(e.g. {str(raw.loc[bad[0]])!r})"
         )
     out = df.index[(num < lo) | (num > hi)]
     if len(out):
         raise DataError(
-            f"{path}: column {col!r} is outside [{lo:g}, {hi:g}] at {_name_rows(out, path=path)} "
+            f"{path}: column {col!r} is outside [{lo:g}, {hi:g}] at {name_rows(out, path=path)} "
             f"(e.g. {num.loc[out[0]]:g})"
         )
     return num.astype(float)
@@ -228,7 +228,7 @@ def _read_timm_file(path: Path, dropped: list[dict], task: str | None) -> pd.Dat
                 "model": None if pd.isna(name[i]) else str(name[i]),
                 "task": task,
                 "reason": "missing values; row dropped",
-                "detail": f"{_name_rows([i], path=path)}: no {', '.join(what)}",
+                "detail": f"{name_rows([i], path=path)}: no {', '.join(what)}",
             }
         )
     out = pd.DataFrame(
@@ -243,7 +243,7 @@ def _read_timm_file(path: Path, dropped: list[dict], task: str | None) -> pd.Dat
     if len(dup):
         first = out.loc[dup[0]]
         raise DataError(
-            f"{path}: duplicate (model, img_size) at {_name_rows(dup, path=path)} "
+            f"{path}: duplicate (model, img_size) at {name_rows(dup, path=path)} "
             f"(e.g. {first['name']!r} at {first['img_size']})"
         )
     return out
@@ -530,7 +530,7 @@ def load_scaling_benchmark(
             "model": None if pd.isna(model[i]) else str(model[i]),
             "task": None if pd.isna(task[i]) else str(task[i]),
             "reason": "missing values; row dropped",
-            "detail": f"{_name_rows([i], path=src)}: missing or non-positive values",
+            "detail": f"{name_rows([i], path=src)}: missing or non-positive values",
         }
         for i in df.index[missing]
     ]
@@ -545,14 +545,14 @@ def load_scaling_benchmark(
     bad = b.index[parts["dataset"].isna()]
     if len(bad):
         raise DataError(
-            f"{src}: column 'Task' is not '<dataset>_<shots>' at {_name_rows(bad, path=src)} "
+            f"{src}: column 'Task' is not '<dataset>_<shots>' at {name_rows(bad, path=src)} "
             f"(e.g. {b.at[bad[0], 'Task']!r})"
         )
     b["dataset"] = parts["dataset"].astype(str)
     b["shots"] = parts["shots"].astype(int)
     dup = b.index[b.duplicated(["Task", "Model", "seen"], keep=False)]
     if len(dup):
-        where = _name_rows(dup, path=src)
+        where = name_rows(dup, path=src)
         raise DataError(f"{src}: duplicate (Task, Model, Seen Examples) at {where}")
     tasks = sorted(b["Task"].unique())
     if upstream_task not in tasks:

@@ -1,0 +1,5 @@
+"""``python -m scale_transfer.cli``."""
+
+from scale_transfer.cli.main import main
+
+main()

@@ -1,0 +1,416 @@
+"""Commands of the library: validate, simulate, fit, summary, predict, report, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scale_transfer.cli.common import (
+    Adaptation,
+    Centered,
+    IntervalKind,
+    Kind,
+    Likelihood,
+    Pooling,
+    Target,
+    app,
+    check_out,
+    check_prob,
+    fail,
+    new_models_us_acc,
+    parse_effects,
+    read_truth,
+    write_table,
+    zoo_or_file,
+)
+
+
+@app.command()
+def validate(
+    file: Annotated[
+        Path, typer.Argument(help="Tidy CSV or Parquet file (or a timm results folder).")
+    ],
+    percent: Annotated[
+        bool, typer.Option("--percent", help="Accuracies are in percent: divide by 100.")
+    ] = False,
+) -> None:
+    """Check a tidy data file; exit 0 if it is good, 2 with one clear line if not.
+
+    Columns: model, task, us_acc, ds_acc (fractions in [0, 1]); optional upstream, shots,
+    params, family.
+    """
+    from scale_transfer.data import validate as _validate
+
+    report = _validate(zoo_or_file(file, percent), percent=percent)
+    typer.echo(str(report))
+    typer.echo("ok")
+
+
+@app.command()
+def simulate(
+    setting: Annotated[
+        str, typer.Option(help="jft-25shot, jft-1shot, in21k-25shot, in21k-1shot")
+    ] = ("jft-25shot"),
+    n_models: Annotated[int, typer.Option("--n-models", help="Number of models.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Tidy CSV to write.")] = Path("data.csv"),
+    truth: Annotated[Path | None, typer.Option(help="CSV of the true parameters.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
+) -> None:
+    """Simulate the paper's experiments (8 tasks) with known true parameters."""
+    from scale_transfer.simulate import simulate as _simulate
+
+    for p in (out, truth):
+        check_out(p, overwrite)
+    sim = _simulate(setting, n_models=n_models, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sim.data.to_csv(out, index=False)
+    typer.echo(f"wrote {out}: {len(sim.data)} rows, {sim.data.task.nunique()} tasks")
+    if truth is not None:
+        cols = ["task", "k", "alpha", "e_ir", "asymptote", "setting"]
+        truth.parent.mkdir(parents=True, exist_ok=True)
+        sim.truth[[c for c in cols if c in sim.truth]].to_csv(truth, index=False)
+        typer.echo(f"wrote {truth}")
+
+
+@app.command()
+def fit(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Tidy CSV or Parquet file; or a timm results folder, the scaling benchmark's CSV."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="netCDF file for the fit, e.g. models/NAME.nc.")],
+    target: Annotated[Target, typer.Option(help="Fit all points or the upper hull.")] = Target.all,
+    pooling: Annotated[Pooling, typer.Option(help="Pooling across tasks.")] = Pooling.hierarchical,
+    likelihood: Annotated[Likelihood, typer.Option(help="Residual model.")] = Likelihood.gaussian,
+    by_setting: Annotated[
+        bool, typer.Option("--by-setting", help="Add a setting level (upstream x shots).")
+    ] = False,
+    effects: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated columns whose levels get their own curve offsets, partially "
+            "pooled (e.g. family,extra_data on timm; docs/model.md)."
+        ),
+    ] = None,
+    discrepancy: Annotated[
+        bool,
+        typer.Option("--discrepancy", help="Add a smooth term beside the law (docs/model.md)."),
+    ] = False,
+    draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Chains.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    sampler: Annotated[str, typer.Option(help="nutpie (default) or numpyro.")] = "nutpie",
+    adaptation: Annotated[
+        Adaptation,
+        typer.Option(help="nutpie mass matrix; auto: low_rank for the frontier, else diag."),
+    ] = Adaptation.auto,
+    percent: Annotated[bool, typer.Option("--percent", help="Accuracies in percent.")] = False,
+    strict: Annotated[bool, typer.Option(help="Fail (exit 3) if convergence fails.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the sampler's progress bar.")] = True,
+    centered: Annotated[
+        Centered,
+        typer.Option(
+            help="Hierarchy parametrization: auto (centred for data-rich tasks and hulls), yes, no."
+        ),
+    ] = Centered.auto,
+    target_accept: Annotated[
+        float | None,
+        typer.Option(
+            "--target-accept",
+            help="NUTS target acceptance in (0, 1); default auto (0.99 for the frontier "
+            "likelihood and for Gaussian fits sampled from sufficient statistics, else 0.95).",
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """Fit the hierarchical power-law model with MCMC and save it to netCDF."""
+    from scale_transfer.data import read_tidy
+    from scale_transfer.posterior import fit as _fit
+    from scale_transfer.sampling import ConvergenceError
+
+    check_out(out, overwrite)
+    df = read_tidy(zoo_or_file(data, percent), percent=percent)
+    typer.echo(
+        f"fitting {len(df)} points, {df.task.nunique()} tasks: target={target.value}, "
+        f"pooling={pooling.value}, likelihood={likelihood.value}",
+        err=True,
+    )
+    try:
+        post = _fit(
+            df,
+            target=target.value,
+            pooling=pooling.value,
+            likelihood=likelihood.value,
+            by_setting=by_setting,
+            effects=tuple(e.strip() for e in (effects or "").split(",") if e.strip()),
+            discrepancy=discrepancy,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            sampler=sampler,
+            adaptation=adaptation.value,
+            progress=progress,
+            strict=strict,
+            centered={"auto": "auto", "yes": True, "no": False}[centered.value],
+            target_accept="auto" if target_accept is None else target_accept,
+        )
+    except ConvergenceError as err:
+        fail(str(err), code=3)
+    post.save(out, overwrite=overwrite)
+    typer.echo(post.diagnostics.verdict())
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def summary(
+    model: Annotated[Path, typer.Argument(help="A fit written by 'scale-transfer fit'.")],
+    prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
+    interval: Annotated[IntervalKind, typer.Option(help="eti or hdi.")] = IntervalKind.eti,
+    var: Annotated[str, typer.Option(help="asymptote, e_ir, k or alpha.")] = "asymptote",
+    out: Annotated[Path | None, typer.Option(help="CSV to write.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """Posterior of the asymptote (1 - e_IR) per task, and of an unseen task.
+
+    Columns: task, mean, lower, upper, prob, interval kind (eti: equal-tailed; hdi:
+    highest density), and setting, median, sd, n.
+    """
+    from scale_transfer.posterior import Posterior
+
+    check_out(out, overwrite)
+    post = Posterior.load(model)
+    df = post.summary(prob=prob, kind=interval.value, var=var)
+    df = df.rename(columns={"interval": "interval_kind"})
+    cols = ["task", "mean", "lower", "upper", "prob", "interval_kind", "setting", "median", "sd"]
+    write_table(df[cols + ["n"]], out, overwrite)
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A fit written by 'scale-transfer fit'.")],
+    us_acc: Annotated[
+        list[float], typer.Option("--us-acc", help="Upstream accuracies, e.g. 0.7 0.8 1.0.")
+    ],
+    prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
+    kind: Annotated[
+        Kind,
+        typer.Option(
+            help="curve: the law; new-model: a new model; hull: the upper hull (best so far) "
+            "of a set of new models (give --models-us-acc or --models-csv)."
+        ),
+    ] = Kind.curve,
+    interval: Annotated[IntervalKind, typer.Option(help="eti or hdi.")] = IntervalKind.eti,
+    models_us_acc: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--models-us-acc", help="--kind hull: US accuracies of the new models, e.g. 0.8 0.85."
+        ),
+    ] = None,
+    models_csv: Annotated[
+        Path | None,
+        typer.Option(help="--kind hull: CSV with a column us_acc, one row per new model."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the new models' draws (new-model, hull).")] = 0,
+    effect: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Fits with --effects: the new models' level, COLUMN=LEVEL (repeat the option), "
+            "e.g. --effect family=vit; a column not given gets the population curve (curve) "
+            "or a level drawn from the population (new-model)."
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="CSV to write.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """Extrapolated downstream accuracy at the given upstream accuracies (no resampling).
+
+    Columns: task, us_acc, mean, lower, upper, and setting, prob, interval, kind. With
+    --kind hull: the best downstream accuracy that a set of new models (at the US
+    accuracies of --models-us-acc or --models-csv) will show at each --us-acc, read off
+    their upper hull; meaningful for fits to all points (the frontier likelihood).
+    """
+    from scale_transfer.posterior import Posterior
+
+    check_out(out, overwrite)
+    post = Posterior.load(model)
+    if kind is Kind.hull:
+        new = new_models_us_acc(models_us_acc, models_csv)
+        df = post.predict_hull(new, us_acc, prob=prob, interval_kind=interval.value, seed=seed)
+    else:
+        if models_us_acc or models_csv is not None:
+            raise ValueError("--models-us-acc and --models-csv go with --kind hull")
+        df = post.predict(
+            us_acc,
+            prob=prob,
+            kind=kind.value,
+            interval_kind=interval.value,
+            seed=seed,
+            effects=parse_effects(effect),
+        )
+    df["interval_kind"] = df["interval"]  # the name summary uses; 'interval' kept as it was
+    cols = ["task", "us_acc", "mean", "lower", "upper", "setting", "prob", "interval", "kind"]
+    write_table(df[cols + ["interval_kind"]], out, overwrite)
+
+
+@app.command()
+def report(
+    model: Annotated[Path, typer.Argument(help="A fit written by 'scale-transfer fit'.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.html, report.md and figures.")],
+    prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
+    interval: Annotated[IntervalKind, typer.Option(help="eti or hdi.")] = IntervalKind.eti,
+    lsq: Annotated[
+        bool, typer.Option("--lsq/--no-lsq", help="Add the least-squares baseline (bootstrap).")
+    ] = True,
+    truth: Annotated[
+        Path | None, typer.Option(help="CSV of true parameters (from 'simulate --truth').")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing report files.")] = False,
+) -> None:
+    """Write an HTML report (one self-contained file) and its Markdown twin for a fit.
+
+    Data summary, model and priors, convergence verdict, asymptote table, extrapolation
+    to US accuracy 0.7-1.0 and figures, every interval named with its kind and probability.
+    """
+    import time
+
+    from scale_transfer.lsq import fit_lsq_frame
+    from scale_transfer.posterior import Posterior
+    from scale_transfer.report import report_paths, write_report
+
+    check_out(out, overwrite, folder=True)
+    check_prob(prob)
+    existing = [p for p in report_paths(out).values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the report")
+    t0 = time.perf_counter()
+    truth_df = read_truth(truth) if truth is not None else None
+    post = Posterior.load(model)
+    lsq_df = None
+    if lsq:
+        typer.echo("fitting the least-squares baseline (1000 bootstrap resamples)...", err=True)
+        # the paper's estimate of what the fit estimates: a frontier fit's is the hull's
+        frontier = post.config.likelihood == "frontier"
+        lsq_target = "hull" if frontier else post.config.target
+        lsq_df = fit_lsq_frame(post.data, target=lsq_target, prob=prob)
+    paths = write_report(
+        post,
+        out,
+        prob=prob,
+        lsq=lsq_df,
+        truth=truth_df,
+        title=title,
+        interval_kind=interval.value,
+        overwrite=overwrite,
+    )
+    typer.echo(post.diagnostics.verdict())
+    typer.echo(f"wrote {paths['html']} and {paths['md']} ({time.perf_counter() - t0:.1f} s)")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for data, truth, fit and report.")],
+    n_models: Annotated[int, typer.Option("--n-models", help="Simulated models.")] = 3000,
+    draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Chains.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (simulation and sampler).")] = 0,
+    target: Annotated[Target, typer.Option(help="Fit all points or the upper hull.")] = (
+        Target.hull
+    ),
+    likelihood: Annotated[Likelihood, typer.Option(help="Residual model.")] = Likelihood.gaussian,
+    prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
+) -> None:
+    """Simulate the paper's JFT 25-shot experiments, fit them and write a report.
+
+    Writes DIR/data.csv (simulated data), DIR/truth.csv (the true parameters), DIR/fit.nc
+    (the hierarchical fit) and DIR/report.html + DIR/report.md, which compare the Bayesian
+    intervals with least squares and with the truth. A few minutes on two cores.
+    """
+    import time
+
+    from scale_transfer.lsq import fit_lsq_frame
+    from scale_transfer.posterior import fit as _fit
+    from scale_transfer.report import report_paths, write_report
+    from scale_transfer.sampling import SamplerConfig
+    from scale_transfer.simulate import simulate as _simulate
+
+    check_out(out, overwrite, folder=True)
+    check_prob(prob)
+    SamplerConfig(draws=draws, tune=tune, chains=chains)  # bad values fail before any work
+    files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
+    existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise FileExistsError(f"{existing[0]} exists{more}; pass --overwrite to replace them")
+    t_all = time.perf_counter()
+
+    def step(i: int, text: str) -> float:
+        typer.echo(f"[{i}/5] {text}")
+        return time.perf_counter()
+
+    def done(t0: float, extra: str = "") -> None:
+        typer.echo(f"      done in {time.perf_counter() - t0:.1f} s{extra}")
+
+    t0 = step(1, f"simulating the JFT 25-shot experiments: {n_models} models x 8 tasks")
+    sim = _simulate("jft-25shot", n_models=n_models, seed=seed)
+    done(t0, f": {len(sim.data)} points")
+
+    t0 = step(
+        2,
+        f"fitting the hierarchical model (target={target.value}, likelihood={likelihood.value}; "
+        f"{chains} chains x {draws} draws after {tune} tuning steps; compiling takes ~10 s)",
+    )
+    post = _fit(
+        sim.data,
+        target=target.value,
+        pooling="hierarchical",
+        likelihood=likelihood.value,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress=True,
+    )
+    done(t0, f": {post.diagnostics.verdict().split('. ')[0]}")
+
+    t0 = step(3, "fitting the least-squares baseline (the paper's method, 1000 bootstraps)")
+    lsq = fit_lsq_frame(sim.data, target=target.value, prob=prob, seed=seed)
+    done(t0)
+
+    t0 = step(4, f"saving {files['data']}, {files['truth']} and {files['fit']}")
+    out.mkdir(parents=True, exist_ok=True)
+    sim.data.to_csv(files["data"], index=False)
+    sim.truth.to_csv(files["truth"], index=False)
+    post.save(files["fit"], overwrite=overwrite)
+    done(t0)
+
+    t0 = step(5, "writing the report (figures, tables)")
+    paths = write_report(
+        post,
+        out,
+        prob=prob,
+        lsq=lsq,
+        truth=sim.truth,
+        title=f"scale-transfer demo: simulated JFT 25-shot, {n_models} models, {target.value} fit",
+        overwrite=overwrite,
+    )
+    done(t0)
+
+    s = post.summary(prob=prob)
+    s["truth"] = s["task"].map(dict(zip(sim.truth["task"], sim.truth["asymptote"], strict=True)))
+    s["lsq"] = s["task"].map(dict(zip(lsq["task"], lsq["asymptote"], strict=True)))
+    typer.echo(f"\nasymptote 1 - e_IR: posterior median and {100 * prob:g}% equal-tailed interval")
+    cols = ["task", "median", "lower", "upper", "lsq", "truth"]
+    typer.echo(s[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    typer.echo(f"\n{post.diagnostics.verdict()}")
+    typer.echo(f"report: {paths['html']} (and {paths['md']})")
+    typer.echo(f"total {time.perf_counter() - t_all:.1f} s")
