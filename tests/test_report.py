@@ -102,17 +102,16 @@ def test_asymptote_table_matches_summary(post, written):
     assert list(summ["task"])[-1] == NEW_TASK
     for row in summ.itertuples():
         want = [f"{v:.4f}" for v in (row.median, row.mean, row.sd, row.lower, row.upper)]
-        # asymptote rows: task, n, 5 statistics, 4 least-squares and 2 truth columns
         got_html = html_row(section(html, "answer"), row.task)
         got_md = md_rows(md_section(md, "1. Answer"), row.task)
         assert len(got_html) == len(got_md) == 1
         got_html, got_md = got_html[0], got_md[0]
         for got in (got_html, got_md):
-            assert len(got) == 13
+            assert len(got) == 12  # task, n, 5 statistics, lsq and bounds, truth, inside
             assert got[1] == str(row.n)
             assert got[2:7] == want
     # the interval is named with its kind and probability
-    assert "2. Figure A and the asymptotes, 90% equal-tailed credible interval" in html
+    assert "2. Figure A and the asymptotes, 90% ETI" in html
     assert "lower (90% ETI)" in html and "upper (90% ETI)" in md
 
 
@@ -174,7 +173,7 @@ def test_sections_in_order_and_verdict(post, written):
         at = [text.index(head) for head in SECTIONS]
         assert at == sorted(at)
     # the answer leads, Figure A and the forest plot follow it
-    assert html.index("Asymptote (the DS accuracy") < html.index('id="figure_a"')
+    assert html.index("Asymptote (1 - e_IR, the DS accuracy") < html.index('id="figure_a"')
     assert html.index('id="figure_a"') < html.index('id="forest_asymptotes"')
     assert html.index('id="forest_asymptotes"') < html.index('id="data"')
     assert "Converged." in html and "NOT CONVERGED" not in html
@@ -189,7 +188,11 @@ def test_answer_names_interval_and_whose_asymptote(post, written):
     assert "of the frontier (the best models" in answer  # a hull fit
     for row in summ.itertuples():
         assert f"{row.task} {row.median:.3f} [{row.lower:.3f}, {row.upper:.3f}]" in answer
-    assert "+0." in answer and " at 0.9" in answer  # what more pre-training buys
+    assert "to US accuracy 0.7 / 0.8 / 0.9 / 1 " in answer  # what more pre-training buys
+    extra = extrapolation_table(post, EXTRAPOLATION_US, 0.9)
+    pets = extra[extra.task == "pets"]["gain median"]
+    assert "pets " + " / ".join(f"{g:+.3f}" for g in pets) not in answer  # after its asymptote
+    assert ", " + " / ".join(f"{g:+.3f}" for g in pets) + ";" in answer
 
 
 def test_only_the_priors_the_model_uses(post, written):

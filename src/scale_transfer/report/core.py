@@ -70,6 +70,12 @@ def _shown_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the asymptote and extrapolation tables as shown: interval named in the headers."""
     short = short_label(prob, kind)
+    named = set(asym.get("lsq interval", pd.Series(dtype=str))) - {""}
+    if "lsq interval" in asym and len(named) <= 1:  # one interval: named in the headers
+        boot = f" ({named.pop().replace('percentile bootstrap', 'bootstrap')})" if named else ""
+        asym = asym.drop(columns="lsq interval").rename(
+            columns={"lsq lower": f"lsq lower{boot}", "lsq upper": f"lsq upper{boot}"}
+        )
     if asym["setting"].nunique() == 1:
         asym, extra = asym.drop(columns="setting"), extra.drop(columns="setting")
     asym = asym.drop(columns="interval").rename(
@@ -88,7 +94,7 @@ def _sections(
     notes: str,
     answer: str,
     us_acc: Sequence[float],
-    label: str,
+    short: str,
     has_check: bool,
 ) -> list[Section]:
     figs = set(doc.figures)
@@ -106,12 +112,12 @@ def _sections(
         Section("answer", "1. Answer", (Block("answer", answer), Block("table", "asymptotes"))),
         Section(
             "figures",
-            f"2. Figure A and the asymptotes, {label}",
+            f"2. Figure A and the asymptotes, {short}",
             (*fig("figure_a", "forest_asymptotes"), Block("note", notes)),
         ),
         Section(
             "extrapolation",
-            f"3. What more pre-training buys: extrapolation to higher US accuracy, {label}",
+            f"3. What more pre-training buys: extrapolation, {short}",
             (
                 Block(
                     "p",
@@ -212,8 +218,8 @@ def build_document(
         + text.calibration_note(cfg)
     )
     answer = text.answer(post, summary, extra, prob, kind, us_acc)
-    label = tables.interval_label(prob, kind)
-    doc.sections = _sections(post, doc, notes, answer, us_acc, label, check is not None)
+    short = short_label(prob, kind)
+    doc.sections = _sections(post, doc, notes, answer, us_acc, short, check is not None)
     return doc
 
 

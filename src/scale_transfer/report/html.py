@@ -60,18 +60,27 @@ def _block(doc: Document, b: Block) -> str:
     raise ValueError(f"unknown block kind {b.kind!r}")
 
 
+def _banner(v: Verdict) -> str:
+    """Return the warning put above everything when the fit did not converge."""
+    return (
+        f'<div class="verdict bad"><strong>{html.escape(v.head)}</strong> '
+        f'{html.escape(v.numbers)}. <a href="#convergence">What failed and what to do</a>.</div>'
+    )
+
+
 def render_html(doc: Document) -> str:
     """Return the report as one HTML page."""
     parts = []
     if not doc.verdict.ok:  # a fit that did not converge says so before anything else
-        parts.append(verdict_html(doc.verdict))
+        parts.append(_banner(doc.verdict))
     for section in doc.sections:
         parts.append(f'<section id="{html.escape(section.sid)}">')
         parts.append(f"<h2>{html.escape(section.heading)}</h2>")
         parts += [_block(doc, b) for b in section.blocks]
         parts.append("</section>")
-    nav = "".join(
-        f'<a href="#{html.escape(s.sid)}">{html.escape(s.heading)}</a>' for s in doc.sections
+    nav = " ".join(
+        f'<a href="#{html.escape(s.sid)}">{html.escape(s.heading.split(",")[0])}</a>'
+        for s in doc.sections
     )
     return _template().substitute(
         title=html.escape(doc.title),

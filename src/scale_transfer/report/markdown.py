@@ -60,8 +60,9 @@ def _block(doc: Document, b: Block) -> str:
 def render_markdown(doc: Document) -> str:
     """Return the report as Markdown."""
     lines = [f"# {escape_md(doc.title)}", "", escape_md(doc.meta), ""]
-    if not doc.verdict.ok:
-        lines += [verdict_md(doc.verdict), ""]
+    if not doc.verdict.ok:  # the head and numbers here; what failed in the convergence section
+        v = doc.verdict
+        lines += [f"> **{escape_md(v.head)}** {escape_md(v.numbers)}.", ""]
     for section in doc.sections:
         lines += [f"## {escape_md(section.heading)}", ""]
         for b in section.blocks:

@@ -50,17 +50,11 @@ def _interval_words(prob: float, kind: str) -> str:
     return f"{interval_label(prob, kind)} ({short_label(prob, kind)}: {how})"
 
 
-def _gains(extra: pd.DataFrame, setting: str, task: str) -> str:
-    rows = extra[
-        (extra["task"].astype(str) == task)
-        & (extra["setting"].astype(str) == setting)
-        & np.isfinite(extra["gain median"].to_numpy(float))
-    ]
-    if rows.empty:
-        return "no gain asked beyond its data"
-    return ", ".join(
-        f"{g:+.3f} at {u:g}" for u, g in zip(rows["us_acc"], rows["gain median"], strict=True)
-    )
+def _gains(extra: pd.DataFrame, setting: str, task: str, us_acc: Sequence[float]) -> str:
+    rows = extra[(extra["task"].astype(str) == task) & (extra["setting"].astype(str) == setting)]
+    by_us = dict(zip(rows["us_acc"].astype(float), rows["gain median"], strict=True))
+    gains = [by_us.get(float(u), np.nan) for u in us_acc]
+    return " / ".join(f"{g:+.3f}" if np.isfinite(g) else "n/a" for g in gains)
 
 
 def answer(
@@ -87,26 +81,21 @@ def answer(
         The upstream accuracies asked for.
     """
     multi = summary["setting"].astype(str).nunique() > 1
-
-    def name(row: pd.Series) -> str:
-        return f"{row['task']} ({row['setting']})" if multi else str(row["task"])
-
-    asym = "; ".join(
-        f"{name(r)} {r['median']:.3f} [{r['lower']:.3f}, {r['upper']:.3f}]"
-        for _, r in summary.iterrows()
-    )
-    groups = summary.iloc[: len(post.groups)]
-    gains = "; ".join(
-        f"{name(r)} {_gains(extra, str(r['setting']), str(r['task']))}"
-        for _, r in groups.iterrows()
-    )
-    asked = ", ".join(f"{u:g}" for u in us_acc)
+    n_groups = len(post.groups)
+    parts = []
+    for i, r in enumerate(summary.itertuples(index=False)):
+        name = f"{r.task} ({r.setting})" if multi else str(r.task)
+        item = f"{name} {r.median:.3f} [{r.lower:.3f}, {r.upper:.3f}]"
+        if i < n_groups:
+            item += ", " + _gains(extra, str(r.setting), str(r.task), us_acc)
+        parts.append(item)
+    asked = " / ".join(f"{u:g}" for u in us_acc)
     return (
-        f"Asymptote (the DS accuracy at 100% US accuracy, 1 - e_IR) of "
-        f"{whose_asymptote(post.config)}: posterior median and {_interval_words(prob, kind)}, "
-        f"per task: {asym}. What more pre-training would buy, at US accuracy {asked}: the "
-        f"rise of that curve above its value at each task's best observed US accuracy "
-        f"(posterior medians; intervals in the table of section 3): {gains}."
+        f"Asymptote (1 - e_IR, the DS accuracy at 100% US accuracy) of "
+        f"{whose_asymptote(post.config)}: posterior median and {_interval_words(prob, kind)}; "
+        f"then what more pre-training would buy: the rise of that curve from each task's best "
+        f"observed US accuracy to US accuracy {asked} (posterior medians, n/a where the data "
+        f"reach it already; intervals in section 3). Per task: {'; '.join(parts)}."
     )
 
 
