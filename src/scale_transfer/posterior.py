@@ -7,14 +7,12 @@ Intervals are equal-tailed (``"eti"``, the default: quantiles at ``(1-prob)/2`` 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import arviz as az
 import arviz_stats as azs
 import numpy as np
 import pandas as pd
@@ -27,12 +25,12 @@ from scale_transfer.config import (
     E_MIN,
     INTERVAL_KINDS,
     PACKAGE_DIR,
-    VERSION,
     ModelConfig,
     SamplerConfig,
 )
 from scale_transfer.convergence import Diagnostics, check_convergence
 from scale_transfer.data import MIN_POINTS, read_tidy
+from scale_transfer.fitfile import FitFileInfo, ModelMismatchError, read_fit, write_fit
 from scale_transfer.law import ds_acc
 from scale_transfer.model import FitData, prepare_data
 from scale_transfer.sampling import resolve_sampler_config, sample
@@ -45,8 +43,6 @@ NEW_TASK = "(new task)"
 
 #: Per-group quantities that :meth:`Posterior.summary` reports.
 SUMMARY_VARS = ("asymptote", "e_ir", "k", "alpha")
-#: How save marks an object column of True / False / missing (netCDF stores it as text).
-_OBJECT_BOOL = "object-bool"
 
 
 def _accuracies(values: ArrayLike, name: str) -> np.ndarray:
@@ -60,10 +56,6 @@ def _accuracies(values: ArrayLike, name: str) -> np.ndarray:
             hint = " (accuracies are fractions: 85% is 0.85)"
         raise ValueError(f"{name} must be in [0, 1]; got {x.tolist()}{hint}")
     return x
-
-
-class ModelMismatchError(ValueError):
-    """A saved fit does not match the model it is loaded into."""
 
 
 def interval(
@@ -118,6 +110,8 @@ class Posterior:
         self.data = data
         self.diagnostics = diagnostics
         self.data_hash = data_hash
+        #: Where a loaded fit came from (path, version, checksum); None for a new fit.
+        self.file_info: FitFileInfo | None = None
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
@@ -500,120 +494,25 @@ class Posterior:
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the fit to netCDF; refuses to overwrite unless ``overwrite=True``.
+        """Write the fit to netCDF, atomically; an existing file only with ``overwrite``.
 
-        The file holds the posterior, the sample stats, the data it was fitted on, and in
-        its attrs the model config (priors in full), sampler config, package version,
-        structure hash and data hash.
+        The draws, the data, the configs, hashes and a checksum of the draws; see
+        :func:`scale_transfer.fitfile.write_fit`.
         """
-        path = Path(path)
-        if path.is_dir():
-            raise IsADirectoryError(f"{path} is a folder; save needs a file name (e.g. fit.nc)")
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        dt = self.dt.copy()
-        frame = self.data.copy()
-        restore = {}  # column -> dtype that netCDF cannot hold, restored by load
-        for c in frame.columns:
-            dtype = frame[c].dtype
-            if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iufb":
-                restore[c] = str(dtype)  # e.g. timm's img_size, Int64
-                frame[c] = frame[c].astype(float)  # nullable ints/bools: NaN for missing
-            elif (
-                pd.api.types.is_object_dtype(dtype)
-                or str(dtype).startswith("str")
-                or dtype.name == "category"
-            ):
-                values = frame[c].dropna()
-                if len(values) and values.map(lambda v: isinstance(v, bool | np.bool_)).all():
-                    restore[c] = _OBJECT_BOOL  # True / False / missing, e.g. extra_data
-                frame[c] = frame[c].astype(str)
-        frame.index.name = "row"
-        dt["fit_data"] = xr.DataTree(xr.Dataset.from_dataframe(frame))
-        groups = self.groups.copy()
-        groups.index.name = "group_row"
-        dt["groups"] = xr.DataTree(xr.Dataset.from_dataframe(groups))
-        dt.attrs = {
-            "scale_transfer_version": VERSION,
-            "model_config": json.dumps(self.config.to_dict()),
-            "sampler_config": json.dumps(self.sampler.to_dict()),
-            "structure_hash": self.config.structure_hash(),
-            "data_hash": self.data_hash,
-            "diagnostics": json.dumps(self.diagnostics.to_dict()),
-            "fit_data_dtypes": json.dumps(restore),
-        }
-        tmp = path.with_name(path.name + ".tmp")
-        dt.to_netcdf(tmp)
-        os.replace(tmp, path)
-        return path
+        return write_fit(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike, config: ModelConfig | None = None) -> Posterior:
-        """Load a fit written by :meth:`save`.
+        """Load a fit written by :meth:`save`; where it came from is in :attr:`file_info`.
 
-        Parameters
-        ----------
-        path : path
-            The netCDF file.
-        config : ModelConfig, optional
-            The model the caller expects; a file fitted with another structure or other
-            priors is refused with :class:`ModelMismatchError`.
+        A fit of another model than ``config`` raises :class:`ModelMismatchError`; a
+        damaged, foreign or edited file its subclass
+        :class:`~scale_transfer.fitfile.FitFileError`, naming the file and the fault
+        (:func:`scale_transfer.fitfile.read_fit`).
         """
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
-        if path.is_dir():
-            raise ModelMismatchError(f"{path} is a folder, not a fit (a .nc file from fit/save)")
-        try:
-            with xr.open_datatree(path) as f:
-                dt = f.load()
-        except (OSError, ValueError) as err:
-            raise ModelMismatchError(
-                f"{path} is not a scale-transfer fit: it cannot be read as netCDF "
-                f"({type(err).__name__}: {str(err)[:120]})"
-            ) from err
-        attrs = dict(dt.attrs)
-        if "model_config" not in attrs:
-            raise ModelMismatchError(f"{path} is not a scale-transfer fit (no model_config)")
-        saved = ModelConfig.from_dict(json.loads(attrs["model_config"]))
-        if saved.structure_hash() != attrs.get("structure_hash"):
-            raise ModelMismatchError(f"{path}: the stored config does not match its hash")
-        if config is not None and config.structure_hash() != saved.structure_hash():
-            raise ModelMismatchError(
-                f"{path} was fitted with a different model ({_config_diff(saved, config)}); "
-                "refusing to load it as the model asked for"
-            )
-        data = dt["fit_data"].to_dataset().to_dataframe().reset_index(drop=True)
-        groups = dt["groups"].to_dataset().to_dataframe().reset_index(drop=True)
-        for c in ("used", "on_hull"):
-            if c in data:
-                data[c] = data[c].astype(bool)
-        for c in data.columns:
-            # netCDF stores a missing text cell as "": read it back as missing (the key
-            # columns are never empty: the data checks refuse that)
-            if c not in ("model", "task", "setting") and not pd.api.types.is_numeric_dtype(data[c]):
-                data[c] = data[c].mask(data[c].astype(str) == "")
-        for c, dtype in json.loads(attrs.get("fit_data_dtypes", "{}")).items():
-            if dtype == _OBJECT_BOOL:
-                data[c] = data[c].map({"True": True, "False": False}).astype(object)
-            else:
-                data[c] = data[c].astype(dtype)
-        sampler = SamplerConfig(**json.loads(attrs["sampler_config"]))
-        d = json.loads(attrs["diagnostics"])
-        d.pop("ok", None)
-        diag = Diagnostics(**d)
-        keep = xr.DataTree()
-        keep["posterior"] = dt["posterior"]
-        keep["sample_stats"] = dt["sample_stats"]
-        post = cls(keep, saved, sampler, groups, data, diag, attrs["data_hash"])
-        used = data[data["used"]] if "used" in data else data
-        cols = ["model", "task", "setting", "us_acc", "ds_acc"]
-        h = pd.util.hash_pandas_object(used[cols], index=False).to_numpy()
-        import hashlib
-
-        if hashlib.sha256(h.tobytes()).hexdigest()[:16] != attrs["data_hash"]:
-            raise ModelMismatchError(f"{path}: the stored data do not match the stored data hash")
+        parts = read_fit(path, config)
+        post = cls(*parts[:7])
+        post.file_info = parts.info
         return post
 
     def recheck(self, **kwargs: Any) -> Diagnostics:
@@ -649,27 +548,6 @@ def warn_on_choices(config: ModelConfig) -> None:
             UserWarning,
             stacklevel=3,
         )
-
-
-def _config_diff(saved: ModelConfig, asked: ModelConfig) -> str:
-    """Name the fields (priors one by one) in which two model configs differ."""
-
-    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, Mapping):
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v
-        return out
-
-    a, b = flat(saved.to_dict()), flat(asked.to_dict())
-    diff = [
-        f"{k}: {a.get(k, '(none)')!r} in the file, {b.get(k, '(none)')!r} asked"
-        for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
-    ]
-    return "; ".join(diff) or "same fields, other structure hash"
 
 
 def fit(
@@ -731,10 +609,3 @@ def fit(
     sampler_config = resolve_sampler_config(sampler_config, fd, config)  # saved as sampled
     dt, diag = sample(fd, config, sampler_config)
     return Posterior(dt, config, sampler_config, fd.groups, fd.frame, diag, fd.data_hash())
-
-
-def posterior_summary_table(post: Posterior, prob: float = 0.9, kind: str = "hdi") -> pd.DataFrame:
-    """ArviZ summary of the per-group parameters (for reports): mean, sd, interval, R-hat, ESS."""
-    return az.summary(
-        post.dt, var_names=["k", "alpha", "e_ir", "asymptote"], ci_prob=prob, ci_kind=kind
-    )

@@ -1,0 +1,208 @@
+"""Safe publishing of output files: a private temporary file, then an atomic publish.
+
+Every writer stages its output in a temporary file of its own in the target folder
+(:func:`tempfile.mkstemp`, so two writers never share one), flushes it to disk, and then
+publishes it under the final name:
+
+- without ``overwrite``, by a hard link (``os.link``), which fails if the name exists: of
+  two writers racing for one name exactly one wins, and the other gets
+  :class:`FileExistsError`; nothing is ever clobbered;
+- with ``overwrite``, by ``os.replace``: readers see the old file or the new one, never a
+  part.
+
+The temporary file is removed on any exception, ``KeyboardInterrupt`` included, so an
+interrupted writer leaves no orphan behind and no partial file under the final name.
+:func:`signals_as_exceptions` turns ``SIGTERM`` into an exception for the same cleanup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+__all__ = [
+    "OutputError",
+    "Terminated",
+    "check_writable",
+    "publish_file",
+    "signals_as_exceptions",
+    "staged",
+    "write_atomic",
+]
+
+#: Marks a staged file: ``.<name>.<random>.part<suffix>`` (hidden, with the final suffix so
+#: that writers that infer the format from the name, e.g. ``savefig``, still work).
+PART = ".part"
+
+
+class OutputError(OSError):
+    """An output path cannot be written (a file where a folder should be, no permission)."""
+
+
+class Terminated(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt
+    """The process received ``SIGTERM`` (see :func:`signals_as_exceptions`)."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    for p in (path, *path.parents):
+        if p.exists():
+            return p
+    return Path(".")
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written; return it as a Path.
+
+    ``path`` is a file to be written (``folder=False``) or a folder to write files into.
+    The nearest existing folder on the way is probed by creating (and removing) a
+    temporary file there, which catches read-only file systems and pseudo file systems
+    such as ``/proc`` that permission bits do not.
+
+    Raises
+    ------
+    OutputError
+        Naming ``path`` and what is wrong with it.
+    """
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise OutputError(f"{path} is a folder; a file name is needed (e.g. {path / 'fit.nc'})")
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError(f"cannot write into {path}: it is a file, not a folder")
+    base = _nearest_existing(path if folder else path.parent)
+    if not base.is_dir():
+        raise OutputError(f"cannot write {path}: {base} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".scale-transfer-probe-")
+    except OSError as err:
+        why = os.strerror(err.errno) if err.errno else str(err)
+        raise OutputError(f"cannot write {path}: {base} is not writable ({why})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries to disk (best effort: not every system allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _exists_message(dest: Path) -> str:
+    return f"{dest} exists; pass --overwrite (overwrite=True) to replace it"
+
+
+def publish_file(tmp: str | os.PathLike, dest: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Publish the finished file ``tmp`` as ``dest`` atomically; ``tmp`` is gone afterwards.
+
+    Without ``overwrite`` an existing ``dest`` is never replaced, even one that another
+    process created a moment ago: :class:`FileExistsError`, and ``tmp`` is left for the
+    caller to remove.
+    """
+    tmp, dest = Path(tmp), Path(dest)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    if overwrite:
+        os.replace(tmp, dest)
+    else:
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            raise FileExistsError(_exists_message(dest)) from None
+        except OSError as err:
+            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                                 errno.EMLINK):  # fmt: skip
+                raise
+            # no hard links on this file system: claim the name, then move the content in
+            try:
+                fd = os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                raise FileExistsError(_exists_message(dest)) from None
+            os.close(fd)
+            os.replace(tmp, dest)
+        else:
+            os.unlink(tmp)
+    _fsync_dir(dest.parent)
+    return dest
+
+
+@contextlib.contextmanager
+def staged(dest: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a private temporary path beside ``dest``; publish it there when the block ends.
+
+    Write the output to the yielded path inside the ``with`` block. On a normal exit the
+    file is flushed and published as ``dest`` (:func:`publish_file`); on any exception or
+    interrupt it is removed and ``dest`` is untouched.
+
+    Examples
+    --------
+    >>> with staged("table.csv") as tmp:  # doctest: +SKIP
+    ...     df.to_csv(tmp, index=False)
+    """
+    dest = Path(dest)
+    if dest.is_dir():
+        raise IsADirectoryError(f"{dest} is a folder; a file name is needed")
+    if not overwrite and dest.exists():  # early, cheap; publish_file checks again atomically
+        raise FileExistsError(_exists_message(dest))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
+    try:
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
+                                    suffix=PART + dest.suffix)  # fmt: skip
+        tmp = Path(name)
+        os.close(fd)
+        yield tmp
+        publish_file(tmp, dest, overwrite=overwrite)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def write_atomic(
+    dest: str | os.PathLike, write: Callable[[Path], object], *, overwrite: bool = False
+) -> Path:
+    """Call ``write(tmp)`` to fill a private temporary file, then publish it as ``dest``.
+
+    See :func:`staged`; returns ``dest`` as a Path.
+    """
+    with staged(dest, overwrite=overwrite) as tmp:
+        write(tmp)
+    return Path(dest)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def signals_as_exceptions() -> Iterator[None]:
+    """Within the block, ``SIGTERM`` raises :class:`Terminated`.
+
+    ``SIGINT`` raises ``KeyboardInterrupt`` as Python's default handler does (unless it is
+    ignored), so ``finally`` clauses run and staged files are removed. Outside the main
+    thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    old_int = signal.getsignal(signal.SIGINT)
+    if old_int is signal.SIG_DFL:  # an ignored SIGINT (a background job) stays ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        if old_int is signal.SIG_DFL:
+            signal.signal(signal.SIGINT, old_int)
