@@ -15,6 +15,7 @@ from scale_transfer import plots
 from scale_transfer.hull import mark_hull
 from scale_transfer.law import ds_acc
 from scale_transfer.model import ModelConfig
+from scale_transfer.plots import common as plot_common
 from scale_transfer.posterior import NEW_TASK, Posterior
 from scale_transfer.sampling import ConvergenceWarning, Diagnostics, SamplerConfig
 
@@ -200,7 +201,7 @@ def test_figure_a_asymptote_line_at_posterior_median(post):
         hlines = [
             ln
             for ln in ax.get_lines()
-            if ln.get_color() == plots.C_ASYM and len(set(np.asarray(ln.get_ydata()))) == 1
+            if ln.get_color() == plot_common.C_ASYM and len(set(np.asarray(ln.get_ydata()))) == 1
         ]
         assert len(hlines) == 1
         assert hlines[0].get_ydata()[0] == pytest.approx(med[g])
@@ -215,7 +216,7 @@ def test_figure_a_extrapolation_is_dashed_and_shaded(post):
     for g, ax in enumerate(panels(fig, post.groups["task"])):
         task = post.groups["task"][g]
         us_max = post.data.loc[post.data.task == task, "us_acc"].max()
-        curves = [ln for ln in ax.get_lines() if ln.get_color() == plots.C_CURVE]
+        curves = [ln for ln in ax.get_lines() if ln.get_color() == plot_common.C_CURVE]
         solid = [ln for ln in curves if ln.get_linestyle() == "-"]
         dashed = [ln for ln in curves if ln.get_linestyle() == "--"]
         assert len(solid) == 1 and len(dashed) == 1
@@ -245,7 +246,7 @@ def test_figure_a_lsq_truth_hdi_and_zoom(post):
     assert "least squares fit" in text and "true law" in text
     for ax in panels(fig, post.groups["task"]):
         assert any(ln.get_linestyle() == "-." for ln in ax.get_lines())
-        assert any(ln.get_color() == plots.C_TRUTH for ln in ax.get_lines())
+        assert any(ln.get_color() == plot_common.C_TRUTH for ln in ax.get_lines())
     assert "zoom" in fig._suptitle.get_text()
     render(fig)
 
@@ -365,7 +366,9 @@ def test_truth_with_only_asymptotes_or_only_the_law(post):
     truth = fake_truth(post)
     only_asym = truth[["setting", "task", "asymptote"]]
     fig = plots.figure_a(post, truth=only_asym)  # no true curve to draw, no KeyError
-    assert not any(ln.get_color() == plots.C_TRUTH for ax in fig.axes for ln in ax.get_lines())
+    assert not any(
+        ln.get_color() == plot_common.C_TRUTH for ax in fig.axes for ln in ax.get_lines()
+    )
     plt.close(fig)
     only_law = truth.drop(columns="asymptote")  # the asymptote is 1 - e_ir
     fig = plots.forest_asymptotes(post, truth=only_law)

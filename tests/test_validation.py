@@ -219,7 +219,8 @@ def test_discrepancy_option_adds_a_smooth_term(small: pd.DataFrame) -> None:
     # figure A draws what predict gives: the law plus the discrepancy
     import matplotlib.pyplot as plt
 
-    from scale_transfer.plots import C_CURVE, figure_a
+    from scale_transfer.plots import figure_a
+    from scale_transfer.plots.common import C_CURVE
 
     fig = figure_a(post)
     line = next(ln for ln in fig.axes[0].lines if ln.get_color() == C_CURVE)

@@ -1,0 +1,370 @@
+"""Checks of a fit: posterior predictive bands, rank plots, prior predictive curves."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from scale_transfer.law import ds_acc
+from scale_transfer.plots.common import (
+    C_ASYM,
+    C_BAND,
+    C_CURVE,
+    check_nested,
+    group_rows,
+    label_outer,
+    panel_grid,
+)
+from scale_transfer.posterior import interval
+from scale_transfer.report.tables import (
+    interval_label,
+)
+
+if TYPE_CHECKING:
+    from scale_transfer.model import ModelConfig
+    from scale_transfer.posterior import Posterior
+
+__all__ = ["ppc_plot", "prior_predictive_plot", "trace_or_rank_plot"]
+
+
+# ------------------------------------------------------------------------- checks
+def _predictive_bounds(
+    post: Posterior,
+    us: np.ndarray,
+    probs: Sequence[float],
+    interval_kind: str,
+    max_elements: int = 4_000_000,
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """New-model predictive intervals at ``us`` for every group: ``prob -> (lo, hi)``.
+
+    Each of ``lo``, ``hi`` is ``(n_groups, len(us))``; computed in chunks of ``us`` to bound
+    memory.
+    """
+    n_draws = post.draws("sigma").shape[0]
+    n_groups = len(post.groups)
+    step = max(1, max_elements // max(1, n_draws * n_groups))
+    out = {p: (np.empty((n_groups, us.size)), np.empty((n_groups, us.size))) for p in probs}
+    for c, start in enumerate(range(0, us.size, step)):
+        sl = slice(start, start + step)
+        x = post.predict_draws(us[sl], kind="new-model", seed=c)
+        for p in probs:
+            lo, hi = interval(x, p, interval_kind)
+            out[p][0][:, sl], out[p][1][:, sl] = lo, hi
+    return out
+
+
+def ppc_plot(
+    post: Posterior,
+    *,
+    prob: float = 0.9,
+    inner_prob: float | None = None,
+    interval_kind: str = "eti",
+    ncols: int = 4,
+    n_grid: int = 80,
+) -> Figure:
+    """Posterior predictive check: fitted points against a new model's predictive interval.
+
+    One panel per task: the ``prob`` and ``inner_prob`` predictive bands of the DS accuracy of
+    a new model (the law plus the likelihood's model-level scatter) over the US range of the
+    fitted points, the fitted points on top, and in the title the share of fitted points
+    inside each band (about ``prob`` and ``inner_prob`` if the model fits).
+
+    Parameters
+    ----------
+    post : Posterior
+        The fit.
+    prob, inner_prob : float
+        Probabilities of the outer and inner bands (``inner_prob < prob``; default
+        :func:`inner_prob_for`).
+    interval_kind : {"eti", "hdi"}
+        Interval kind.
+    ncols : int
+        Panels per row.
+    n_grid : int
+        Points of the bands.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    inner_prob = check_nested(prob, inner_prob)
+    groups = group_rows(post)
+    data = post.data
+    used = data[data["used"].astype(bool)] if "used" in data else data
+    us_unique, inv = np.unique(used["us_acc"].to_numpy(float), return_inverse=True)
+    gkey = {(s, t): g for g, _, s, t in groups}
+    gi = np.array(
+        [gkey.get((str(s), str(t)), -1) for s, t in zip(used["setting"], used["task"], strict=True)]
+    )
+    bounds = _predictive_bounds(post, us_unique, (prob, inner_prob), interval_kind)
+    ds_all = used["ds_acc"].to_numpy(float)
+    inside: dict[float, np.ndarray] = {}
+    for p, (lo, hi) in bounds.items():
+        ok = gi >= 0
+        vals = np.zeros(len(used), dtype=bool)
+        vals[ok] = (ds_all[ok] >= lo[gi[ok], inv[ok]]) & (ds_all[ok] <= hi[gi[ok], inv[ok]])
+        inside[p] = vals
+    fig, axes, flat, ncols = panel_grid(len(groups), ncols, (3.4, 2.7), extra_h=0.6)
+    for ax, (g, label, _setting, _task) in zip(flat, groups, strict=True):
+        m = gi == g
+        us, ds = used["us_acc"].to_numpy(float)[m], ds_all[m]
+        grid = np.linspace(us.min(), us.max(), n_grid)
+        gb = _predictive_bounds(post, grid, (prob, inner_prob), interval_kind)
+        ax.fill_between(grid, gb[prob][0][g], gb[prob][1][g], color=C_BAND, alpha=0.25, lw=0)
+        ax.fill_between(
+            grid, gb[inner_prob][0][g], gb[inner_prob][1][g], color=C_BAND, alpha=0.45, lw=0
+        )
+        out = ~inside[prob][m]
+        ax.scatter(us[~out], ds[~out], s=9, color="black", zorder=3, linewidths=0)
+        ax.scatter(us[out], ds[out], s=14, color="#d7301f", zorder=4, linewidths=0)
+        ax.set_title(
+            f"{label}: {inside[prob][m].mean():.0%} in outer, {inside[inner_prob][m].mean():.0%} "
+            f"in inner band (n={m.sum()})",
+            fontsize=8.5,
+        )
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3, linewidth=0.5)
+    label_outer(flat, ncols, "US accuracy", "DS accuracy")
+    handles = [
+        Patch(
+            color=C_BAND, alpha=0.25, label=interval_label(prob, interval_kind, "predictive band")
+        ),
+        Patch(
+            color=C_BAND,
+            alpha=0.45,
+            label=interval_label(inner_prob, interval_kind, "predictive band"),
+        ),
+        Line2D([], [], marker="o", ls="", color="black", label="fitted point inside outer band"),
+        Line2D([], [], marker="o", ls="", color="#d7301f", label="fitted point outside outer band"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
+    total = inside[prob].mean()
+    fig.suptitle(
+        f"Posterior predictive check: DS accuracy of a new model vs the fitted points "
+        f"({total:.0%} of all fitted points inside the {100 * prob:g}% band, expect about "
+        f"{100 * prob:g}%)",
+        fontsize=10,
+    )
+    return fig
+
+
+def _rank_bounds(n: int, bins: int, prob: float = 0.99) -> tuple[float, float]:
+    """Range of a uniform rank histogram's bin count (binomial quantiles)."""
+    from scipy import stats
+
+    lo, hi = stats.binom.ppf([(1 - prob) / 2, (1 + prob) / 2], n, 1.0 / bins)
+    return float(lo), float(hi)
+
+
+def trace_or_rank_plot(
+    post: Posterior,
+    *,
+    var_names: Sequence[str] = ("k", "alpha", "e_ir"),
+    bins: int = 20,
+    max_cols: int = 8,
+) -> Figure:
+    """Rank histograms per chain of the per-task parameters (Vehtari et al., 2021).
+
+    Draws of all chains are ranked together; each chain's histogram of ranks should be flat
+    (inside the grey 99% band of a uniform histogram) when the chains mix. Each panel gives
+    the rank-normalized split R-hat.
+
+    Parameters
+    ----------
+    post : Posterior
+        The fit.
+    var_names : sequence of str
+        Per-group variables to show.
+    bins : int
+        Histogram bins.
+    max_cols : int
+        Panels per row; more groups wrap onto further rows.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import arviz as az
+    from scipy import stats
+
+    ds = post.dt["posterior"].to_dataset()
+    names = [v for v in var_names if v in ds.data_vars]
+    if not names:
+        raise ValueError(f"none of {list(var_names)} is in the posterior")
+    scalar = [v for v in names if "group" not in ds[v].dims]
+    if scalar:
+        raise ValueError(
+            f"trace_or_rank_plot draws per-group variables; {', '.join(scalar)} "
+            "has no 'group' dimension (plot it with arviz, e.g. az.plot_rank)"
+        )
+    rhat = az.rhat(ds[names])
+    labels = post.group_labels
+    n_groups = len(labels)
+    ncols = max(1, min(max_cols, n_groups))
+    rows_per_var = math.ceil(n_groups / ncols)
+    nrows = rows_per_var * len(names)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(1.9 * ncols + 0.6, 1.45 * nrows + 1.0),
+        squeeze=False,
+        layout="constrained",
+        sharey=True,
+    )
+    n_chain, n_draw = ds.sizes["chain"], ds.sizes["draw"]
+    edges = np.linspace(0, n_chain * n_draw, bins + 1)
+    lo_b, hi_b = _rank_bounds(n_draw, bins)
+    colors = plt.get_cmap("tab10")(np.arange(n_chain) % 10)
+    for vi, name in enumerate(names):
+        da = ds[name].transpose("chain", "draw", ...)
+        vals = np.asarray(da.values, dtype=float).reshape(n_chain, n_draw, -1)
+        for g in range(n_groups):
+            r, c = vi * rows_per_var + g // ncols, g % ncols
+            ax = axes[r, c]
+            x = vals[:, :, g]
+            ranks = stats.rankdata(x.reshape(-1)).reshape(x.shape)
+            ax.axhspan(lo_b, hi_b, color="0.88", lw=0)
+            ax.axhline(n_draw / bins, color="0.5", lw=0.7, ls="--")
+            for ch in range(n_chain):
+                counts, _ = np.histogram(ranks[ch], bins=edges)
+                ax.stairs(counts, edges, color=colors[ch], lw=1.0, baseline=None)
+            rh = float(np.asarray(rhat[name].values).reshape(-1)[g]) if name in rhat else np.nan
+            bad = np.isfinite(rh) and rh > 1.01
+            ax.set_title(
+                f"{name} | {labels[g]}\nR-hat {rh:.3f}",
+                fontsize=8,
+                color="#d7301f" if bad else "black",
+            )
+            ax.set_xticks([])
+            ax.tick_params(labelsize=7)
+            if c == 0:
+                ax.set_ylabel("draws per bin", fontsize=8)
+        for g in range(n_groups, rows_per_var * ncols):
+            fig.delaxes(axes[vi * rows_per_var + g // ncols, g % ncols])
+    handles = [Line2D([], [], color=colors[ch], label=f"chain {ch}") for ch in range(n_chain)]
+    handles.append(Patch(color="0.88", label="99% range of a uniform rank histogram"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(6, len(handles)), fontsize=8)
+    fig.suptitle(
+        f"Rank plots ({n_chain} chains x {n_draw} draws, {bins} bins; x: rank of the draw "
+        "among all chains): flat histograms mean the chains agree",
+        fontsize=10,
+    )
+    return fig
+
+
+def prior_predictive_plot(
+    config: ModelConfig,
+    data: pd.DataFrame,
+    *,
+    draws: int = 500,
+    seed: int = 0,
+    n_curves: int = 150,
+) -> Figure:
+    """Curves of the law drawn from the prior, over US accuracy from 0 to 1.
+
+    Samples ``k``, ``alpha`` and ``e_ir`` from the prior of the model built on ``data``
+    (the reference upstream error, which sets the scale of ``k``, depends on the data), and
+    draws a subset of the implied curves with the data behind them. The title gives the
+    share of prior curves that stay in [0, 1] and increase with US accuracy.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Model structure and priors.
+    data : pandas.DataFrame
+        Tidy data (as given to :func:`scale_transfer.posterior.fit`).
+    draws : int
+        Prior draws.
+    seed : int
+        Random seed.
+    n_curves : int
+        Curves drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import pymc as pm
+
+    from scale_transfer.model import build_model, prepare_data
+
+    fd = prepare_data(data, config)
+    model = build_model(fd, config)
+    pm_log = logging.getLogger("pymc")
+    level = pm_log.level
+    pm_log.setLevel(logging.WARNING)  # no "Sampling: [...]" line
+    try:
+        prior = pm.sample_prior_predictive(
+            draws=draws, model=model, var_names=["k", "alpha", "e_ir"], random_seed=seed
+        )["prior"]
+    finally:
+        pm_log.setLevel(level)
+    k, alpha, e_ir = (
+        np.asarray(prior[v].values, dtype=float).reshape(-1) for v in ("k", "alpha", "e_ir")
+    )
+    grid = np.linspace(0.0, 1.0, 101)
+    acc = ds_acc(grid[None, :], k[:, None], alpha[:, None], e_ir[:, None])
+    in_range = np.all((acc >= 0) & (acc <= 1), axis=1)
+    increasing = np.all(np.diff(acc, axis=1) >= -1e-12, axis=1)
+    used = fd.used
+    us_lo, us_hi = float(used["us_acc"].min()), float(used["us_acc"].max())
+    dgrid = np.linspace(us_lo, us_hi, 51)
+    dacc = ds_acc(dgrid[None, :], k[:, None], alpha[:, None], e_ir[:, None])
+    in_data_range = np.all((dacc >= 0) & (dacc <= 1), axis=1)
+    good = in_range & increasing
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(acc.shape[0], size=min(n_curves, acc.shape[0]), replace=False)
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(11, 4.6), layout="constrained", gridspec_kw={"width_ratios": [2, 1]}
+    )
+    ax.axhspan(1.0, 2.0, color="0.9", zorder=0, lw=0)
+    ax.axhspan(-2.0, 0.0, color="0.9", zorder=0, lw=0)
+    ax.axvspan(us_lo, us_hi, color=C_BAND, alpha=0.08, zorder=0, lw=0)
+    ax.scatter(used["us_acc"], used["ds_acc"], s=5, color="0.45", alpha=0.5, lw=0, zorder=3)
+    for i in pick:
+        ax.plot(grid, acc[i], color=C_CURVE if good[i] else "#d7301f", alpha=0.25, lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.3, 1.1)
+    ax.set_xlabel("US accuracy")
+    ax.set_ylabel("DS accuracy (axis cut at -0.3)")
+    ax.legend(
+        handles=[
+            Line2D([], [], color=C_CURVE, label="prior curve in [0, 1], increasing"),
+            Line2D([], [], color="#d7301f", label="prior curve leaving [0, 1]"),
+            Patch(color=C_BAND, alpha=0.15, label="US range of the fitted points"),
+            Line2D([], [], marker="o", ls="", color="0.45", label="fitted points"),
+        ],
+        fontsize=8,
+        loc="lower right",
+    )
+    n_groups = len(fd.groups)
+    ax.set_title(
+        f"{len(pick)} of {acc.shape[0]} prior curves ({acc.shape[0] // max(n_groups, 1)} draws "
+        f"x {n_groups} tasks)",
+        fontsize=9,
+    )
+    asym = 1.0 - e_ir
+    ax2.hist(asym, bins=40, range=(0, 1), color=C_ASYM, alpha=0.7)
+    lo, hi = interval(asym, 0.9, "eti")
+    ax2.set_title(
+        f"prior of the asymptote\n90% equal-tailed interval [{lo:.2f}, {hi:.2f}]", fontsize=9
+    )
+    ax2.set_xlabel("asymptote 1 - e_IR")
+    ax2.set_ylabel("prior draws")
+    fig.suptitle(
+        f"Prior predictive ({config.target} target, {config.pooling} pooling)\n"
+        f"{in_range.mean():.0%} of prior curves stay in [0, 1] for US accuracy 0-1 "
+        f"({in_data_range.mean():.0%} over the data's US range), "
+        f"{increasing.mean():.0%} increase with US accuracy",
+        fontsize=10,
+    )
+    return fig
