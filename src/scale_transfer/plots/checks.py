@@ -261,6 +261,31 @@ def trace_or_rank_plot(
     return fig
 
 
+def _prior_asymptote(ax, asym: np.ndarray) -> None:  # noqa: ANN001
+    """Histogram of the prior's asymptote draws, titled with its 90% equal-tailed interval."""
+    ax.hist(asym, bins=40, range=(0, 1), color=C_ASYM, alpha=0.7)
+    lo, hi = interval(asym, 0.9, "eti")
+    ax.set_title(
+        f"prior of the asymptote\n90% equal-tailed interval [{lo:.2f}, {hi:.2f}]", fontsize=9
+    )
+    ax.set_xlabel("asymptote 1 - e_IR")
+    ax.set_ylabel("prior draws")
+
+
+def _prior_legend(ax) -> None:  # noqa: ANN001
+    """Legend of the prior curves' panel."""
+    ax.legend(
+        handles=[
+            Line2D([], [], color=C_CURVE, label="prior curve in [0, 1], increasing"),
+            Line2D([], [], color="#d7301f", label="prior curve leaving [0, 1]"),
+            Patch(color=C_BAND, alpha=0.15, label="US range of the fitted points"),
+            Line2D([], [], marker="o", ls="", color="0.45", label="fitted points"),
+        ],
+        fontsize=8,
+        loc="lower right",
+    )
+
+
 def prior_predictive_plot(
     config: ModelConfig,
     data: pd.DataFrame,
@@ -336,30 +361,14 @@ def prior_predictive_plot(
     ax.set_ylim(-0.3, 1.1)
     ax.set_xlabel("US accuracy")
     ax.set_ylabel("DS accuracy (axis cut at -0.3)")
-    ax.legend(
-        handles=[
-            Line2D([], [], color=C_CURVE, label="prior curve in [0, 1], increasing"),
-            Line2D([], [], color="#d7301f", label="prior curve leaving [0, 1]"),
-            Patch(color=C_BAND, alpha=0.15, label="US range of the fitted points"),
-            Line2D([], [], marker="o", ls="", color="0.45", label="fitted points"),
-        ],
-        fontsize=8,
-        loc="lower right",
-    )
+    _prior_legend(ax)
     n_groups = len(fd.groups)
     ax.set_title(
         f"{len(pick)} of {acc.shape[0]} prior curves ({acc.shape[0] // max(n_groups, 1)} draws "
         f"x {n_groups} tasks)",
         fontsize=9,
     )
-    asym = 1.0 - e_ir
-    ax2.hist(asym, bins=40, range=(0, 1), color=C_ASYM, alpha=0.7)
-    lo, hi = interval(asym, 0.9, "eti")
-    ax2.set_title(
-        f"prior of the asymptote\n90% equal-tailed interval [{lo:.2f}, {hi:.2f}]", fontsize=9
-    )
-    ax2.set_xlabel("asymptote 1 - e_IR")
-    ax2.set_ylabel("prior draws")
+    _prior_asymptote(ax2, 1.0 - e_ir)
     fig.suptitle(
         f"Prior predictive ({config.target} target, {config.pooling} pooling)\n"
         f"{in_range.mean():.0%} of prior curves stay in [0, 1] for US accuracy 0-1 "

@@ -45,6 +45,148 @@ __all__ = ["figure_a", "forest_asymptotes"]
 
 
 # ------------------------------------------------------------------------------ Figure A
+def _points(ax, d: pd.DataFrame, us: np.ndarray, ds: np.ndarray, norm) -> None:  # noqa: ANN001
+    """Scatter a panel's models (small first, so the big ones stay on top) and circle the hull."""
+    if norm is not None and "params" in d and np.isfinite(d["params"].to_numpy(float)).any():
+        p = d["params"].to_numpy(float)
+        p = np.where(np.isfinite(p) & (p > 0), p, norm.vmin)
+        order = np.argsort(p)
+        frac = (np.log(p) - np.log(norm.vmin)) / max(np.log(norm.vmax / norm.vmin), 1e-12)
+        sizes = 4 + 46 * np.clip(frac, 0, 1)
+        ax.scatter(
+            us[order], ds[order], s=sizes[order], c=p[order], cmap=POINT_CMAP, norm=norm,
+            alpha=0.6, linewidths=0, zorder=2, rasterized=True,
+        )  # fmt: skip
+    else:
+        ax.scatter(us, ds, s=8, color=C_POINTS, alpha=0.6, linewidths=0, zorder=2)
+    if "on_hull" in d:
+        h = d["on_hull"].to_numpy(bool)
+        ax.scatter(
+            us[h], ds[h], s=26, facecolors="none", edgecolors="black", linewidths=0.8,
+            zorder=5,
+        )  # fmt: skip
+
+
+def _law_band(
+    ax,
+    post: Posterior,
+    g: int,
+    xs: tuple,
+    prob: float,
+    interval_kind: str,
+    n_grid: int,  # noqa: ANN001
+) -> list[float]:
+    """Draw group ``g``'s law (median, band) over the data, then extrapolated; return y range."""
+    x_lo, x_hi, end, x_start = xs
+    y_seen: list[float] = []
+    in_grid = np.linspace(x_lo, x_hi, n_grid)
+    ex_grid = np.linspace(x_hi, end, max(2, n_grid // 2)) if end > x_hi else in_grid[:0]
+    # one call for both stretches: the curve predict gives (discrepancy term included)
+    both = post.predict_draws(np.concatenate([in_grid, ex_grid]), kind="curve")[:, g, :]
+    stretches = ((in_grid, both[:, :n_grid], False), (ex_grid, both[:, n_grid:], True))
+    for grid, acc, extrap in stretches:
+        if extrap and end <= x_hi:
+            continue
+        lo_b, hi_b = interval(acc, prob, interval_kind)
+        med = np.median(acc, axis=0)
+        win = grid >= x_start
+        y_seen += [float(lo_b[win].min()), float(hi_b[win].max())]
+        ax.fill_between(
+            grid, lo_b, hi_b, color=C_BAND, alpha=0.18 if extrap else 0.35, linewidth=0,
+            zorder=3,
+        )  # fmt: skip
+        ax.plot(grid, med, color=C_CURVE, lw=1.6, ls="--" if extrap else "-", zorder=6)
+    return y_seen
+
+
+def _legend(
+    fig: Figure, flat: list, curve_name: str, band_name: str, prob: float, interval_kind: str,
+    lsq: pd.DataFrame | None, truth: pd.DataFrame | None, norm,  # noqa: ANN001
+) -> None:  # fmt: skip
+    """Figure A's legend, and the colour bar of parameter counts where the data have them."""
+    handles = [
+        Line2D([], [], color=C_CURVE, lw=1.6, label=f"posterior median of the {curve_name}"),
+        Patch(color=C_BAND, alpha=0.35, label=band_name),
+        Line2D([], [], color=C_CURVE, lw=1.6, ls="--", label="extrapolated (median, band)"),
+        Patch(color=C_EXTRAP, label="beyond the largest observed US accuracy"),
+        Line2D(
+            [],
+            [],
+            color=C_ASYM,
+            ls=":",
+            lw=1.3,
+            label="asymptote 1 - e_IR (posterior median)",
+        ),  # fmt: skip
+        Patch(color=C_ASYM, alpha=0.18, label=f"asymptote: {interval_label(prob, interval_kind)}"),
+        Line2D(
+            [],
+            [],
+            marker="o",
+            ls="",
+            mfc="none",
+            mec="black",
+            label="upper-hull points",
+        ),  # fmt: skip
+    ]
+    if lsq is not None:
+        handles.append(Line2D([], [], color=C_LSQ, ls="-.", lw=1.1, label="least squares fit"))
+    if truth is not None:
+        handles.append(Line2D([], [], color=C_TRUTH, lw=1.1, label="true law (simulation)"))
+    if norm is not None:
+        sm = plt.cm.ScalarMappable(norm=norm, cmap=POINT_CMAP)
+        fig.colorbar(
+            sm, ax=flat, label="parameters (log scale; also point size)", shrink=0.8, pad=0.01
+        )
+    else:
+        handles.append(Line2D([], [], marker="o", ls="", color=C_POINTS, label="models"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8)
+
+
+def _reference_curves(
+    ax, full: np.ndarray, lsq: pd.DataFrame | None, truth: pd.DataFrame | None, setting: str,
+    task: str,  # noqa: ANN001
+) -> None:  # fmt: skip
+    """Draw the least-squares curve and the true law (a simulation's) where given."""
+    lrow = task_row(lsq, setting, task)
+    if lrow is not None and finite(lrow["k"], lrow["alpha"], lrow["e_ir"]):
+        y = ds_acc(full, lrow["k"], lrow["alpha"], lrow["e_ir"])
+        ax.plot(full, y, color=C_LSQ, lw=1.1, ls="-.", zorder=4)
+    trow = task_row(truth, setting, task)
+    law = ("k", "alpha", "e_ir")  # a truth table may hold only the asymptotes
+    if trow is not None and all(c in trow for c in law) and finite(*trow[list(law)]):
+        y = ds_acc(full, trow["k"], trow["alpha"], trow["e_ir"])
+        ax.plot(full, y, color=C_TRUTH, lw=1.1, zorder=4)
+
+
+def _params_norm(data: pd.DataFrame) -> mcolors.LogNorm | None:
+    """Log colour scale of the parameter counts, or None where the data have none."""
+    params = data["params"].to_numpy(float) if "params" in data else np.full(len(data), np.nan)
+    ok = np.isfinite(params) & (params > 0)
+    if not ok.any():
+        return None
+    lo, hi = np.nanmin(params[ok]), np.nanmax(params[ok])
+    return mcolors.LogNorm(vmin=lo, vmax=max(hi, lo * 1.0001))
+
+
+def _limits(
+    ax,
+    zoom: bool,
+    y_seen: list[float],
+    xs: tuple,
+    ds_min: float,
+    lower: float,  # noqa: ANN001
+) -> None:
+    """Set a Figure A panel's axes: the whole range, or a zoom on the extrapolation."""
+    x_lo, x_start, end = xs
+    if zoom:
+        span = max(y_seen) - min(y_seen)
+        ax.set_xlim(x_start, end + 0.01)
+        ax.set_ylim(max(0.0, min(y_seen) - 0.3 * span), min(1.005, max(y_seen) + 0.3 * span))
+    else:
+        ax.set_xlim(max(0.0, x_lo - 0.02), end + 0.01)
+        ax.set_ylim(max(0.0, min(ds_min, lower) - 0.03), 1.005)
+
+
 def figure_a(
     post: Posterior,
     *,
@@ -104,14 +246,7 @@ def figure_a(
     if getattr(post.config, "effects", ()):
         curve_name += " (population curve: effects at 0)"
     asym = post.summary(prob=prob, kind=interval_kind) if summary is None else summary
-    data = post.data
-    params = data["params"].to_numpy(float) if "params" in data else np.full(len(data), np.nan)
-    ok = np.isfinite(params) & (params > 0)
-    norm = None
-    if ok.any():
-        lo, hi = np.nanmin(params[ok]), np.nanmax(params[ok])
-        norm = mcolors.LogNorm(vmin=lo, vmax=max(hi, lo * 1.0001))
-
+    norm = _params_norm(post.data)
     fig, axes, flat, ncols = panel_grid(len(groups), ncols, (3.5, 2.9), extra_h=0.9)
     band_name = interval_label(prob, interval_kind, "credible band")
     for ax, (g, label, setting, task) in zip(flat, groups, strict=True):
@@ -122,25 +257,7 @@ def figure_a(
         end = max(extrapolate_to, x_hi)
         x_start = x_lo + 0.6 * (x_hi - x_lo) if zoom else x_lo
         y_seen = [float(asym["lower"].iloc[g]), float(asym["upper"].iloc[g])]
-        # points, small models first so that the big ones stay visible on top
-        if norm is not None and "params" in d and np.isfinite(d["params"].to_numpy(float)).any():
-            p = d["params"].to_numpy(float)
-            p = np.where(np.isfinite(p) & (p > 0), p, norm.vmin)
-            order = np.argsort(p)
-            frac = (np.log(p) - np.log(norm.vmin)) / max(np.log(norm.vmax / norm.vmin), 1e-12)
-            sizes = 4 + 46 * np.clip(frac, 0, 1)
-            ax.scatter(
-                us[order], ds[order], s=sizes[order], c=p[order], cmap=POINT_CMAP, norm=norm,
-                alpha=0.6, linewidths=0, zorder=2, rasterized=True,
-            )  # fmt: skip
-        else:
-            ax.scatter(us, ds, s=8, color=C_POINTS, alpha=0.6, linewidths=0, zorder=2)
-        if "on_hull" in d:
-            h = d["on_hull"].to_numpy(bool)
-            ax.scatter(
-                us[h], ds[h], s=26, facecolors="none", edgecolors="black", linewidths=0.8,
-                zorder=5,
-            )  # fmt: skip
+        _points(ax, d, us, ds, norm)
         # extrapolation region
         if end > x_hi:
             ax.axvspan(x_hi, end + 0.02, color=C_EXTRAP, zorder=0, linewidth=0)
@@ -149,41 +266,9 @@ def figure_a(
         row = asym.iloc[g]
         ax.axhspan(row["lower"], row["upper"], color=C_ASYM, alpha=0.18, linewidth=0, zorder=1)
         ax.axhline(row["median"], color=C_ASYM, linestyle=":", linewidth=1.3, zorder=3)
-        # the fitted law: median and band, over the data then extrapolated
-        in_grid = np.linspace(x_lo, x_hi, n_grid)
-        ex_grid = np.linspace(x_hi, end, max(2, n_grid // 2)) if end > x_hi else in_grid[:0]
-        # one call for both stretches: the curve predict gives (discrepancy term included)
-        both = post.predict_draws(np.concatenate([in_grid, ex_grid]), kind="curve")[:, g, :]
-        stretches = ((in_grid, both[:, :n_grid], False), (ex_grid, both[:, n_grid:], True))
-        for grid, acc, extrap in stretches:
-            if extrap and end <= x_hi:
-                continue
-            lo_b, hi_b = interval(acc, prob, interval_kind)
-            med = np.median(acc, axis=0)
-            win = grid >= x_start
-            y_seen += [float(lo_b[win].min()), float(hi_b[win].max())]
-            ax.fill_between(
-                grid, lo_b, hi_b, color=C_BAND, alpha=0.18 if extrap else 0.35, linewidth=0,
-                zorder=3,
-            )  # fmt: skip
-            ax.plot(grid, med, color=C_CURVE, lw=1.6, ls="--" if extrap else "-", zorder=6)
-        full = np.linspace(x_lo, end, n_grid)
-        lrow = task_row(lsq, setting, task)
-        if lrow is not None and finite(lrow["k"], lrow["alpha"], lrow["e_ir"]):
-            y = ds_acc(full, lrow["k"], lrow["alpha"], lrow["e_ir"])
-            ax.plot(full, y, color=C_LSQ, lw=1.1, ls="-.", zorder=4)
-        trow = task_row(truth, setting, task)
-        law = ("k", "alpha", "e_ir")  # a truth table may hold only the asymptotes
-        if trow is not None and all(c in trow for c in law) and finite(*trow[list(law)]):
-            y = ds_acc(full, trow["k"], trow["alpha"], trow["e_ir"])
-            ax.plot(full, y, color=C_TRUTH, lw=1.1, zorder=4)
-        if zoom:
-            span = max(y_seen) - min(y_seen)
-            ax.set_xlim(x_start, end + 0.01)
-            ax.set_ylim(max(0.0, min(y_seen) - 0.3 * span), min(1.005, max(y_seen) + 0.3 * span))
-        else:
-            ax.set_xlim(max(0.0, x_lo - 0.02), end + 0.01)
-            ax.set_ylim(max(0.0, min(float(ds.min()), float(row["lower"])) - 0.03), 1.005)
+        y_seen += _law_band(ax, post, g, (x_lo, x_hi, end, x_start), prob, interval_kind, n_grid)
+        _reference_curves(ax, np.linspace(x_lo, end, n_grid), lsq, truth, setting, task)
+        _limits(ax, zoom, y_seen, (x_lo, x_start, end), float(ds.min()), float(row["lower"]))
         ax.set_title(
             f"{label}\nasymptote {row['median']:.3f} [{row['lower']:.3f}, {row['upper']:.3f}]",
             fontsize=9,
@@ -192,42 +277,7 @@ def figure_a(
         ax.grid(alpha=0.3, linewidth=0.5)
     label_outer(flat, ncols, "US accuracy", "DS accuracy")
 
-    handles = [
-        Line2D([], [], color=C_CURVE, lw=1.6, label=f"posterior median of the {curve_name}"),
-        Patch(color=C_BAND, alpha=0.35, label=band_name),
-        Line2D([], [], color=C_CURVE, lw=1.6, ls="--", label="extrapolated (median, band)"),
-        Patch(color=C_EXTRAP, label="beyond the largest observed US accuracy"),
-        Line2D(
-            [],
-            [],
-            color=C_ASYM,
-            ls=":",
-            lw=1.3,
-            label="asymptote 1 - e_IR (posterior median)",
-        ),  # fmt: skip
-        Patch(color=C_ASYM, alpha=0.18, label=f"asymptote: {interval_label(prob, interval_kind)}"),
-        Line2D(
-            [],
-            [],
-            marker="o",
-            ls="",
-            mfc="none",
-            mec="black",
-            label="upper-hull points",
-        ),  # fmt: skip
-    ]
-    if lsq is not None:
-        handles.append(Line2D([], [], color=C_LSQ, ls="-.", lw=1.1, label="least squares fit"))
-    if truth is not None:
-        handles.append(Line2D([], [], color=C_TRUTH, lw=1.1, label="true law (simulation)"))
-    if norm is not None:
-        sm = plt.cm.ScalarMappable(norm=norm, cmap=POINT_CMAP)
-        fig.colorbar(
-            sm, ax=flat, label="parameters (log scale; also point size)", shrink=0.8, pad=0.01
-        )
-    else:
-        handles.append(Line2D([], [], marker="o", ls="", color=C_POINTS, label="models"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8)
+    _legend(fig, flat, curve_name, band_name, prob, interval_kind, lsq, truth, norm)
     c = post.config
     fig.suptitle(
         f"DS vs US accuracy{' (zoom on the extrapolation)' if zoom else ''}: Bayesian fit of "
@@ -239,6 +289,47 @@ def figure_a(
 
 
 # ------------------------------------------------------------------------ asymptote forest
+def _forest_references(ax, yi: float, lrow, trow) -> None:  # noqa: ANN001
+    """Mark a task's least-squares estimate (and interval) and true asymptote, if given."""
+    if lrow is not None and finite(lrow["asymptote"]):
+        yl = yi + 0.27
+        if "asymptote_lower" in lrow and finite(lrow["asymptote_lower"], lrow["asymptote_upper"]):
+            ax.plot(
+                [lrow["asymptote_lower"], lrow["asymptote_upper"]], [yl, yl], color=C_LSQ,
+                lw=0.9, zorder=2,
+            )  # fmt: skip
+        ax.plot(lrow["asymptote"], yl, "x", color=C_LSQ, ms=6, zorder=4)
+    if trow is not None and "asymptote" in trow and finite(trow["asymptote"]):
+        ax.plot(trow["asymptote"], yi - 0.27, "D", color=C_TRUTH, ms=5, zorder=5)
+
+
+def _forest_handles(
+    prob: float, inner_prob: float, interval_kind: str, new_task: bool,
+    lsq: pd.DataFrame | None, lsq_prob: float, truth: pd.DataFrame | None,
+) -> list:  # fmt: skip
+    """Return the forest plot's legend entries."""
+    handles = [
+        Line2D([], [], color=C_CURVE, lw=1.4, label=interval_label(prob, interval_kind)),
+        Line2D([], [], color=C_CURVE, lw=5, label=interval_label(inner_prob, interval_kind)),
+        Line2D([], [], marker="o", ls="", mfc="white", mec=C_CURVE, label="posterior median"),
+    ]
+    if new_task:
+        handles.append(
+            Line2D([], [], color=C_NEW_TASK, lw=3, label="unseen task (population level)")
+        )
+    if lsq is not None:
+        has_boot = {"asymptote_lower", "asymptote_upper"} <= set(lsq.columns) and bool(
+            np.isfinite(lsq["asymptote_lower"].to_numpy(float)).any()
+        )
+        text = "least squares estimate"
+        if has_boot:
+            text += f" with {100 * lsq_prob:g}% percentile bootstrap interval"
+        handles.append(Line2D([], [], color=C_LSQ, marker="x", lw=0.9, label=text))
+    if truth is not None:
+        handles.append(Line2D([], [], color=C_TRUTH, marker="D", ls="", label="true asymptote"))
+    return handles
+
+
 def forest_asymptotes(
     post: Posterior,
     *,
@@ -302,20 +393,7 @@ def forest_asymptotes(
         if new:
             continue
         setting, task = str(post.groups["setting"].iloc[i]), str(post.groups["task"].iloc[i])
-        lrow = task_row(lsq, setting, task)
-        if lrow is not None and finite(lrow["asymptote"]):
-            yl = y[i] + 0.27
-            if "asymptote_lower" in lrow and finite(
-                lrow["asymptote_lower"], lrow["asymptote_upper"]
-            ):
-                ax.plot(
-                    [lrow["asymptote_lower"], lrow["asymptote_upper"]], [yl, yl], color=C_LSQ,
-                    lw=0.9, zorder=2,
-                )  # fmt: skip
-            ax.plot(lrow["asymptote"], yl, "x", color=C_LSQ, ms=6, zorder=4)
-        trow = task_row(truth, setting, task)
-        if trow is not None and "asymptote" in trow and finite(trow["asymptote"]):
-            ax.plot(trow["asymptote"], y[i] - 0.27, "D", color=C_TRUTH, ms=5, zorder=5)
+        _forest_references(ax, y[i], task_row(lsq, setting, task), task_row(truth, setting, task))
     if len(outer) > n_groups:
         ax.axhline((y[n_groups - 1] + y[n_groups]) / 2, color="0.6", lw=0.7, ls="--")
     ax.set_yticks(y, labels)
@@ -325,25 +403,9 @@ def forest_asymptotes(
     ax.set_ylim(y[-1] + 0.7, -0.7)
     ax.set_xlabel("asymptote 1 - e_IR (DS accuracy at 100% US accuracy)")
     ax.grid(axis="x", alpha=0.3)
-    handles = [
-        Line2D([], [], color=C_CURVE, lw=1.4, label=interval_label(prob, interval_kind)),
-        Line2D([], [], color=C_CURVE, lw=5, label=interval_label(inner_prob, interval_kind)),
-        Line2D([], [], marker="o", ls="", mfc="white", mec=C_CURVE, label="posterior median"),
-    ]
-    if len(outer) > n_groups:
-        handles.append(
-            Line2D([], [], color=C_NEW_TASK, lw=3, label="unseen task (population level)")
-        )
-    if lsq is not None:
-        has_boot = {"asymptote_lower", "asymptote_upper"} <= set(lsq.columns) and bool(
-            np.isfinite(lsq["asymptote_lower"].to_numpy(float)).any()
-        )
-        text = "least squares estimate"
-        if has_boot:
-            text += f" with {100 * lsq_prob:g}% percentile bootstrap interval"
-        handles.append(Line2D([], [], color=C_LSQ, marker="x", lw=0.9, label=text))
-    if truth is not None:
-        handles.append(Line2D([], [], color=C_TRUTH, marker="D", ls="", label="true asymptote"))
+    handles = _forest_handles(
+        prob, inner_prob, interval_kind, len(outer) > n_groups, lsq, lsq_prob, truth
+    )
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8)
     ax.set_title(
         f"Asymptote per task: {interval_label(prob, interval_kind)} (thin) and "
