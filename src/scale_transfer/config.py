@@ -336,6 +336,8 @@ class SamplerConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
                 raise ValueError(f"{name} must be a whole number >= {least}; got {value!r}")
+        if self.seed >= 2**64:  # the samplers take a 64-bit seed
+            raise ValueError(f"seed must be below 2**64 = {2**64}; got {self.seed}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
         if self.sampler == "numpyro":

@@ -392,15 +392,18 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
         target_accept=sc.target_accept,
         adaptation=sc.adaptation,
     )
-    if sc.time_limit is None:
-        return _kept_groups(nutpie.sample(compiled, **kwargs))
-    # sample in nutpie's background thread and stop it at the limit; the tuning draws are
-    # kept so that a stopped fit can say what its chains were doing
-    kwargs["save_warmup"] = True
+    # sample in nutpie's background thread: its own blocking call turns Ctrl-C into a
+    # cut-short result, here an interrupt stops the chains and propagates (nothing is kept);
+    # with a time limit the tuning draws are kept so that a stopped fit can say what its
+    # chains were doing
+    kwargs["save_warmup"] = sc.time_limit is not None
     running = nutpie.sample(compiled, blocking=False, **kwargs)
     try:
         dt = running.wait(timeout=sc.time_limit)
-    except TimeoutError:
+    except BaseException as err:
+        if not isinstance(err, TimeoutError):
+            running.cancel()
+            raise
         try:
             with warnings.catch_warnings():
                 # ArviZ warns that the few draws so far are fewer than the chains; expected
