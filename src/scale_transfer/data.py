@@ -183,11 +183,57 @@ def read_file(path: Path) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        df = pd.read_csv(path)
     except pd.errors.EmptyDataError as err:
         raise DataError(f"{path}: the file is empty") from err
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: {_not_utf8(path)}") from err
+    except (pd.errors.ParserError, OSError, ValueError) as err:
+        sep = _other_delimiter(path)
+        if sep is not None:
+            raise DataError(f"{path}: {_delimiter_message(sep)}") from err
         raise DataError(f"{path}: cannot be read as {suffix or 'CSV'}: {err}") from err
+    sep = _other_delimiter(path) if len(df.columns) == 1 else None
+    if sep is not None:
+        raise DataError(f"{path}: {_delimiter_message(sep)} (one column read: {df.columns[0]!r})")
+    return df
+
+
+#: Delimiters other than the comma that a CSV file may use, by name.
+_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "vertical bars (|)"}
+
+
+def _other_delimiter(path: Path) -> str | None:
+    """Return the delimiter of a file whose header has no comma but another delimiter."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        header = fh.readline()
+    if "," in header:
+        return None
+    return next((d for d in _DELIMITERS if d in header), None)
+
+
+def _delimiter_message(sep: str) -> str:
+    return (
+        f"the columns are separated by {_DELIMITERS[sep]}, not commas; save it as "
+        "comma-separated CSV (or read it with pandas.read_csv(path, sep=...) and pass the frame)"
+    )
+
+
+def _not_utf8(path: Path) -> str:
+    """Say where a file stops being UTF-8 text, and what it may be instead."""
+    raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "the file is UTF-16 text, not UTF-8; save it as UTF-8"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        return (
+            f"the file is not UTF-8 text (byte 0x{raw[err.start]:02x} on line {line}; Latin-1 "
+            "or Windows-1252, as some spreadsheets save CSV?); save it as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name} > utf8-{path.name}"
+        )
+    return "the file is not UTF-8 text; save it as UTF-8"
 
 
 def unwrap(data: Any) -> Any:
