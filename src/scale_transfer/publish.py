@@ -72,7 +72,7 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
     """
     path = Path(path)
     if not folder and path.is_dir():
-        raise OutputError(f"{path} is a folder; a file name is needed (e.g. {path / 'fit.nc'})")
+        raise OutputError(f"{path} is a folder; a file name is needed")
     if folder and path.exists() and not path.is_dir():
         raise OutputError(f"cannot write into {path}: it is a file, not a folder")
     base = _nearest_existing(path if folder else path.parent)
@@ -82,7 +82,7 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
         fd, probe = tempfile.mkstemp(dir=base, prefix=".scale-transfer-probe-")
     except OSError as err:
         why = os.strerror(err.errno) if err.errno else str(err)
-        raise OutputError(f"cannot write {path}: {base} is not writable ({why})") from None
+        raise OutputError(f"cannot write {path}: no file can be created in {base} ({why})") from None
     os.close(fd)
     os.unlink(probe)
     return path

@@ -76,21 +76,18 @@ def check_out(path: Path | None, overwrite: bool, *, folder: bool = False) -> No
     """Refuse an output path before any work is done: existing, or not writable as asked.
 
     ``folder``: the path is a folder the command writes into (an existing one is fine).
+    The folder that will hold the output is probed with a file of its own
+    (:func:`scale_transfer.publish.check_writable`).
     """
+    from scale_transfer.publish import OutputError, check_writable
+
     if path is None:
         return
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                fail(f"cannot write {path}: {parent} is a file, not a folder")
-            break
-    if folder:
-        if path.exists() and not path.is_dir():
-            fail(f"cannot write into {path}: it is a file, not a folder")
-        return
-    if path.is_dir():
-        fail(f"{path} is a folder; --out needs a file name")
-    if path.exists() and not overwrite:
+    try:
+        check_writable(path, folder=folder)
+    except OutputError as err:
+        fail(str(err))
+    if not folder and path.exists() and not overwrite:
         fail(f"{path} exists; pass --overwrite to replace it")
 
 
@@ -108,9 +105,15 @@ def write_table(df, out: Path | None, overwrite: bool) -> None:  # noqa: ANN001
     with pd.option_context("display.width", 160, "display.max_rows", 200):
         typer.echo(df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, index=False)
+        write_csv(df, out, overwrite)
         typer.echo(f"wrote {out}")
+
+
+def write_csv(df, out: Path, overwrite: bool) -> None:  # noqa: ANN001
+    """Write a table as CSV through a private temporary file, published atomically."""
+    from scale_transfer.publish import write_atomic
+
+    write_atomic(out, lambda tmp: df.to_csv(tmp, index=False), overwrite=overwrite)
 
 
 @app.callback()

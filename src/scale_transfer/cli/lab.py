@@ -11,6 +11,7 @@ import typer
 from scale_transfer.cli.common import (
     app,
     check_out,
+    check_prob,
     fail,
     sigterm_exits,
     words,
@@ -88,9 +89,11 @@ def study(
     and the Bayesian model, to all points and to the hull), and writes DIR/study.csv (one
     row per fit and task), DIR/figure_b.png and one file per finished fit in DIR/fits/.
     """
+    from scale_transfer.config import SamplerConfig
     from scale_transfer.studies.study import DEFAULT_SIZES, run_study
 
     check_out(out, True, folder=True)
+    SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed)  # bad values: before any work
     size_list: list[int | str] = list(sizes) if sizes else [s for s in DEFAULT_SIZES if s != "all"]
     if include_all:
         size_list.append("all")
@@ -283,9 +286,13 @@ def validate_extrapolation(
     OUT/validation.csv (one row per method and task, plus '(all)'), OUT/points.csv,
     OUT/fits.csv and OUT/validation.png.
     """
+    from scale_transfer.config import SamplerConfig
     from scale_transfer.studies.validation import validate_extrapolation as _validate
 
     check_out(out, overwrite, folder=True)
+    SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed)  # bad values: before any work
+    for p in prob or ():
+        check_prob(p)
     names = ["validation.csv", "points.csv", "fits.csv", "validation.png"]
     existing = [out / n for n in names if (out / n).exists()]
     if existing and not overwrite:

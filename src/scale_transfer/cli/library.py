@@ -22,6 +22,7 @@ from scale_transfer.cli.common import (
     new_models_us_acc,
     parse_effects,
     read_truth,
+    write_csv,
     write_table,
     zoo_or_file,
 )
@@ -65,13 +66,11 @@ def simulate(
     for p in (out, truth):
         check_out(p, overwrite)
     sim = _simulate(setting, n_models=n_models, seed=seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sim.data.to_csv(out, index=False)
+    write_csv(sim.data, out, overwrite)
     typer.echo(f"wrote {out}: {len(sim.data)} rows, {sim.data.task.nunique()} tasks")
     if truth is not None:
         cols = ["task", "k", "alpha", "e_ir", "asymptote", "setting"]
-        truth.parent.mkdir(parents=True, exist_ok=True)
-        sim.truth[[c for c in cols if c in sim.truth]].to_csv(truth, index=False)
+        write_csv(sim.truth[[c for c in cols if c in sim.truth]], truth, overwrite)
         typer.echo(f"wrote {truth}")
 
 
@@ -130,11 +129,33 @@ def fit(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Fit the hierarchical power-law model with MCMC and save it to netCDF."""
+    from scale_transfer.config import ModelConfig, SamplerConfig
     from scale_transfer.data import read_tidy
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.sampling import ConvergenceError
 
     check_out(out, overwrite)
+    # every option checked before the data are read or anything is compiled
+    config = ModelConfig(
+        target=target.value,
+        pooling=pooling.value,
+        likelihood=likelihood.value,
+        by_setting=by_setting,
+        effects=tuple(e.strip() for e in (effects or "").split(",") if e.strip()),
+        discrepancy=discrepancy,
+        centered={"auto": "auto", "yes": True, "no": False}[centered.value],
+    )
+    sampler_config = SamplerConfig(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        adaptation=adaptation.value,
+        progress=progress,
+        strict=strict,
+        target_accept="auto" if target_accept is None else target_accept,
+    )
     df = read_tidy(zoo_or_file(data, percent), percent=percent)
     typer.echo(
         f"fitting {len(df)} points, {df.task.nunique()} tasks: target={target.value}, "
@@ -142,25 +163,7 @@ def fit(
         err=True,
     )
     try:
-        post = _fit(
-            df,
-            target=target.value,
-            pooling=pooling.value,
-            likelihood=likelihood.value,
-            by_setting=by_setting,
-            effects=tuple(e.strip() for e in (effects or "").split(",") if e.strip()),
-            discrepancy=discrepancy,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            sampler=sampler,
-            adaptation=adaptation.value,
-            progress=progress,
-            strict=strict,
-            centered={"auto": "auto", "yes": True, "no": False}[centered.value],
-            target_accept="auto" if target_accept is None else target_accept,
-        )
+        post = _fit(df, config, sampler_config)
     except ConvergenceError as err:
         fail(str(err), code=3)
     post.save(out, overwrite=overwrite)
@@ -182,9 +185,12 @@ def summary(
     Columns: task, mean, lower, upper, prob, interval kind (eti: equal-tailed; hdi:
     highest density), and setting, median, sd, n.
     """
-    from scale_transfer.posterior import Posterior
+    from scale_transfer.posterior import SUMMARY_VARS, Posterior
 
     check_out(out, overwrite)
+    check_prob(prob)
+    if var not in SUMMARY_VARS:
+        fail(f"--var must be one of {', '.join(SUMMARY_VARS)}; got {var!r}")
     post = Posterior.load(model)
     df = post.summary(prob=prob, kind=interval.value, var=var)
     df = df.rename(columns={"interval": "interval_kind"})
@@ -239,6 +245,7 @@ def predict(
     from scale_transfer.posterior import Posterior
 
     check_out(out, overwrite)
+    check_prob(prob)
     post = Posterior.load(model)
     if kind is Kind.hull:
         new = new_models_us_acc(models_us_acc, models_csv)
@@ -345,7 +352,7 @@ def demo(
 
     check_out(out, overwrite, folder=True)
     check_prob(prob)
-    SamplerConfig(draws=draws, tune=tune, chains=chains)  # bad values fail before any work
+    SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed)  # bad values: before any work
     files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
     existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
     if existing and not overwrite:
@@ -387,9 +394,8 @@ def demo(
     done(t0)
 
     t0 = step(4, f"saving {files['data']}, {files['truth']} and {files['fit']}")
-    out.mkdir(parents=True, exist_ok=True)
-    sim.data.to_csv(files["data"], index=False)
-    sim.truth.to_csv(files["truth"], index=False)
+    write_csv(sim.data, files["data"], overwrite)
+    write_csv(sim.truth, files["truth"], overwrite)
     post.save(files["fit"], overwrite=overwrite)
     done(t0)
 

@@ -103,25 +103,40 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(f"warning: {message}", err=True)
 
         warnings.showwarning = _show
+    from scale_transfer.publish import Terminated, signals_as_exceptions
+
     try:
-        rc = app(args=args, standalone_mode=False)
+        # SIGTERM raises, as Ctrl-C does: staged output files are removed on the way out
+        with signals_as_exceptions():
+            rc = app(args=args, standalone_mode=False)
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
+    except (KeyboardInterrupt, Terminated) as err:
+        if debug:
+            raise
+        _interrupted(130 if isinstance(err, KeyboardInterrupt) else 143)
     except Exception as err:  # noqa: BLE001
         usage, abort = click_errors()
         if isinstance(err, usage):  # bad options: click's usage message, no traceback
             err.show()
             sys.exit(getattr(err, "exit_code", 2) or 2)
-        if isinstance(err, abort):
-            sys.exit(130)
+        if isinstance(err, abort):  # click's name for Ctrl-C
+            _interrupted(130)
         if debug or not isinstance(err, user_errors()):
             raise
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+
+
+def _interrupted(code: int) -> None:
+    """Say in one line that the command was stopped; exit with ``code``."""
+    what = "interrupted (Ctrl-C)" if code == 130 else "terminated (SIGTERM)"
+    typer.echo(f"error: {what}; no partial output was written", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from scale_transfer.publish import write_atomic
 from scale_transfer.studies.bench_cases import (
     CASES,
     LIKELIHOODS,
@@ -433,12 +434,15 @@ def run_benchmark(
         "complete": False,
     }
 
+    written = []
+
     def write() -> None:
         result["ratios"] = derive_ratios(result["records"])
         result["targets"] = check_targets(result["records"], result["ratios"])
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(_clean(result), indent=1))
-        os.replace(tmp, out)
+        text = json.dumps(_clean(result), indent=1)
+        # the first write claims the name (never over another file without overwrite)
+        write_atomic(out, lambda tmp: tmp.write_text(text), overwrite=overwrite or bool(written))
+        written.append(out)
 
     write()
     plan = _plan(cfg)

@@ -36,6 +36,7 @@ import pandas as pd
 from scale_transfer.data import MIN_POINTS, read_tidy
 from scale_transfer.hull import upper_hull
 from scale_transfer.lsq import fit_lsq, lsq_interval, predict_lsq
+from scale_transfer.publish import write_atomic
 from scale_transfer.studies.runner import diagnostics_record, fit_quietly
 from scale_transfer.studies.validation_plots import plot_validation
 from scale_transfer.studies.validation_scores import (
@@ -283,12 +284,11 @@ class ValidationResult:
             clash = [str(p) for p in paths if p.exists()]
             if clash:
                 raise FileExistsError(f"{clash[0]} exists; pass overwrite=True (--overwrite)")
-        out.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(paths[0], index=False)
-        self.points.to_csv(paths[1], index=False)
-        self.fits.to_csv(paths[2], index=False)
+        for path, frame in zip(paths, (self.table, self.points, self.fits), strict=False):
+            write_atomic(path, lambda tmp, f=frame: f.to_csv(tmp, index=False), overwrite=overwrite)
         fig = plot_validation(self)
-        fig.savefig(paths[3], dpi=120, bbox_inches="tight")
+        save = lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight")  # noqa: E731
+        write_atomic(paths[3], save, overwrite=overwrite)
         import matplotlib.pyplot as plt
 
         plt.close(fig)
