@@ -82,7 +82,8 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
         fd, probe = tempfile.mkstemp(dir=base, prefix=".scale-transfer-probe-")
     except OSError as err:
         why = os.strerror(err.errno) if err.errno else str(err)
-        raise OutputError(f"cannot write {path}: no file can be created in {base} ({why})") from None
+        what = f"cannot write {path}: no file can be created in {base} ({why})"
+        raise OutputError(what) from None
     os.close(fd)
     os.unlink(probe)
     return path
