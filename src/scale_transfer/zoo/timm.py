@@ -134,6 +134,12 @@ def _timm_request(
             f"{root}: no such folder; give the timm results folder (the data argument, or "
             f"folder=... in Python) or set {TIMM_ENV}"
         )
+    known = sorted({f for files in TIMM_TASKS.values() for f in files})
+    if not any((root / f).is_file() for f in known):
+        raise DataError(
+            f"{root}: not a timm results folder (it has none of {', '.join(known)}); give "
+            "a tidy CSV or Parquet file, or the results/ folder of timm's repository"
+        )
     hint = " (needed for task(s) {}; pass tasks=... to load others)"
     needs: dict[str, list[str]] = {}
     for t in names:
