@@ -8,9 +8,8 @@ and probability of every interval it draws in its legend or title. The figures r
 """
 
 from scale_transfer.plots.checks import ppc_plot, prior_predictive_plot, trace_or_rank_plot
-from scale_transfer.plots.common import inner_prob_for
+from scale_transfer.plots.common import inner_prob_for, interval_label, task_row
 from scale_transfer.plots.figure_a import figure_a, forest_asymptotes
-from scale_transfer.report.tables import interval_label, task_row
 
 __all__ = [
     "figure_a",

@@ -21,13 +21,11 @@ from scale_transfer.plots.common import (
     C_CURVE,
     check_nested,
     group_rows,
+    interval_label,
     label_outer,
     panel_grid,
 )
 from scale_transfer.posterior import interval
-from scale_transfer.report.tables import (
-    interval_label,
-)
 
 if TYPE_CHECKING:
     from scale_transfer.model import ModelConfig

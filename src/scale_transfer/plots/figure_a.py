@@ -27,16 +27,14 @@ from scale_transfer.plots.common import (
     finite,
     group_data,
     group_rows,
-    label_outer,
-    panel_grid,
-)
-from scale_transfer.posterior import NEW_TASK, interval
-from scale_transfer.report.tables import (
     interval_label,
+    label_outer,
     lsq_interval_prob,
+    panel_grid,
     task_row,
     with_asymptote,
 )
+from scale_transfer.posterior import NEW_TASK, interval
 
 if TYPE_CHECKING:
     from scale_transfer.posterior import Posterior

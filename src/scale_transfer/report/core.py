@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from scale_transfer import __version__
+from scale_transfer.config import VERSION
 from scale_transfer.report import tables, text
 from scale_transfer.report.document import Block, Document, Figure, Section, Verdict
 from scale_transfer.report.figures import FIGURES, figure_specs, png_bytes
@@ -193,7 +193,7 @@ def build_document(
             f"({cfg.pooling} pooling, {cfg.likelihood} likelihood)"
         ),
         meta=f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by scale-transfer "
-        f"{__version__}.",
+        f"{VERSION}.",
         verdict=_verdict(post),
         tables={
             "asymptotes": asym_shown,

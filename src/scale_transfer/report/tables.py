@@ -15,6 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.plots.common import (
+    INTERVAL_NAMES,
+    interval_label,
+    lsq_interval_prob,
+    short_label,
+    task_row,
+    with_asymptote,
+)
 from scale_transfer.posterior import interval
 
 if TYPE_CHECKING:
@@ -42,100 +50,8 @@ __all__ = [
 
 #: Upstream accuracies of the extrapolation table.
 EXTRAPOLATION_US = (0.7, 0.8, 0.9, 1.0)
-#: The interval kinds by the words a reader sees.
-INTERVAL_NAMES = {"eti": "equal-tailed", "hdi": "highest-density"}
 #: Decimals of the numbers in a report's tables.
 DIGITS = 4
-
-
-# ------------------------------------------------------------------------ interval names
-def interval_label(prob: float, kind: str = "eti", what: str = "credible interval") -> str:
-    """Name an interval, e.g. ``"90% equal-tailed credible interval"``.
-
-    Parameters
-    ----------
-    prob : float
-        Probability in (0, 1).
-    kind : {"eti", "hdi"}
-        Interval kind.
-    what : str
-        The noun, e.g. ``"credible band"``.
-
-    Returns
-    -------
-    str
-    """
-    if kind not in INTERVAL_NAMES:
-        raise ValueError(f"interval kind must be one of {tuple(INTERVAL_NAMES)}; got {kind!r}")
-    return f"{100 * prob:g}% {INTERVAL_NAMES[kind]} {what}"
-
-
-def short_label(prob: float, kind: str = "eti") -> str:
-    """Name an interval in a column header, e.g. ``"90% ETI"``."""
-    interval_label(prob, kind)  # checks the kind
-    return f"{100 * prob:g}% {kind.upper()}"
-
-
-# ------------------------------------------------------------------- per-task baselines
-def task_row(frame: pd.DataFrame | None, setting: str, task: str) -> pd.Series | None:
-    """Return the row of a per-task frame (least squares, truth) for one group.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame or None
-        One row per task, column ``task`` and optionally ``setting`` (matched when present
-        and holding ``setting``).
-    setting, task : str
-        The group.
-
-    Returns
-    -------
-    pandas.Series or None
-        The matching row; None when there is none (or no frame). A frame's one row for the
-        task matches a fit without settings (setting ``"default"``) whatever its setting
-        (e.g. a simulator's truth, labelled ``jft-25shot``, for data without setting
-        columns); otherwise the settings must agree.
-
-    Raises
-    ------
-    ValueError
-        When the frame has several rows for the task and none (or more than one) in the
-        group's setting: which one is meant cannot be told.
-    """
-    if frame is None or len(frame) == 0:
-        return None
-    rows = frame[frame["task"].astype(str) == task]
-    if len(rows) > 1 and "setting" in rows:
-        rows = rows[rows["setting"].astype(str) == setting]
-    if len(rows) > 1 or (rows.empty and (frame["task"].astype(str) == task).sum() > 1):
-        have = frame.loc[frame["task"].astype(str) == task]
-        settings = sorted(have["setting"].astype(str)) if "setting" in have else []
-        raise ValueError(
-            f"the table has {len(have)} rows for task {task!r}"
-            + (f" (settings {', '.join(settings)})" if settings else " and no 'setting' column")
-            + f" and cannot be matched to the fit's setting {setting!r}"
-        )
-    if len(rows) == 1 and "setting" in rows and setting != "default":
-        if str(rows["setting"].iloc[0]) != setting:
-            return None  # another setting's row: this group has none
-    return None if rows.empty else rows.iloc[0]
-
-
-def lsq_interval_prob(lsq: pd.DataFrame | None, lsq_prob: float | None, prob: float) -> float:
-    """Return the least-squares intervals' probability.
-
-    As given; else as ``fit_lsq_frame`` recorded it; else ``prob`` (the figure's own).
-    """
-    if lsq_prob is not None:
-        return lsq_prob
-    return lsq.attrs.get("prob", prob) if lsq is not None else prob
-
-
-def with_asymptote(truth: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Return a truth table with ``asymptote`` (``1 - e_ir`` where only that is given)."""
-    if truth is not None and "asymptote" not in truth and "e_ir" in truth:
-        truth = truth.assign(asymptote=1.0 - truth["e_ir"])
-    return truth
 
 
 # ----------------------------------------------------------------------------- formatting
