@@ -13,17 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike
 
 from scale_transfer.config import (
-    DEFAULT_KIND,
-    DEFAULT_PROB,
     E_MIN,
-    INTERVAL_KINDS,
     PACKAGE_DIR,
     ModelConfig,
     SamplerConfig,
@@ -31,6 +27,7 @@ from scale_transfer.config import (
 from scale_transfer.convergence import Diagnostics, check_convergence
 from scale_transfer.data import MIN_POINTS, read_tidy
 from scale_transfer.fitfile import FitFileInfo, ModelMismatchError, read_fit, write_fit
+from scale_transfer.intervals import accuracies, interval
 from scale_transfer.law import ds_acc
 from scale_transfer.model import FitData, prepare_data
 from scale_transfer.sampling import resolve_sampler_config, sample
@@ -43,47 +40,6 @@ NEW_TASK = "(new task)"
 
 #: Per-group quantities that :meth:`Posterior.summary` reports.
 SUMMARY_VARS = ("asymptote", "e_ir", "k", "alpha")
-
-
-def _accuracies(values: ArrayLike, name: str) -> np.ndarray:
-    """Return US accuracies as a 1-D float array; ValueError naming ``name`` if not in [0, 1]."""
-    x = np.atleast_1d(np.asarray(values, dtype=float))
-    if x.ndim != 1:
-        raise ValueError(f"{name} must be one number or a 1-D list; got shape {x.shape}")
-    if not np.all((x >= 0) & (x <= 1)):  # NaN fails too
-        hint = ""
-        if np.isfinite(x).all() and ((x > 1) & (x <= 100)).any():
-            hint = " (accuracies are fractions: 85% is 0.85)"
-        raise ValueError(f"{name} must be in [0, 1]; got {x.tolist()}{hint}")
-    return x
-
-
-def interval(
-    samples: np.ndarray, prob: float = DEFAULT_PROB, kind: str = DEFAULT_KIND
-) -> tuple[np.ndarray, np.ndarray]:
-    """Credible interval over the first axis of ``samples``, computed by arviz-stats.
-
-    Parameters
-    ----------
-    samples : numpy.ndarray
-        Draws along axis 0.
-    prob : float
-        Probability mass in (0, 1).
-    kind : {"eti", "hdi"}
-        Equal-tailed (:func:`arviz_stats.eti`) or highest-density (:func:`arviz_stats.hdi`).
-
-    Returns
-    -------
-    (lower, upper) : tuple of numpy.ndarray
-    """
-    if not 0 < prob < 1:
-        raise ValueError(f"prob must be in (0, 1); got {prob}")
-    if kind not in INTERVAL_KINDS:
-        raise ValueError(f"interval kind must be one of {INTERVAL_KINDS}; got {kind!r}")
-    samples = np.asarray(samples, dtype=float)
-    fn = azs.eti if kind == "eti" else azs.hdi
-    both = np.asarray(fn(samples, prob=prob, axis=0))
-    return both[..., 0], both[..., 1]
 
 
 class Posterior:
@@ -318,7 +274,7 @@ class Posterior:
         """
         if self.config.likelihood != "frontier":
             raise ValueError("expected_gap needs a fit with likelihood='frontier'")
-        acc = self.predict_draws(_accuracies(us_acc, "us_acc"), "curve")
+        acc = self.predict_draws(accuracies(us_acc, "us_acc"), "curve")
         extra = self.draws("bad_share") * self.draws("bad_gap")
         return self._gap_mean(acc) + extra.reshape(-1, 1, 1)
 
@@ -393,7 +349,7 @@ class Posterior:
         pandas.DataFrame
             Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``.
         """
-        us = _accuracies(us_acc, "us_acc")
+        us = accuracies(us_acc, "us_acc")
         x = self.predict_draws(us, kind, seed, effects)
         return self._interval_table(us, x, prob, interval_kind, kind)
 
@@ -443,8 +399,8 @@ class Posterior:
         at = np.atleast_1d(np.asarray(at_us_acc, dtype=float))
         if us.size == 0:
             raise ValueError("models_us_acc is empty")
-        _accuracies(us, "models_us_acc (--models-us-acc)")
-        _accuracies(at, "at_us_acc (--us-acc)")
+        accuracies(us, "models_us_acc (--models-us-acc)")
+        accuracies(at, "at_us_acc (--us-acc)")
         acc = self.predict_draws(us, kind="new-model", seed=seed)
         step = max(1, int(np.ceil(acc.shape[0] / max_draws)))
         acc = acc[::step]

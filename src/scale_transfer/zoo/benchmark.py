@@ -144,6 +144,8 @@ def load_scaling_benchmark(
 ) -> ZooData:
     """Load the JFT few-shot scaling benchmark as tidy data.
 
+    (Longer than 100 lines: most of it is the documentation of the columns it returns.)
+
     ``benchmark.vision.csv`` (Alabdulmohsin, Neyshabur and Zhai 2022) holds the few-shot
     error (``Loss``, a fraction) of six JFT-300M pre-training runs (``Model``: ViT, BiT and
     MLP-Mixer) at many checkpoints (``Seen Examples``) on the tasks ``<dataset>_<shots>``.
