@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         # SIGTERM raises, as Ctrl-C does: staged output files are removed on the way out
         with signals_as_exceptions():
             rc = app(args=args, standalone_mode=False)
+        if rc == 130 and not debug:  # typer's return for a KeyboardInterrupt in a command
+            _interrupted(130)
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except typer.Exit as e:
