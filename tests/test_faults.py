@@ -289,6 +289,21 @@ def test_older_file_without_checksum_loads_and_says_so(saved: Path, tmp_path: Pa
     assert Posterior.load(again).file_info.checksum == draws_checksum(loaded.dt)
 
 
+def _nan_padded(dt: xr.DataTree) -> None:
+    """An older file of a fit cut short: its last draws NaN, and no checksum."""
+    ds = dt["posterior"].to_dataset()
+    dt["posterior"] = xr.DataTree(ds.where(ds["draw"] < 10))
+    del dt.attrs[CHECKSUM_ATTR]
+
+
+def test_older_file_of_a_cut_short_fit_is_refused(saved: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    bad = _edited(saved, tmp_path / "cut.nc", _nan_padded)
+    with pytest.raises(SystemExit) as e:
+        main(["summary", str(bad)])
+    line = one_line(capsys.readouterr().err)
+    assert e.value.code == 2 and "cut.nc" in line and "not all finite" in line, line
+
+
 # --------------------------------------------------------------------------- interrupts
 def _interrupt_after(seconds: float) -> threading.Timer:
     timer = threading.Timer(seconds, signal.raise_signal, (signal.SIGINT,))

@@ -91,6 +91,23 @@ class FitParts(NamedTuple):
     diagnostics: Diagnostics
     data_hash: str
     info: FitFileInfo
+    #: the drift layer (``extrapolation="lfo"``) and the self-check, where the fit has them
+    drift: pd.DataFrame | None = None
+    self_check: pd.DataFrame | None = None
+
+
+#: Optional tables a fit may carry, by group name in the file and attribute of the fit;
+#: the attribute ``tables_sha256`` holds a checksum of their text.
+TABLES = {"extrapolation_drift": "drift", "self_check": "self_check"}
+TABLES_CHECKSUM_ATTR = "tables_sha256"
+
+
+def _tables_checksum(tables: Mapping[str, pd.DataFrame]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        h.update(f"{name}\n".encode())
+        h.update(tables[name].to_csv(index=False, float_format="%.17g").encode())
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------ checksum
@@ -185,6 +202,14 @@ def write_fit(post: Posterior, path: str | os.PathLike, *, overwrite: bool = Fal
     groups = post.groups.copy()
     groups.index.name = "group_row"
     dt["groups"] = xr.DataTree(xr.Dataset.from_dataframe(groups))
+    tables = {}
+    for group, attr in TABLES.items():
+        table = getattr(post, attr, None)
+        if isinstance(table, pd.DataFrame):
+            table = table.reset_index(drop=True)
+            table.index.name = "row"
+            dt[group] = xr.DataTree(xr.Dataset.from_dataframe(table))
+            tables[group] = table
     dt.attrs = {
         "scale_transfer_version": VERSION,
         "model_config": json.dumps(post.config.to_dict()),
@@ -195,6 +220,8 @@ def write_fit(post: Posterior, path: str | os.PathLike, *, overwrite: bool = Fal
         "fit_data_dtypes": json.dumps(restore),
         CHECKSUM_ATTR: draws_checksum(dt),
     }
+    if tables:
+        dt.attrs[TABLES_CHECKSUM_ATTR] = _tables_checksum(tables)
     with staged(path, overwrite=overwrite) as tmp:
         dt.to_netcdf(tmp)
     return path
@@ -320,6 +347,7 @@ def read_fit(path: str | os.PathLike, config: ModelConfig | None = None) -> FitP
     keep = xr.DataTree()
     keep["posterior"] = dt["posterior"]
     keep["sample_stats"] = dt["sample_stats"]
+    _check_draws(keep, diag, path, version)
     stored = attrs.get(CHECKSUM_ATTR)
     info = FitFileInfo(str(path), version or "unknown", None if stored is None else str(stored))
     if stored is None:
@@ -333,18 +361,26 @@ def read_fit(path: str | os.PathLike, config: ModelConfig | None = None) -> FitP
     elif draws_checksum(keep) != stored:
         raise _fail(path, "the draws do not match their checksum: the file was changed or "
                           "damaged after it was written", version)  # fmt: skip
-    _check_draws(keep, diag, path, version)
     data, groups = _fit_data(dt, attrs, path, version)
     if "k" in keep["posterior"] and keep["posterior"]["k"].sizes.get("group") != len(groups):
         raise _fail(path, "the draws and the group table disagree on the number of groups",
                     version)  # fmt: skip
     if _data_hash(data) != attrs["data_hash"]:
         raise _fail(path, "the stored data do not match the stored data hash", version)
-    return FitParts(keep, saved, sampler, groups, data, diag, str(attrs["data_hash"]), info)
+    tables = {
+        group: dt[group].to_dataset().to_dataframe().reset_index(drop=True)
+        for group in TABLES
+        if group in dt.children
+    }
+    if tables and _tables_checksum(tables) != attrs.get(TABLES_CHECKSUM_ATTR):
+        raise _fail(path, "the stored drift layer or self-check does not match its checksum "
+                          "(edited?)", version)  # fmt: skip
+    return FitParts(keep, saved, sampler, groups, data, diag, str(attrs["data_hash"]), info,
+                    tables.get("extrapolation_drift"), tables.get("self_check"))  # fmt: skip
 
 
 def _check_draws(dt: xr.DataTree, diag: Diagnostics, path: Path, version: str | None) -> None:
-    """Refuse draws that no summary can use: no chains or draws, or names missing."""
+    """Refuse draws that no summary can use: none, missing names, NaN, other counts."""
     post = dt["posterior"]
     need = [v for v in ("k", "alpha", "e_ir") if v not in post.data_vars]
     if need:
@@ -352,6 +388,10 @@ def _check_draws(dt: xr.DataTree, diag: Diagnostics, path: Path, version: str | 
     sizes = post.sizes
     if sizes.get("chain", 0) == 0 or sizes.get("draw", 0) == 0:
         raise _fail(path, f"the posterior holds no draws ({dict(sizes)})", version)
+    bad = [v for v in ("k", "alpha", "e_ir") if not np.isfinite(post[v].values).all()]
+    if bad:
+        raise _fail(path, f"the draws of {', '.join(bad)} are not all finite (a fit cut short "
+                          "and padded with NaN?); fit again", version)  # fmt: skip
     if (sizes["chain"], sizes["draw"]) != (diag.chains, diag.draws):
         raise _fail(
             path,
