@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from scale_transfer.config import VERSION
+from scale_transfer.publish import write_atomic
 from scale_transfer.report import tables, text
 from scale_transfer.report.document import Block, Document, Figure, Section, Verdict
 from scale_transfer.report.figures import FIGURES, figure_specs, png_bytes
@@ -299,10 +300,11 @@ def write_report(
         post, prob=prob, interval_kind=interval_kind, lsq=lsq, truth=truth, lsq_prob=lsq_prob,
         us_acc=us_acc, figures=figures, title=title, self_check=self_check,
     )  # fmt: skip
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, fig in doc.figures.items():
-        paths[name].write_bytes(fig.png)
-    paths["md"].write_text(render_markdown(doc), encoding="utf-8")
-    paths["html"].write_text(render_html(doc), encoding="utf-8")
+    # each file through a private temporary file, published atomically (never over another
+    # writer's file without overwrite); both texts rendered before any is written
+    texts = {"md": render_markdown(doc), "html": render_html(doc)}
+    files = {name: fig.png for name, fig in doc.figures.items()}
+    files |= {name: s.encode("utf-8") for name, s in texts.items()}
+    for name, content in files.items():
+        write_atomic(paths[name], lambda tmp, b=content: tmp.write_bytes(b), overwrite=overwrite)
     return {name: path for name, path in paths.items() if name in ("html", "md", *doc.figures)}
