@@ -24,7 +24,9 @@ __all__ = [
     "DEFAULT_KIND",
     "DEFAULT_PRIORS",
     "DEFAULT_PROB",
+    "EXTRAPOLATIONS",
     "INTERVAL_KINDS",
+    "LAWS",
     "LIKELIHOODS",
     "POOLINGS",
     "SAMPLERS",
@@ -41,14 +43,31 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 Target = Literal["all", "hull"]
 Pooling = Literal["hierarchical", "independent", "complete"]
 Likelihood = Literal["gaussian", "student_t", "frontier"]
+Law = Literal["error", "odds"]
+Extrapolation = Literal["none", "lfo"]
 
 TARGETS = ("all", "hull")
 POOLINGS = ("hierarchical", "independent", "complete")
 LIKELIHOODS = ("gaussian", "student_t", "frontier")
+#: The law: the paper's, in error (``e_ds = k e_us**alpha + e_ir``), or the odds-space law
+#: ``acc_ds = c * sigmoid(a + alpha * logit(acc_us))`` with ``c = 1 - e_ir`` and Gaussian
+#: scatter in ``logit(acc_ds)`` whose log sd is linear in ``logit(acc_us)``.
+LAWS = ("error", "odds")
+#: How a new model's predictive behaves beyond the data: as fitted (``"none"``), or with a
+#: drift layer learned by leave-future-out inside the data (``"lfo"``,
+#: :mod:`scale_transfer.extrapolation`).
+EXTRAPOLATIONS = ("none", "lfo")
 #: The three per-group parameters on their unconstrained scale.
 PARAMS = ("log_level", "log_alpha", "logit_e_ir")
+#: The odds law's five per-group parameters on their unconstrained scale: the logit of the
+#: law's inner argument at the group's reference point (``a + alpha * x_ref``), the log
+#: exponent, the logit of the asymptote, the log scatter sd at the reference point and the
+#: scatter's slope in ``logit(acc_us)``.
+ODDS_PARAMS = ("odds_level", "odds_log_alpha", "logit_asymptote", "log_scatter", "scatter_slope")
 #: Smallest upstream error used (log of 0 is undefined).
 E_MIN = 1e-6
+#: The odds law clips accuracies to ``[ACC_EPS, 1 - ACC_EPS]`` before taking logits.
+ACC_EPS = 1e-4
 #: With ``centered="auto"``, all-points fits centre the hierarchy when every group has at
 #: least this many points; hull fits centre it from 4 points.
 CENTERED_MIN_POINTS = 50
@@ -98,6 +117,23 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "effect_sigma": {"dist": "HalfNormal", "sigma": 0.5},
     # discrepancy term (ModelConfig.discrepancy): its amplitude (sd, in error), per group
     "discrepancy_eta": {"dist": "HalfNormal", "sigma": 0.05},
+    # odds law (ModelConfig.law="odds"), all in logit units. odds_level: a + alpha * x_ref,
+    # the inner argument at the group's mean logit US accuracy (about the logit DS accuracy
+    # there); odds_log_alpha: log of the slope in logit(acc_us), 0 = "accuracy on the
+    # line"; logit_asymptote: logit of c = 1 - e_ir, mean 3 (c = 0.95), 95% of tasks
+    # between c = 0.5 and 0.9995: it does not push c to 1, where the law turns into a
+    # logit-linear fit and c has no data; log_scatter: log sd of logit(acc_ds) at the
+    # reference point (mean sd 0.22); scatter_slope: its change per logit of US accuracy
+    "odds_level_mu": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
+    "odds_level_sigma": {"dist": "HalfNormal", "sigma": 1.5},
+    "odds_log_alpha_mu": {"dist": "Normal", "mu": 0.0, "sigma": 0.75},
+    "odds_log_alpha_sigma": {"dist": "HalfNormal", "sigma": 0.5},
+    "logit_asymptote_mu": {"dist": "Normal", "mu": 3.0, "sigma": 1.5},
+    "logit_asymptote_sigma": {"dist": "HalfNormal", "sigma": 1.0},
+    "log_scatter_mu": {"dist": "Normal", "mu": -1.5, "sigma": 1.0},
+    "log_scatter_sigma": {"dist": "HalfNormal", "sigma": 0.75},
+    "scatter_slope_mu": {"dist": "Normal", "mu": 0.0, "sigma": 0.5},
+    "scatter_slope_sigma": {"dist": "HalfNormal", "sigma": 0.3},
 }
 
 
@@ -196,12 +232,16 @@ class ModelConfig:
     effects: tuple[str, ...] = ()
     discrepancy: bool = False
     summary_stats: bool | str = "auto"
+    law: str = "error"
+    extrapolation: str = "none"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
             ("target", self.target, TARGETS),
             ("pooling", self.pooling, POOLINGS),
             ("likelihood", self.likelihood, LIKELIHOODS),
+            ("law", self.law, LAWS),
+            ("extrapolation", self.extrapolation, EXTRAPOLATIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -235,6 +275,14 @@ class ModelConfig:
             raise ValueError(
                 "summary_stats=True needs likelihood='gaussian', no effects and no discrepancy"
             )
+        if self.law == "odds" and (
+            self.likelihood != "gaussian" or self.effects or self.discrepancy
+        ):
+            raise ValueError(
+                "law='odds' needs likelihood='gaussian', no effects and no discrepancy"
+            )
+        if self.law == "odds" and self.summary_stats is True:
+            raise ValueError("summary_stats=True needs law='error' (the odds law has none)")
         # keep the priors in full (defaults | user), so equal models compare equal
         object.__setattr__(self, "priors", merged)
 
@@ -258,10 +306,17 @@ class ModelConfig:
         """Return a hash of the model structure and priors (not the data).
 
         ``summary_stats`` is left out: it changes how the likelihood is computed, not the
-        posterior, and fits saved before it existed keep their hash.
+        posterior, and fits saved before it existed keep their hash; so is
+        ``extrapolation`` (a layer computed after sampling), and ``law`` where it is the
+        paper's (fits saved before the odds law keep their hash).
         """
         d = self.to_dict()
         d.pop("summary_stats", None)
+        d.pop("extrapolation", None)
+        if d.get("law") == "error":
+            d.pop("law")
+            odds_priors = {f"{p}_{part}" for p in ODDS_PARAMS for part in ("mu", "sigma")}
+            d["priors"] = {k: v for k, v in d["priors"].items() if k not in odds_priors}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

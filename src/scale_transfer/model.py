@@ -14,6 +14,11 @@ reference point. That shear has unit Jacobian and decorrelates ``k`` and ``alpha
 trade off strongly when the data sit far from ``e_us = 1``. Each of the three per-group
 parameters ``log_level``, ``log_alpha`` and ``logit_e_ir`` is drawn from a population-level
 normal (partial pooling), so a task with few points borrows strength from the others.
+
+``ModelConfig(law="odds")`` builds the odds-space law instead (:mod:`scale_transfer.odds`):
+Gaussian in ``logit(acc_ds)`` around ``logit(c * sigmoid(a + alpha * logit(acc_us)))`` with a
+log scatter sd linear in ``logit(acc_us)``; its five per-group parameters
+(:data:`~scale_transfer.config.ODDS_PARAMS`) are pooled the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from scale_transfer.config import (
     DEFAULT_PRIORS,
     E_MIN,
     LIKELIHOODS,
+    ODDS_PARAMS,
     PACKAGE_DIR,
     PARAMS,
     POOLINGS,
@@ -85,6 +91,9 @@ class FitData:
     effect_idx: np.ndarray | None = None
     #: levels of each effect column, in index order
     effect_levels: dict[str, list[str]] = field(default_factory=dict)
+    #: logits of the used points' US and DS accuracies (clipped to ``ACC_EPS``)
+    logit_us: np.ndarray | None = None
+    logit_ds: np.ndarray | None = None
 
     @property
     def used(self) -> pd.DataFrame:
@@ -167,6 +176,14 @@ def prepare_data(
     groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
     if config.target == "hull" and config.pooling != "complete":  # complete: one curve
         _warn_few_hull_points(groups, config)
+    odds = {}
+    if getattr(config, "law", "error") == "odds":
+        from scale_transfer.odds import logit
+
+        x = logit(used["us_acc"].to_numpy(float))
+        odds = {"logit_us": x, "logit_ds": logit(used["ds_acc"].to_numpy(float))}
+        # reference point per group: the mean logit US accuracy of its fitted points
+        groups["logit_us_ref"] = np.bincount(group_idx, weights=x) / groups["n"].to_numpy()
     return FitData(
         frame=df,
         groups=groups,
@@ -176,6 +193,7 @@ def prepare_data(
         e_ds=1.0 - used["ds_acc"].to_numpy(float),
         group_idx=group_idx,
         **_effect_codes(used, config),
+        **odds,
     )
 
 
@@ -344,6 +362,60 @@ def _law_params(
     return log_level, alpha, e_ir, sigma
 
 
+def _odds_params(
+    priors: Mapping[str, Mapping[str, Any]],
+    config: ModelConfig,
+    centered: bool,
+    task_of_group: np.ndarray,
+    setting_of_group: np.ndarray,
+    fd: FitData,
+    x_ref: Any,
+) -> tuple[Any, ...]:
+    """Add the odds law's per-group parameters and deterministics; return the five tensors.
+
+    The deterministics ``alpha``, ``asymptote``, ``e_ir`` and ``k`` are named as the
+    paper's law names them (``k = c exp(-a)``, the paper's ``k`` near ``acc_us -> 1``);
+    ``odds_a`` is the intercept ``a`` and ``sigma`` the scatter sd (logit units) at the
+    group's reference point.
+    """
+    args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
+    level, log_alpha, logit_c, log_scatter, slope = (_group_param(p, *args) for p in ODDS_PARAMS)
+    alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
+    a = pm.Deterministic("odds_a", level - alpha * x_ref, dims="group")
+    asymptote = pm.Deterministic("asymptote", pm.math.sigmoid(logit_c), dims="group")
+    pm.Deterministic("e_ir", pm.math.sigmoid(-logit_c), dims="group")
+    pm.Deterministic("k", asymptote * pt.exp(-a), dims="group")
+    pm.Deterministic("sigma", pt.exp(log_scatter), dims="group")
+    return level, alpha, logit_c, log_scatter, slope
+
+
+def _build_odds(
+    fd: FitData,
+    config: ModelConfig,
+    coords: dict[str, Any],
+    centered: bool,
+    task_of_group: np.ndarray,
+    setting_of_group: np.ndarray,
+) -> pm.Model:
+    """Build the odds-space law's model: Gaussian in ``logit(acc_ds)``, log sd linear in x."""
+    from scale_transfer.odds import logit_mean, scatter_sd
+
+    priors = config.full_priors
+    with pm.Model(coords=coords) as model:
+        x_ref = pm.Data("logit_us_ref", fd.groups["logit_us_ref"].to_numpy(float), dims="group")
+        x = pm.Data("logit_us", fd.logit_us, dims="obs_id")
+        y = pm.Data("logit_ds_obs", fd.logit_ds, dims="obs_id")
+        gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
+        level, alpha, logit_c, log_scatter, slope = _odds_params(
+            priors, config, centered, task_of_group, setting_of_group, fd, x_ref
+        )
+        xc = x - x_ref[gidx]
+        mu = logit_mean(level[gidx], alpha[gidx], logit_c[gidx], xc, lib=pt)
+        sd = scatter_sd(log_scatter[gidx], slope[gidx], xc, lib=pt)
+        pm.Normal("logit_ds", mu=mu, sigma=sd, observed=y, dims="obs_id")
+    return model
+
+
 def _discrepancy(
     model: pm.Model, priors: Mapping[str, Any], centered: bool, log_e_us: Any, gidx: Any
 ) -> Any:
@@ -446,6 +518,8 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
         "obs_id": np.arange(len(fd.e_ds)),
     }
     centered = is_centered(config, fd)
+    if getattr(config, "law", "error") == "odds":
+        return _build_odds(fd, config, coords, centered, task_of_group, setting_of_group)
     stats = for_sampling and suffstats.use_summary_stats(fd, config)
     with pm.Model(coords=coords) as model:
         log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")

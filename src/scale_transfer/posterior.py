@@ -68,6 +68,12 @@ class Posterior:
         self.data_hash = data_hash
         #: Where a loaded fit came from (path, version, checksum); None for a new fit.
         self.file_info: FitFileInfo | None = None
+        #: The drift layer learned by leave-future-out (``extrapolation="lfo"``): one row per
+        #: group (:func:`scale_transfer.extrapolation.drift_layer`); None without one.
+        self.drift: pd.DataFrame | None = None
+        #: The extrapolation self-check (:func:`scale_transfer.selfcheck.check`): scores of
+        #: the fit without each group's top band on that band; None when not computed.
+        self.self_check: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
@@ -157,13 +163,18 @@ class Posterior:
         )
         if var in ("asymptote", "e_ir", "alpha"):
             rng = np.random.default_rng(seed)
-            base = {"asymptote": "logit_e_ir", "e_ir": "logit_e_ir", "alpha": "log_alpha"}[var]
+            odds = self.law == "odds"
+            base = {
+                "asymptote": "logit_asymptote" if odds else "logit_e_ir",
+                "e_ir": "logit_asymptote" if odds else "logit_e_ir",
+                "alpha": "odds_log_alpha" if odds else "log_alpha",
+            }[var]
             pop = self._population_draws(base, rng)
             if pop is not None:
                 if var == "alpha":
                     val = np.exp(pop)
                 else:
-                    e_ir = 1.0 / (1.0 + np.exp(-pop))
+                    e_ir = 1.0 / (1.0 + np.exp(pop if odds else -pop))
                     val = 1.0 - e_ir if var == "asymptote" else e_ir
                 # one population per setting (the setting level), or one for the tasks of
                 # every setting, which is no one setting's
@@ -202,6 +213,11 @@ class Posterior:
         ``kind="new-model"`` adds the model-level scatter of the likelihood, i.e. the DS
         accuracy of a new model at that US accuracy (clipped to [0, 1]).
 
+        For the odds law (``ModelConfig(law="odds")``) the scatter is Gaussian in
+        ``logit(acc_ds)``; with a drift layer (:attr:`drift`, ``extrapolation="lfo"``) the
+        new-model draws at and beyond a group's largest fitted US accuracy carry it
+        (:func:`scale_transfer.extrapolation.apply_drift`); the curve never does.
+
         ``effects`` (fits with ``ModelConfig.effects`` only) gives the new models' level of
         each effect column, one value or one per ``us_acc``, e.g. ``{"family": "vit"}``.
         A level the fit has not seen, or a column not given, gets a new effect drawn from
@@ -218,6 +234,8 @@ class Posterior:
                 f"effects: this fit has no effect column(s) {', '.join(map(repr, unknown))} "
                 f"(its effect columns: {have})"
             )
+        if self.law == "odds":
+            return self._odds_draws(us, kind, seed)
         k, alpha, e_ir = self.draws("k"), self.draws("alpha"), self.draws("e_ir")
         if getattr(self.config, "effects", ()):
             acc = self._effect_acc(us, kind, effects or {}, np.random.default_rng([seed, 1]))
@@ -252,6 +270,48 @@ class Posterior:
             noise = noise + frontier_gap_draws(rng, nu, w, bad, nu_bad, shape)
         # noise is on downstream *error*: accuracy moves the other way
         return np.clip(acc - noise, 0.0, 1.0)
+
+    @property
+    def law(self) -> str:
+        """Return the fitted law: ``"error"`` (the paper's) or ``"odds"``."""
+        return getattr(self.config, "law", "error")
+
+    def _odds_parts(self, us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the odds law's draws at ``us``, and ``x = logit(us)``.
+
+        Draws ``(n_draws, n_groups, n_us)`` of the mean and scatter sd of ``logit(acc_ds)``.
+        """
+        from scale_transfer.odds import logit, logit_mean, scatter_sd
+
+        x = logit(us)
+        xc = x[None, None, :] - self.groups["logit_us_ref"].to_numpy(float)[None, :, None]
+        mu = logit_mean(
+            self.draws("odds_level_group")[..., None],
+            self.draws("alpha")[..., None],
+            self.draws("logit_asymptote_group")[..., None],
+            xc,
+        )
+        sd = scatter_sd(
+            self.draws("log_scatter_group")[..., None],
+            self.draws("scatter_slope_group")[..., None],
+            xc,
+        )
+        return mu, sd, x
+
+    def _odds_draws(self, us: np.ndarray, kind: str, seed: int) -> np.ndarray:
+        """:meth:`predict_draws` for the odds law."""
+        from scale_transfer.extrapolation import apply_drift
+
+        if kind not in ("curve", "new-model"):
+            raise ValueError(f"kind must be 'curve' or 'new-model'; got {kind!r}")
+        mu, sd, x = self._odds_parts(us)
+        if kind == "curve":
+            return 1.0 / (1.0 + np.exp(-mu))
+        loc, scale = mu, sd
+        if self.drift is not None:
+            loc, scale = apply_drift(self.drift, self.group_labels, x, mu, sd)
+        z = loc + scale * np.random.default_rng(seed).standard_normal(mu.shape)
+        return 1.0 / (1.0 + np.exp(-z))
 
     def _gap_mean(self, acc: np.ndarray) -> np.ndarray:
         """Mean gap of a good model below the frontier accuracy ``acc`` (frontier fits)."""
@@ -469,6 +529,7 @@ class Posterior:
         parts = read_fit(path, config)
         post = cls(*parts[:7])
         post.file_info = parts.info
+        post.drift, post.self_check = parts.drift, parts.self_check
         return post
 
     def recheck(self, **kwargs: Any) -> Diagnostics:
@@ -477,7 +538,10 @@ class Posterior:
         Keywords as :func:`scale_transfer.sampling.check_convergence`: ``rhat_max`` (1.01),
         ``ess_min`` (400), ``strict``, ``var_names``.
         """
+        from scale_transfer.sampling import check_vars
+
         kwargs.setdefault("target_accept", self.sampler.target_accept)  # as sampled
+        kwargs.setdefault("var_names", check_vars(self.config))
         return check_convergence(self.dt, **kwargs)
 
     def __repr__(self) -> str:
@@ -513,6 +577,7 @@ def fit(
     *,
     percent: bool = False,
     min_points: int = MIN_POINTS,
+    self_check: bool = True,
     **kwargs: Any,
 ) -> Posterior:
     """Fit the hierarchical power-law model.
@@ -538,6 +603,10 @@ def fit(
         task with fewer where the other tasks inform its priors, as ``target="hull"`` does
         with a hull of 3 points (and warns below 3): lower it to fit hull points computed
         elsewhere (``target="all"`` on them is ``target="hull"`` on the whole cloud).
+    self_check : bool, default True
+        With ``extrapolation="lfo"``: also compute :attr:`Posterior.self_check` (one more
+        fit; :func:`scale_transfer.extrapolation.learn`). The drift layer itself costs one
+        fit beyond this one.
 
     Returns
     -------
@@ -560,8 +629,15 @@ def fit(
         else dataclasses.replace(sampler_config, **sampler_kw)
     )
     warn_on_choices(config)
+    if config.extrapolation == "lfo" and config.law != "odds":
+        raise ValueError("extrapolation='lfo' needs law='odds'")
     path_or_frame = data if not isinstance(data, os.PathLike) else str(data)
     fd: FitData = prepare_data(path_or_frame, config, min_points=min_points)
     sampler_config = resolve_sampler_config(sampler_config, fd, config)  # saved as sampled
     dt, diag = sample(fd, config, sampler_config)
-    return Posterior(dt, config, sampler_config, fd.groups, fd.frame, diag, fd.data_hash())
+    post = Posterior(dt, config, sampler_config, fd.groups, fd.frame, diag, fd.data_hash())
+    if config.extrapolation == "lfo":
+        from scale_transfer.extrapolation import learn
+
+        post.drift, post.self_check = learn(post, self_check=self_check)
+    return post

@@ -15,6 +15,8 @@ import xarray as xr
 
 from scale_transfer import suffstats
 from scale_transfer.config import (
+    ODDS_PARAMS,
+    PARAMS,
     TARGET_ACCEPT_DEFAULT,
     TARGET_ACCEPT_HIGH,
     ModelConfig,
@@ -53,6 +55,13 @@ _COMPILED: dict[tuple, Any] = {}
 
 
 def _data_updates(fd: FitData, stats: bool = False) -> dict[str, np.ndarray]:
+    if fd.logit_us is not None:  # the odds law
+        return {
+            "logit_us_ref": fd.groups["logit_us_ref"].to_numpy(float),
+            "logit_us": fd.logit_us,
+            "logit_ds_obs": fd.logit_ds,
+            "group_idx": fd.group_idx,
+        }
     ref = {"log_e_ref": fd.groups["log_e_ref"].to_numpy(float)}
     if stats:
         return ref | suffstats.moments(fd)
@@ -61,13 +70,18 @@ def _data_updates(fd: FitData, stats: bool = False) -> dict[str, np.ndarray]:
 
 def _uses_stats(fd: FitData, config: ModelConfig, exact: bool = False) -> bool:
     """Whether the nutpie model of these data is the sufficient-statistics one."""
+    if getattr(config, "law", "error") == "odds":
+        return False
     return not exact and suffstats.use_summary_stats(fd, config)
 
 
 def _cache_key(fd: FitData, config: ModelConfig, backend: str, exact: bool = False) -> tuple:
     stats = _uses_stats(fd, config, exact)
+    # centring as resolved for these data: a config that names it and one that resolves
+    # to it ("auto") build the same graph (the leave-future-out refits fix it)
+    resolved = dataclasses.replace(config, centered=is_centered(config, fd))
     return (
-        config.structure_hash(),
+        resolved.structure_hash(),
         tuple(fd.groups["setting"]),
         tuple(fd.groups["task"]),
         is_centered(config, fd),
@@ -141,8 +155,6 @@ def resolve_adaptation(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
         return sc
     chosen = "low_rank" if config.likelihood == "frontier" else "diag"
     return dataclasses.replace(sc, adaptation=chosen)
-
-
 
 
 def resolve_sampler_config(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:
@@ -241,7 +253,11 @@ def sample(fd: FitData, config: ModelConfig, sc: SamplerConfig) -> tuple[xr.Data
     t2 = time.perf_counter()
     out = _kept_groups(dt)
     diag = check_convergence(
-        out, strict=sc.strict, target_accept=sc.target_accept, expected=(sc.chains, sc.draws)
+        out,
+        var_names=check_vars(config),
+        strict=sc.strict,
+        target_accept=sc.target_accept,
+        expected=(sc.chains, sc.draws),
     )
     diag.compile_seconds, diag.sample_seconds, diag.compile_cached = t1 - t0, t2 - t1, cached
     diag.summary_stats = stats_used
@@ -262,6 +278,8 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
     A group the least squares cannot fit (fewer than 4 points, a failed fit) starts at the
     mean of the others. Variables not named here keep PyMC's default start.
     """
+    if getattr(config, "law", "error") == "odds":
+        return odds_start(fd, config)
     from scale_transfer.lsq import fit_lsq
 
     n_groups = len(fd.groups)
@@ -292,14 +310,23 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         start["gap"], start["sigma"] = vals[:, 3], 0.5 * vals[:, 3]
     else:
         start["sigma"] = vals[:, 3]
+    start.update(_pooled_start(fd, config, dict(zip(PARAMS, vals[:, :3].T, strict=True))))
+    return start
+
+
+def _pooled_start(
+    fd: FitData, config: ModelConfig, per_group: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Return starting values of pooled per-group parameters from one value per group each."""
+    n_groups = len(fd.groups)
+    start: dict[str, np.ndarray] = {}
     if config.by_setting and len(fd.settings) > 1:
         task_of_group = fd.groups["task"].map({t: i for i, t in enumerate(fd.tasks)}).to_numpy()
         n_tasks = len(fd.tasks)
     else:
         task_of_group, n_tasks = np.arange(n_groups), n_groups
     centered = is_centered(config, fd)
-    for j, name in enumerate(("log_level", "log_alpha", "logit_e_ir")):
-        v = vals[:, j]
+    for name, v in per_group.items():
         if config.pooling == "complete":
             start[name] = np.asarray(v.mean())
             continue
@@ -318,6 +345,58 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         if config.by_setting and len(fd.settings) > 1:
             start[f"{name}_setting"] = np.zeros(len(fd.settings))
     return start
+
+
+def odds_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
+    """Return starting values for the odds law (constrained scale, by name).
+
+    Per group, least squares of the law in ``logit(acc_ds)`` (asymptote logit in
+    [-3, 8], four starts) and the log of its residual sd; the scatter slope starts at 0.
+    """
+    from scipy import optimize
+
+    from scale_transfer.odds import logit_mean
+
+    n_groups = len(fd.groups)
+    vals = np.full((n_groups, 5), np.nan)
+    x_ref = fd.groups["logit_us_ref"].to_numpy(float)
+    for g in range(n_groups):
+        m = fd.group_idx == g
+        if m.sum() < 4:
+            continue
+        xc, y = fd.logit_us[m] - x_ref[g], fd.logit_ds[m]
+        slope = float(np.clip(np.polyfit(xc, y, 1)[0], 0.05, 20.0))
+        best = None
+        for c in (1.0, 3.0, 6.0):
+            x0 = np.array([float(np.mean(y)), np.log(slope), c])
+            try:
+                r = optimize.least_squares(
+                    lambda t, xc=xc, y=y: logit_mean(t[0], np.exp(t[1]), t[2], xc) - y,
+                    x0,
+                    bounds=([-20.0, -3.0, -3.0], [20.0, 3.0, 8.0]),
+                )
+            except ValueError:
+                continue
+            if np.isfinite(r.cost) and (best is None or r.cost < best.cost):
+                best = r
+        if best is None:
+            continue
+        rmse = float(np.sqrt(2.0 * best.cost / m.sum()))
+        vals[g] = (*best.x, np.log(max(rmse, 1e-3)), 0.0)
+    if np.isnan(vals).all():
+        return {}
+    vals = np.where(np.isnan(vals), np.nanmean(vals, axis=0), vals)
+    return _pooled_start(fd, config, dict(zip(ODDS_PARAMS, vals.T, strict=True)))
+
+
+def check_vars(config: ModelConfig) -> tuple[str, ...]:
+    """Return the variables whose convergence is checked.
+
+    :data:`CHECK_VARS`, and for the odds law its scatter slope too.
+    """
+    if getattr(config, "law", "error") == "odds":
+        return (*CHECK_VARS, "scatter_slope_group")
+    return CHECK_VARS
 
 
 def _layout(model: Any, compiled: Any) -> list[tuple[str, slice, tuple[int, ...], bool]]:
@@ -468,5 +547,3 @@ def _kept_groups(dt: xr.DataTree) -> xr.DataTree:
     out["posterior"] = dt["posterior"]
     out["sample_stats"] = dt["sample_stats"]
     return out
-
-

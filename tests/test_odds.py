@@ -1,0 +1,165 @@
+"""The odds-space law, its drift layer (leave-future-out) and the extrapolation self-check."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from scale_transfer.config import ModelConfig
+from scale_transfer.extrapolation import CAP, apply_drift, band_split
+from scale_transfer.odds import logit, logit_mean
+from scale_transfer.posterior import Posterior, fit
+from scale_transfer.selfcheck import ALL, LEVELS, crps_draws, score_table
+
+pytestmark = pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+
+#: per task: a, alpha, asymptote c, scatter sd in logit units
+TRUTH = {"t1": (0.5, 1.2, 0.9, 0.15), "t2": (-0.5, 0.8, 0.97, 0.2), "t3": (0.0, 1.5, 0.8, 0.1)}
+KICK = 1.5  # the top eighth of each task sits above the law by this much per logit beyond
+
+
+def odds_data(n=60, seed=0, kick=KICK):
+    """Points of the odds law; above the 7/8 quantile of logit US they drift upwards."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task, (a, alpha, c, sd) in TRUTH.items():
+        us = np.sort(rng.uniform(0.3, 0.85, n))
+        x = logit(us)
+        hinge = np.maximum(x - np.quantile(x, 7 / 8), 0.0)
+        y = logit(c * expit(a + alpha * x)) + kick * hinge + sd * rng.standard_normal(n)
+        rows.append(pd.DataFrame({"model": [f"m{i:03d}" for i in range(n)], "task": task,
+                                  "us_acc": us, "ds_acc": expit(y)}))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+SAMPLER = dict(draws=200, tune=300, chains=2, seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return fit(odds_data(kick=0.0), law="odds", **SAMPLER)
+
+
+@pytest.fixture(scope="module")
+def lfo():
+    return fit(odds_data(), law="odds", extrapolation="lfo", **SAMPLER)
+
+
+def test_law_is_stable_and_matches_its_definition():
+    x = np.linspace(-4, 6, 9)
+    direct = logit(0.9 * expit(0.3 + 1.2 * x))
+    np.testing.assert_allclose(logit_mean(0.3, 1.2, logit(0.9), x), direct, atol=1e-9)
+    # near c -> 1 the law is logit-linear, without cancellation
+    np.testing.assert_allclose(logit_mean(0.0, 1.0, 40.0, np.array([30.0])), [30.0], atol=1e-3)
+
+
+def test_config_refuses_what_the_odds_law_lacks_and_keeps_old_hashes():
+    with pytest.raises(ValueError, match="law"):
+        ModelConfig(law="power")
+    with pytest.raises(ValueError, match="gaussian"):
+        ModelConfig(law="odds", likelihood="student_t")
+    with pytest.raises(ValueError, match="needs law='odds'"):
+        fit(odds_data(), extrapolation="lfo", **SAMPLER)
+    # the paper's law keeps its hash; the drift layer is not part of the sampled model
+    assert (
+        ModelConfig(extrapolation="lfo", law="odds").structure_hash()
+        == ModelConfig(law="odds").structure_hash()
+    )
+    assert ModelConfig().structure_hash() != ModelConfig(law="odds").structure_hash()
+
+
+def test_odds_fit_recovers_the_law_and_predicts(plain):
+    s = plain.summary(prob=0.9)
+    assert list(s.task) == [*TRUTH, "(new task)"]
+    assert np.all((s["lower"] > 0) & (s["upper"] <= 1))
+    us = np.array([0.4, 0.6, 0.8])
+    mean_curve = plain.predict_draws(us, "curve").mean(0)
+    for g, (a, alpha, c, _) in enumerate(TRUTH.values()):
+        np.testing.assert_allclose(mean_curve[g], c * expit(a + alpha * logit(us)), atol=0.03)
+    alpha = plain.summary(var="alpha").set_index("task")
+    assert alpha.loc["t3", "mean"] > alpha.loc["t2", "mean"]
+    curve = plain.predict_draws([0.5, 0.9], "curve")
+    new = plain.predict_draws([0.5, 0.9], "new-model")
+    assert curve.shape == new.shape == (400, 3, 2)
+    assert np.all(curve < plain.draws("asymptote")[..., None] + 1e-12)  # below the asymptote
+    assert np.all(new.std(0) > curve.std(0))  # the scatter widens the new-model draws
+    assert plain.drift is None and plain.self_check is None
+
+
+def test_band_split_takes_the_top_ninth_per_task():
+    data = odds_data().assign(setting="s")
+    rest, band, sizes = band_split(data)
+    assert sizes == {("s", t): 7 for t in TRUTH}  # ceil(60 / 9)
+    for task in TRUTH:
+        assert band[band.task == task].us_acc.min() >= rest[rest.task == task].us_acc.max()
+
+
+def test_apply_drift_shifts_beyond_the_data_only_and_caps_the_shift():
+    drift = pd.DataFrame({"group": ["g"], "x_max": [1.0], "reach": [0.5], "beta": [2.0],
+                          "kappa2": [4.0], "var_beta": [0.0]})  # fmt: skip
+    x = np.array([0.0, 1.0, 1.25, 3.0])
+    mu, sd = np.zeros((1, 1, 4)), np.ones((1, 1, 4))
+    loc, scale = apply_drift(drift, ["g"], x, mu, sd)
+    # inside: as fitted; at the edge: kappa only; beyond: beta d, capped at beta * reach
+    np.testing.assert_allclose(loc[0, 0], [0.0, 0.0, 0.5, 2.0 * CAP * 0.5])
+    np.testing.assert_allclose(scale[0, 0], [1.0, 2.0, np.sqrt(4 + 0.25), np.sqrt(4 + 16)])
+    # a negative drift moves the other way
+    loc2, _ = apply_drift(drift.assign(beta=-2.0), ["g"], x, mu, sd)
+    np.testing.assert_allclose(loc2[0, 0], -loc[0, 0])
+
+
+def test_lfo_learns_an_upward_drift_and_carries_it_beyond_the_data(lfo):
+    d = lfo.drift.set_index("group")
+    assert list(d.index) == list(TRUTH)
+    assert (d["beta"] > 0).all()  # the band sits above the inner fit
+    assert (d["reach"] > 0).all() and (d["kappa2"] > 0).all()
+    us_max = lfo.data.groupby("task")["us_acc"].max()
+    far = float(expit(logit(us_max.max()) + 1.0))
+    inside = float(lfo.data.us_acc.median())
+    layered = lfo.predict_draws([inside, far], "new-model", seed=1)
+    lfo_drift, lfo.drift = lfo.drift, None
+    try:
+        bare = lfo.predict_draws([inside, far], "new-model", seed=1)
+    finally:
+        lfo.drift = lfo_drift
+    np.testing.assert_array_equal(layered[..., 0], bare[..., 0])  # inside: as fitted
+    # beyond: shifted up (in logit: the median moves with it) and wider
+    assert np.all(np.median(layered[..., 1], 0) > np.median(bare[..., 1], 0))
+    assert np.all(np.ptp(logit(layered[..., 1]), 0) > np.ptp(logit(bare[..., 1]), 0))
+
+
+def test_self_check_table(lfo):
+    t = lfo.self_check
+    cols = ["task", "setting", "n", *(f"cov{round(p * 100)}" for p in LEVELS), "crps", "mse",
+            "bias", "width90"]  # fmt: skip
+    assert list(t.columns) == cols
+    assert list(t.task) == [*TRUTH, ALL]
+    assert t.set_index("task").loc[ALL, "n"] == 21
+    cov = t[[f"cov{round(p * 100)}" for p in LEVELS]].to_numpy()
+    assert np.all((cov >= 0) & (cov <= 1)) and np.all(np.diff(cov, axis=1) >= 0)
+    assert (t.crps > 0).all() and (t.mse > 0).all() and (t.width90 > 0).all()
+
+
+def test_save_and_load_keep_the_drift_layer_and_the_self_check(lfo, tmp_path):
+    path = lfo.save(tmp_path / "odds.nc")
+    back = Posterior.load(path)
+    assert back.config == lfo.config
+    pd.testing.assert_frame_equal(back.drift, lfo.drift, check_dtype=False)
+    pd.testing.assert_frame_equal(back.self_check, lfo.self_check, check_dtype=False)
+    np.testing.assert_allclose(
+        back.predict_draws([0.95], "new-model"), lfo.predict_draws([0.95], "new-model")
+    )
+
+
+def test_crps_of_draws():
+    rng = np.random.default_rng(0)
+    draws = rng.standard_normal((4000, 1))
+    # CRPS of a standard normal at 0: 2 phi(0) - 1 - 2 * 0 ... = (sqrt(2) - 1) / sqrt(pi)
+    np.testing.assert_allclose(crps_draws(draws, np.zeros(1)), (np.sqrt(2) - 1) / np.sqrt(np.pi),
+                               atol=0.01)  # fmt: skip
+    pts = pd.DataFrame({"setting": "s", "task": ["a", "a", "b"], "ds_acc": [0.5, 0.6, 0.7],
+                        "pred": [0.5, 0.5, 0.8], "crps": 0.1, **{f"in{round(p * 100)}": 1.0
+                        for p in LEVELS}, "w90": 0.2})  # fmt: skip
+    t = score_table(pts).set_index("task")
+    np.testing.assert_allclose(t.loc[ALL, "bias"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(t.loc["a", "mse"], 0.005)
