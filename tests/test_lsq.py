@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scale_transfer.lsq import bootstrap as lsq_bootstrap
 from scale_transfer.law import ds_acc
 from scale_transfer.lsq import (
     BOUNDS,
@@ -13,6 +12,7 @@ from scale_transfer.lsq import (
     lsq_interval,
     predict_lsq,
 )
+from scale_transfer.lsq import bootstrap as lsq_bootstrap
 from scale_transfer.simulate import simulate
 
 

@@ -2,7 +2,7 @@
 
 Intervals are equal-tailed (``"eti"``, the default: quantiles at ``(1-prob)/2`` and
 ``(1+prob)/2``) or highest-density (``"hdi"``); the probability and kind travel together as
-``prob`` and ``kind`` (``interval_kind`` where ``kind`` names something else).
+``prob`` and ``interval_kind``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def accuracies(values: ArrayLike, name: str) -> np.ndarray:
 
 
 def interval(
-    samples: np.ndarray, prob: float = DEFAULT_PROB, kind: str = DEFAULT_KIND
+    samples: np.ndarray, prob: float = DEFAULT_PROB, interval_kind: str = DEFAULT_KIND
 ) -> tuple[np.ndarray, np.ndarray]:
     """Credible interval over the first axis of ``samples``, computed by arviz-stats.
 
@@ -40,7 +40,7 @@ def interval(
         Draws along axis 0.
     prob : float
         Probability mass in (0, 1).
-    kind : {"eti", "hdi"}
+    interval_kind : {"eti", "hdi"}
         Equal-tailed (:func:`arviz_stats.eti`) or highest-density (:func:`arviz_stats.hdi`).
 
     Returns
@@ -49,9 +49,9 @@ def interval(
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1); got {prob}")
-    if kind not in INTERVAL_KINDS:
-        raise ValueError(f"interval kind must be one of {INTERVAL_KINDS}; got {kind!r}")
+    if interval_kind not in INTERVAL_KINDS:
+        raise ValueError(f"interval kind must be one of {INTERVAL_KINDS}; got {interval_kind!r}")
     samples = np.asarray(samples, dtype=float)
-    fn = azs.eti if kind == "eti" else azs.hdi
+    fn = azs.eti if interval_kind == "eti" else azs.hdi
     both = np.asarray(fn(samples, prob=prob, axis=0))
     return both[..., 0], both[..., 1]

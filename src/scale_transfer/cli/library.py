@@ -192,7 +192,7 @@ def summary(
     if var not in SUMMARY_VARS:
         fail(f"--var must be one of {', '.join(SUMMARY_VARS)}; got {var!r}")
     post = Posterior.load(model)
-    df = post.summary(prob=prob, kind=interval.value, var=var)
+    df = post.summary(prob=prob, interval_kind=interval.value, var=var)
     df = df.rename(columns={"interval": "interval_kind"})
     cols = ["task", "mean", "lower", "upper", "prob", "interval_kind", "setting", "median", "sd"]
     write_table(df[cols + ["n"]], out, overwrite)

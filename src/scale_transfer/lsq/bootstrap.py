@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scale_transfer import hull as _hull
+from scale_transfer.config import DEFAULT_PROB
 from scale_transfer.data import setting_of
 from scale_transfer.lsq.fit import (
     BOUNDS,
@@ -250,7 +251,7 @@ def fit_lsq_frame(
     df: pd.DataFrame,
     target: Literal["all", "hull"] = "all",
     n_boot: int = 1000,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     seed: int | None = 0,
     *,
     hull_resample: Literal["points", "hull"] = "points",

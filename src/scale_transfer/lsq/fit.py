@@ -11,6 +11,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
+from scale_transfer.config import DEFAULT_PROB
 from scale_transfer.law import ds_acc as law_ds_acc
 
 __all__ = ["BOUNDS", "FRAME_COLUMNS", "LsqFit", "fit_lsq", "lsq_interval", "predict_lsq"]
@@ -282,7 +283,7 @@ def predict_lsq(fit: LsqFit | Mapping[str, Any] | pd.Series, us_acc: ArrayLike) 
 
 
 def lsq_interval(
-    fit_row: LsqFit | Mapping[str, Any] | pd.Series, us_acc: ArrayLike, prob: float = 0.9
+    fit_row: LsqFit | Mapping[str, Any] | pd.Series, us_acc: ArrayLike, prob: float = DEFAULT_PROB
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gaussian predictive interval of a least-squares fit: the curve ± z * sigma.
 

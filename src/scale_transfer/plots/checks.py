@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB
 from scale_transfer.law import ds_acc
 from scale_transfer.plots.common import (
     C_ASYM,
@@ -63,9 +64,9 @@ def _predictive_bounds(
 def ppc_plot(
     post: Posterior,
     *,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     inner_prob: float | None = None,
-    interval_kind: str = "eti",
+    interval_kind: str = DEFAULT_KIND,
     ncols: int = 4,
     n_grid: int = 80,
 ) -> Figure:
@@ -262,7 +263,7 @@ def trace_or_rank_plot(
 def _prior_asymptote(ax, asym: np.ndarray) -> None:  # noqa: ANN001
     """Histogram of the prior's asymptote draws, titled with its 90% equal-tailed interval."""
     ax.hist(asym, bins=40, range=(0, 1), color=C_ASYM, alpha=0.7)
-    lo, hi = interval(asym, 0.9, "eti")
+    lo, hi = interval(asym, DEFAULT_PROB, DEFAULT_KIND)
     ax.set_title(
         f"prior of the asymptote\n90% equal-tailed interval [{lo:.2f}, {hi:.2f}]", fontsize=9
     )

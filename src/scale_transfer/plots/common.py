@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import DEFAULT_KIND
+
 if TYPE_CHECKING:
     from scale_transfer.posterior import Posterior
 
@@ -125,14 +127,16 @@ INTERVAL_NAMES = {"eti": "equal-tailed", "hdi": "highest-density"}
 
 
 # ------------------------------------------------------------------------ interval names
-def interval_label(prob: float, kind: str = "eti", what: str = "credible interval") -> str:
+def interval_label(
+    prob: float, interval_kind: str = DEFAULT_KIND, what: str = "credible interval"
+) -> str:
     """Name an interval, e.g. ``"90% equal-tailed credible interval"``.
 
     Parameters
     ----------
     prob : float
         Probability in (0, 1).
-    kind : {"eti", "hdi"}
+    interval_kind : {"eti", "hdi"}
         Interval kind.
     what : str
         The noun, e.g. ``"credible band"``.
@@ -141,15 +145,17 @@ def interval_label(prob: float, kind: str = "eti", what: str = "credible interva
     -------
     str
     """
-    if kind not in INTERVAL_NAMES:
-        raise ValueError(f"interval kind must be one of {tuple(INTERVAL_NAMES)}; got {kind!r}")
-    return f"{100 * prob:g}% {INTERVAL_NAMES[kind]} {what}"
+    if interval_kind not in INTERVAL_NAMES:
+        raise ValueError(
+            f"interval kind must be one of {tuple(INTERVAL_NAMES)}; got {interval_kind!r}"
+        )
+    return f"{100 * prob:g}% {INTERVAL_NAMES[interval_kind]} {what}"
 
 
-def short_label(prob: float, kind: str = "eti") -> str:
+def short_label(prob: float, interval_kind: str = DEFAULT_KIND) -> str:
     """Name an interval in a column header, e.g. ``"90% ETI"``."""
-    interval_label(prob, kind)  # checks the kind
-    return f"{100 * prob:g}% {kind.upper()}"
+    interval_label(prob, interval_kind)  # checks the kind
+    return f"{100 * prob:g}% {interval_kind.upper()}"
 
 
 # ------------------------------------------------------------------- per-task baselines

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB
 from scale_transfer.law import ds_acc
 from scale_transfer.plots.common import (
     C_ASYM,
@@ -188,11 +189,11 @@ def _limits(
 def figure_a(
     post: Posterior,
     *,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     lsq: pd.DataFrame | None = None,
     extrapolate_to: float = 1.0,
     truth: pd.DataFrame | None = None,
-    interval_kind: str = "eti",
+    interval_kind: str = DEFAULT_KIND,
     ncols: int = 4,
     n_grid: int = 160,
     zoom: bool = False,
@@ -231,7 +232,7 @@ def figure_a(
         Zoom on the extrapolation: each panel shows the upper 40% of the observed US range
         and beyond, with the DS axis fitted to the credible band (points below are cut).
     summary : pandas.DataFrame, optional
-        ``post.summary(prob=prob, kind=interval_kind)`` when the caller has it already.
+        ``post.summary(prob=prob, interval_kind=interval_kind)`` when the caller has it already.
 
     Returns
     -------
@@ -243,7 +244,7 @@ def figure_a(
     curve_name = "law + discrepancy" if getattr(post.config, "discrepancy", False) else "law"
     if getattr(post.config, "effects", ()):
         curve_name += " (population curve: effects at 0)"
-    asym = post.summary(prob=prob, kind=interval_kind) if summary is None else summary
+    asym = post.summary(prob=prob, interval_kind=interval_kind) if summary is None else summary
     norm = _params_norm(post.data)
     fig, axes, flat, ncols = panel_grid(len(groups), ncols, (3.5, 2.9), extra_h=0.9)
     band_name = interval_label(prob, interval_kind, "credible band")
@@ -331,10 +332,10 @@ def _forest_handles(
 def forest_asymptotes(
     post: Posterior,
     *,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     lsq: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
-    interval_kind: str = "eti",
+    interval_kind: str = DEFAULT_KIND,
     inner_prob: float | None = None,
     lsq_prob: float | None = None,
     summary: pd.DataFrame | None = None,
@@ -362,7 +363,7 @@ def forest_asymptotes(
         Probability of the least-squares bootstrap interval; default the ``prob`` that
         ``fit_lsq_frame`` recorded in ``lsq.attrs``.
     summary : pandas.DataFrame, optional
-        ``post.summary(prob=prob, kind=interval_kind)`` when the caller has it already.
+        ``post.summary(prob=prob, interval_kind=interval_kind)`` when the caller has it already.
 
     Returns
     -------
@@ -371,8 +372,8 @@ def forest_asymptotes(
     inner_prob = check_nested(prob, inner_prob)
     lsq_prob = lsq_interval_prob(lsq, lsq_prob, prob)
     truth = with_asymptote(truth)
-    outer = post.summary(prob=prob, kind=interval_kind) if summary is None else summary
-    inner = post.summary(prob=inner_prob, kind=interval_kind)
+    outer = post.summary(prob=prob, interval_kind=interval_kind) if summary is None else summary
+    inner = post.summary(prob=inner_prob, interval_kind=interval_kind)
     n_groups = len(post.groups)
     labels = [*post.group_labels]
     multi = outer["setting"].nunique() > 1

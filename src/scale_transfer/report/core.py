@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from scale_transfer.config import VERSION
+from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB, VERSION
 from scale_transfer.publish import write_atomic
 from scale_transfer.report import tables, text
 from scale_transfer.report.document import Block, Document, Figure, Section, Verdict
@@ -158,8 +158,8 @@ def _sections(
 def build_document(
     post: Posterior,
     *,
-    prob: float = 0.9,
-    interval_kind: str = "eti",
+    prob: float = DEFAULT_PROB,
+    interval_kind: str = DEFAULT_KIND,
     lsq: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     lsq_prob: float | None = None,
@@ -179,11 +179,11 @@ def build_document(
     kind = interval_kind
     lsq_prob = tables.lsq_interval_prob(lsq, lsq_prob, prob)
     cfg = post.config
-    summary = post.summary(prob=prob, kind=kind)  # the one summary: tables and figures
+    summary = post.summary(prob=prob, interval_kind=kind)  # the one summary: tables and figures
     asym = tables.asymptote_table(
-        post, prob, kind=kind, lsq=lsq, truth=truth, lsq_prob=lsq_prob, summary=summary
+        post, prob, interval_kind=kind, lsq=lsq, truth=truth, lsq_prob=lsq_prob, summary=summary
     )
-    extra = tables.extrapolation_table(post, us_acc, prob, kind=kind)
+    extra = tables.extrapolation_table(post, us_acc, prob, interval_kind=kind)
     asym_shown, extra_shown = _shown_tables(asym, extra, prob, kind)
     check = _self_check(post, self_check)
     specs = figure_specs(post, summary, prob, kind, lsq, truth, lsq_prob)
@@ -193,8 +193,7 @@ def build_document(
             f"scale-transfer report: {cfg.target} fit of {len(post.groups)} tasks "
             f"({cfg.pooling} pooling, {cfg.likelihood} likelihood)"
         ),
-        meta=f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by scale-transfer "
-        f"{VERSION}.",
+        meta=f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by scale-transfer {VERSION}.",
         verdict=_verdict(post),
         tables={
             "asymptotes": asym_shown,
@@ -228,11 +227,11 @@ def write_report(
     post: Posterior,
     out_dir: str | os.PathLike,
     *,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     lsq: pd.DataFrame | None = None,
     title: str | None = None,
     truth: pd.DataFrame | None = None,
-    interval_kind: str = "eti",
+    interval_kind: str = DEFAULT_KIND,
     lsq_prob: float | None = None,
     us_acc: Sequence[float] = EXTRAPOLATION_US,
     figures: Sequence[str] = FIGURES,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB
 from scale_transfer.plots.common import (
     INTERVAL_NAMES,
     interval_label,
@@ -87,9 +88,9 @@ def _check_summary(summary: pd.DataFrame, prob: float, kind: str) -> None:
 
 def asymptote_table(
     post: Posterior,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     *,
-    kind: str = "eti",
+    interval_kind: str = DEFAULT_KIND,
     lsq: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     lsq_prob: float | None = None,
@@ -103,7 +104,7 @@ def asymptote_table(
         The fit.
     prob : float
         Interval probability.
-    kind : {"eti", "hdi"}
+    interval_kind : {"eti", "hdi"}
         Interval kind.
     lsq : pandas.DataFrame, optional
         :func:`scale_transfer.lsq.fit_lsq_frame` output: adds ``lsq`` (the estimate) and its
@@ -113,7 +114,7 @@ def asymptote_table(
     lsq_prob : float, optional
         Probability of the bootstrap interval (default ``prob``), named in ``lsq interval``.
     summary : pandas.DataFrame, optional
-        ``post.summary(prob=prob, kind=kind)`` when the caller has it already.
+        ``post.summary(prob=prob, interval_kind=interval_kind)`` when the caller has it already.
 
     Returns
     -------
@@ -122,10 +123,10 @@ def asymptote_table(
         :meth:`Posterior.summary`, ``interval`` naming kind and probability) and the
         optional columns.
     """
-    s = post.summary(prob=prob, kind=kind) if summary is None else summary
-    _check_summary(s, prob, kind)
+    s = post.summary(prob=prob, interval_kind=interval_kind) if summary is None else summary
+    _check_summary(s, prob, interval_kind)
     out = s[["task", "setting", "n", "median", "mean", "sd", "lower", "upper"]].copy()
-    out["interval"] = interval_label(prob, kind)
+    out["interval"] = interval_label(prob, interval_kind)
     keys = list(zip(s["setting"].astype(str), s["task"].astype(str), strict=True))
     if lsq is not None:
         rows = [task_row(lsq, st, t) for st, t in keys]
@@ -157,9 +158,9 @@ def asymptote_table(
 def extrapolation_table(
     post: Posterior,
     us_acc: Sequence[float] = EXTRAPOLATION_US,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     *,
-    kind: str = "eti",
+    interval_kind: str = DEFAULT_KIND,
 ) -> pd.DataFrame:
     """DS accuracy predicted at the given US accuracies, and what it adds to the data's best.
 
@@ -171,7 +172,7 @@ def extrapolation_table(
         Upstream accuracies.
     prob : float
         Interval probability.
-    kind : {"eti", "hdi"}
+    interval_kind : {"eti", "hdi"}
         Interval kind.
 
     Returns
@@ -185,8 +186,8 @@ def extrapolation_table(
         and the DS accuracy of a new model there (``kind="new-model"``). ``extrapolated``
         is True beyond the largest observed US accuracy of the task.
     """
-    curve = post.predict(us_acc, prob=prob, kind="curve", interval_kind=kind)
-    new = post.predict(us_acc, prob=prob, kind="new-model", interval_kind=kind)
+    curve = post.predict(us_acc, prob=prob, kind="curve", interval_kind=interval_kind)
+    new = post.predict(us_acc, prob=prob, kind="new-model", interval_kind=interval_kind)
     d = post.data
     us_max = d.groupby([d["setting"].astype(str), d["task"].astype(str)])["us_acc"].max()
     g = post.groups
@@ -197,7 +198,7 @@ def extrapolation_table(
     # the curve at the asked US accuracies and at each task's best observed one, same draws
     x = post.predict_draws(np.concatenate([us, np.nan_to_num(top_g, nan=0.5)]), kind="curve")
     gain = x[:, :, :n_us] - x[:, np.arange(n_g), n_us + np.arange(n_g)][:, :, None]
-    g_lo, g_hi = interval(gain.reshape(gain.shape[0], -1), prob, kind)
+    g_lo, g_hi = interval(gain.reshape(gain.shape[0], -1), prob, interval_kind)
     beyond = (us[None, :] > top_g[:, None]).reshape(-1)
     g_med = np.median(gain, axis=0).reshape(-1)
     top = np.repeat(top_g, n_us)  # predict's rows: group-major, us_acc within a group
@@ -218,7 +219,9 @@ def extrapolation_table(
             "new model lower": new["lower"],
             "new model upper": new["upper"],
             # curve: a credible interval of the law; new model: a predictive interval
-            "interval": interval_label(prob, kind, "credible (curve) / predictive (new model)"),
+            "interval": interval_label(
+                prob, interval_kind, "credible (curve) / predictive (new model)"
+            ),
         }
     )
 
