@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 OUT ?= report
 
-.PHONY: install demo test test-fast bench lint clean browser
+.PHONY: install demo test test-fast bench lint clean browser notebooks
 
 $(BIN)/scale-transfer: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need Python >= 3.12 (set PYTHON=...)"; exit 2; }
@@ -30,6 +30,10 @@ test: install browser
 
 test-fast: install browser
 	$(BIN)/python -m pytest
+
+# Execute notebooks/*.ipynb at full size and store them with their outputs (notebooks/README.md)
+notebooks: install
+	$(BIN)/python tools/run_notebooks.py
 
 lint: install
 	$(BIN)/ruff check .
