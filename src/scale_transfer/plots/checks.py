@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -156,26 +155,18 @@ def ppc_plot(
     return fig
 
 
-def _rank_bounds(n: int, bins: int, prob: float = 0.99) -> tuple[float, float]:
-    """Range of a uniform rank histogram's bin count (binomial quantiles)."""
-    from scipy import stats
-
-    lo, hi = stats.binom.ppf([(1 - prob) / 2, (1 + prob) / 2], n, 1.0 / bins)
-    return float(lo), float(hi)
-
-
 def trace_or_rank_plot(
     post: Posterior,
     *,
     var_names: Sequence[str] = ("k", "alpha", "e_ir"),
-    bins: int = 20,
-    max_cols: int = 8,
 ) -> Figure:
-    """Rank histograms per chain of the per-task parameters (Vehtari et al., 2021).
+    """Rank plots per chain of the per-task parameters, drawn by arviz-plots.
 
-    Draws of all chains are ranked together; each chain's histogram of ranks should be flat
-    (inside the grey 99% band of a uniform histogram) when the chains mix. Each panel gives
-    the rank-normalized split R-hat.
+    :func:`arviz_plots.plot_rank`: for each variable and task, the difference between each
+    chain's empirical CDF of fractional ranks (all chains ranked together) and the uniform
+    CDF, with a simultaneous envelope (Säilynoja et al. 2022). Lines that stay inside the
+    envelope mean the chains agree. The title gives each variable's largest rank-normalized
+    split R-hat.
 
     Parameters
     ----------
@@ -183,17 +174,13 @@ def trace_or_rank_plot(
         The fit.
     var_names : sequence of str
         Per-group variables to show.
-    bins : int
-        Histogram bins.
-    max_cols : int
-        Panels per row; more groups wrap onto further rows.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     import arviz as az
-    from scipy import stats
+    import arviz_plots as azp
 
     ds = post.dt["posterior"].to_dataset()
     names = [v for v in var_names if v in ds.data_vars]
@@ -203,58 +190,27 @@ def trace_or_rank_plot(
     if scalar:
         raise ValueError(
             f"trace_or_rank_plot draws per-group variables; {', '.join(scalar)} "
-            "has no 'group' dimension (plot it with arviz, e.g. az.plot_rank)"
+            "has no 'group' dimension (plot it with arviz_plots.plot_rank)"
         )
     rhat = az.rhat(ds[names])
-    labels = post.group_labels
-    n_groups = len(labels)
-    ncols = max(1, min(max_cols, n_groups))
-    rows_per_var = math.ceil(n_groups / ncols)
-    nrows = rows_per_var * len(names)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(1.9 * ncols + 0.6, 1.45 * nrows + 1.0),
-        squeeze=False,
-        layout="constrained",
-        sharey=True,
+    worst = ", ".join(f"{v} {float(rhat[v].max()):.3f}" for v in names)
+    n_panels = len(names) * ds.sizes["group"]
+    ncols = min(4, n_panels)
+    nrows = -(-n_panels // ncols)
+    pc = azp.plot_rank(
+        post.dt,
+        var_names=names,
+        backend="matplotlib",
+        col_wrap=ncols,
+        figure_kwargs={"figsize": (3.3 * ncols, 2.3 * nrows + 0.6), "layout": "constrained"},
     )
+    fig = pc.viz["figure"]
+    fig = fig.item() if hasattr(fig, "item") else fig
     n_chain, n_draw = ds.sizes["chain"], ds.sizes["draw"]
-    edges = np.linspace(0, n_chain * n_draw, bins + 1)
-    lo_b, hi_b = _rank_bounds(n_draw, bins)
-    colors = plt.get_cmap("tab10")(np.arange(n_chain) % 10)
-    for vi, name in enumerate(names):
-        da = ds[name].transpose("chain", "draw", ...)
-        vals = np.asarray(da.values, dtype=float).reshape(n_chain, n_draw, -1)
-        for g in range(n_groups):
-            r, c = vi * rows_per_var + g // ncols, g % ncols
-            ax = axes[r, c]
-            x = vals[:, :, g]
-            ranks = stats.rankdata(x.reshape(-1)).reshape(x.shape)
-            ax.axhspan(lo_b, hi_b, color="0.88", lw=0)
-            ax.axhline(n_draw / bins, color="0.5", lw=0.7, ls="--")
-            for ch in range(n_chain):
-                counts, _ = np.histogram(ranks[ch], bins=edges)
-                ax.stairs(counts, edges, color=colors[ch], lw=1.0, baseline=None)
-            rh = float(np.asarray(rhat[name].values).reshape(-1)[g]) if name in rhat else np.nan
-            bad = np.isfinite(rh) and rh > 1.01
-            ax.set_title(
-                f"{name} | {labels[g]}\nR-hat {rh:.3f}",
-                fontsize=8,
-                color="#d7301f" if bad else "black",
-            )
-            ax.set_xticks([])
-            ax.tick_params(labelsize=7)
-            if c == 0:
-                ax.set_ylabel("draws per bin", fontsize=8)
-        for g in range(n_groups, rows_per_var * ncols):
-            fig.delaxes(axes[vi * rows_per_var + g // ncols, g % ncols])
-    handles = [Line2D([], [], color=colors[ch], label=f"chain {ch}") for ch in range(n_chain)]
-    handles.append(Patch(color="0.88", label="99% range of a uniform rank histogram"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(6, len(handles)), fontsize=8)
     fig.suptitle(
-        f"Rank plots ({n_chain} chains x {n_draw} draws, {bins} bins; x: rank of the draw "
-        "among all chains): flat histograms mean the chains agree",
+        f"Rank plots ({n_chain} chains x {n_draw} draws): each chain's ECDF of fractional "
+        f"ranks minus the uniform, inside the envelope when the chains agree. Largest R-hat: "
+        f"{worst}",
         fontsize=10,
     )
     return fig
