@@ -11,11 +11,12 @@ import pytest
 from scipy import integrate, stats
 
 from scale_transfer.cli import main
+from scale_transfer.config import SamplerConfig
+from scale_transfer.selfcheck import crps_draws
 from scale_transfer.simulate import simulate
 from scale_transfer.studies.validation import (
     ALL_GROUP,
     calibration_tolerance,
-    crps_draws,
     crps_normal,
     holdout_split,
     resolve_methods,
@@ -54,14 +55,14 @@ def test_crps_draws_is_exact_for_the_empirical_distribution() -> None:
     x = rng.normal(size=(7, 3))
     y = np.array([0.1, -0.5, 2.0])
     brute = np.abs(x - y).mean(0) - 0.5 * np.abs(x[:, None, :] - x[None, :, :]).mean((0, 1))
-    np.testing.assert_allclose(crps_draws(y, x), brute, rtol=1e-12)
+    np.testing.assert_allclose(crps_draws(x, y), brute, rtol=1e-12)
 
 
 def test_crps_draws_converges_to_the_normal_closed_form() -> None:
     rng = np.random.default_rng(2)
     y = np.array([0.0, 0.7, -1.5])
     x = rng.normal(0.2, 0.8, size=(40_000, 3))
-    np.testing.assert_allclose(crps_draws(y, x), crps_normal(y, 0.2, 0.8), rtol=0.02)
+    np.testing.assert_allclose(crps_draws(x, y), crps_normal(y, 0.2, 0.8), rtol=0.02)
 
 
 # ------------------------------------------------------------------------------ split
@@ -89,8 +90,9 @@ def test_holdout_rejects_bad_rules(small: pd.DataFrame, kw: dict) -> None:
 
 
 def test_resolve_methods() -> None:
-    assert resolve_methods("default") == ["lsq", "default", "effects"]
-    assert "lsq_hull" in resolve_methods("all") and "effects" in resolve_methods("all")
+    assert resolve_methods("default") == ["lsq", "logit", "default", "effects"]
+    every = resolve_methods("all")
+    assert {"lsq_hull", "logit", "effects", "odds"} <= set(every)
     assert resolve_methods("lsq, hull") == ["lsq", "hull"]
     with pytest.raises(ValueError, match="unknown method"):
         resolve_methods("nope")
@@ -112,6 +114,52 @@ def test_lsq_only_protocol(small: pd.DataFrame) -> None:
             abs(cov90 - 0.9) <= 0.05 and abs(pooled.loc[method, "coverage_50"] - 0.5) <= 0.10
         )
     assert "least squares" in verdicts["lsq_hull"]
+
+
+def test_default_scores_four_levels_and_their_coverage_error(small: pd.DataFrame) -> None:
+    res = validate_extrapolation(small, options=["lsq", "logit"])
+    assert res.probs == (0.5, 0.8, 0.9, 0.95)
+    tab = res.table
+    for c in ("50", "80", "90", "95"):
+        assert {f"coverage_{c}", f"width_{c}"} <= set(tab.columns)
+    want = np.mean([(tab[f"coverage_{round(100 * p)}"] - p) ** 2 for p in res.probs], axis=0)
+    np.testing.assert_allclose(tab["coverage_mse"], want)
+    assert set(tab.loc[tab.task == ALL_GROUP, "method"]) == {"lsq", "logit"}
+    assert res.fits.set_index("method").loc["logit", "kind"] == "logit least squares"
+
+
+def test_logit_baseline_is_the_t_prediction_interval_of_a_logit_line() -> None:
+    from scipy.special import expit, logit
+
+    from scale_transfer.studies.validation_methods import logit_method
+
+    rng = np.random.default_rng(3)
+    us = np.sort(rng.uniform(0.3, 0.9, 400))
+    ds = expit(-0.5 + 1.2 * logit(us) + rng.normal(0, 0.2, us.size))
+    d = pd.DataFrame({"model": [f"m{i}" for i in range(us.size)], "task": "t",
+                      "setting": "default", "us_acc": us, "ds_acc": ds})  # fmt: skip
+    train, test = d.iloc[:360], d.iloc[360:]
+    pts, _ = logit_method("logit", train, test, (0.5, 0.9))
+    # the line and its spread are right: the intervals hold about what they say
+    assert 0.8 <= np.mean((pts["ds_acc"] >= pts["lower_90"]) & (pts["ds_acc"] <= pts["upper_90"]))
+    x = logit(test["us_acc"].to_numpy())
+    np.testing.assert_allclose(logit(pts["pred"]), -0.5 + 1.2 * x, atol=0.1)
+    # with a known line and spread, the width is the t interval's, mapped through the sigmoid
+    center = logit(pts["pred"].to_numpy())
+    half = logit(pts["upper_90"].to_numpy()) - center
+    np.testing.assert_allclose(center - logit(pts["lower_90"].to_numpy()), half)
+    np.testing.assert_allclose(half, stats.norm.ppf(0.95) * 0.2, rtol=0.15)
+    assert (pts["crps"] > 0).all() and (pts["crps"] < 0.1).all()
+
+
+@pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
+def test_odds_method_is_the_odds_law_with_its_drift_layer(small: pd.DataFrame) -> None:
+    res = validate_extrapolation(
+        small, options=["odds"], sampler=SamplerConfig(draws=60, tune=60, chains=2, progress=False)
+    )
+    fit = res.fits.iloc[0]
+    assert (fit["law"], fit["extrapolation"]) == ("odds", "lfo")
+    assert np.isfinite(res.table[["mse", "crps", "coverage_mse"]].to_numpy()).all()
 
 
 def test_calibration_tolerance() -> None:
@@ -139,7 +187,10 @@ def test_lsq_hull_skips_a_task_with_two_hull_points() -> None:
 @pytest.mark.filterwarnings("ignore::scale_transfer.sampling.ConvergenceWarning")
 def test_quick_protocol_run(small: pd.DataFrame, tmp_path: Path) -> None:
     res = validate_extrapolation(
-        small, options=["lsq", "default"], probs=(0.5, 0.9), draws=100, tune=150, chains=2
+        small,
+        options=["lsq", "default"],
+        probs=(0.5, 0.9),
+        sampler=SamplerConfig(draws=100, tune=150, chains=2, progress=False),
     )
     tab = res.table
     expected = ["method", "setting", "task", "n_train", "n_heldout", "mse", "bias",
@@ -262,7 +313,7 @@ def test_notebook_runs_with_tiny_parameters(timm_dir: Path, tmp_path: Path) -> N
 
 def test_load_dataset_reads_percent_files(tmp_path: Path, small: pd.DataFrame) -> None:
     from scale_transfer.data import DataError
-    from scale_transfer.studies.validation import load_dataset
+    from scale_transfer.zoo import load_dataset
 
     pct = small.assign(us_acc=small.us_acc * 100, ds_acc=small.ds_acc * 100)
     pct.to_csv(tmp_path / "p.csv", index=False)

@@ -333,7 +333,7 @@ def test_benchmark_bad_input(tmp_path):
 
 def test_a_loaders_result_goes_straight_into_the_api(tmp_path, timm):
     from scale_transfer import fit_lsq_frame, validate
-    from scale_transfer.studies.validation import load_dataset
+    from scale_transfer.zoo import load_dataset
 
     pd.testing.assert_frame_equal(read_tidy(timm), read_tidy(timm.data))
     assert validate(timm).n_rows == len(timm.data)

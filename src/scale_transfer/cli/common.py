@@ -125,7 +125,7 @@ def _main(
 
 def zoo_or_file(path: Path, percent: bool) -> Path | pd.DataFrame:
     """Return the tidy frame of a timm folder or a benchmark CSV; any other path as it is."""
-    from scale_transfer.studies.validation import is_benchmark_file, load_dataset
+    from scale_transfer.zoo import is_benchmark_file, load_dataset
 
     if path.is_dir() or is_benchmark_file(path):
         if percent:

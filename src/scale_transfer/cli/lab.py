@@ -257,15 +257,16 @@ def validate_extrapolation(
         typer.Option("--holdout-above", help="Hold out models above this US accuracy instead."),
     ] = None,
     prob: Annotated[
-        list[float] | None, typer.Option(help="Interval probabilities, e.g. --prob 0.5 0.9.")
+        list[float] | None,
+        typer.Option(help="Interval probabilities, e.g. --prob 0.5 0.9 (default 0.5 0.8 0.9 0.95)"),
     ] = None,
     options: Annotated[
         str,
         typer.Option(
-            help="'default' (lsq, the default model, and 'effects' where the data have "
-            "effect columns), 'all', or comma-separated methods: lsq, lsq_hull, default, "
-            "independent, hull, student_t, frontier, effects, effects_student_t, "
-            "discrepancy, effects_discrepancy."
+            help="'default' (lsq, logit, the default model, and 'effects' where the data "
+            "have effect columns), 'all', or comma-separated methods: lsq, lsq_hull, logit, "
+            "default, independent, hull, student_t, frontier, effects, effects_student_t, "
+            "discrepancy, effects_discrepancy, odds."
         ),
     ] = "default",
     effects: Annotated[
@@ -287,17 +288,21 @@ def validate_extrapolation(
 ) -> None:
     """Hold out the models with the highest US accuracy, fit the rest, score the prediction.
 
-    Per task: mean squared error of the predicted DS accuracy, coverage and mean width of
-    the equal-tailed predictive intervals for a new model, and CRPS, for the least-squares
-    baseline (Gaussian residual intervals) and the Bayesian variants. Writes
+    Per task and pooled: mean squared error and bias of the predicted DS accuracy, coverage
+    and mean width of the equal-tailed predictive intervals for a new model, their mean
+    squared coverage error, and CRPS, for the baselines (least squares in error space with
+    Gaussian residual intervals; logit-linear least squares with t intervals) and the
+    Bayesian variants. Writes
     OUT/validation.csv (one row per method and task, plus '(all)'), OUT/points.csv,
     OUT/fits.csv and OUT/validation.png.
     """
     from scale_transfer.config import SamplerConfig
+    from scale_transfer.studies.validation import LEVELS
     from scale_transfer.studies.validation import validate_extrapolation as _validate
 
     check_out(out, overwrite, folder=True)
-    SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed)  # bad values: before any work
+    # bad values: before any work
+    sampler = SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=progress)
     for p in prob or ():
         check_prob(p)
     names = ["validation.csv", "points.csv", "fits.csv", "validation.png"]
@@ -308,14 +313,10 @@ def validate_extrapolation(
         data,
         top=holdout_top,
         above=holdout_above,
-        probs=tuple(prob) if prob else (0.5, 0.9),
+        probs=tuple(prob) if prob else LEVELS,
         options=options,
         effects=[e.strip() for e in effects.split(",") if e.strip()] if effects else None,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        progress=progress,
+        sampler=sampler,
         log=lambda line: typer.echo(line, err=True),
         percent=percent,
     )

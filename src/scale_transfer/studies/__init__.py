@@ -3,8 +3,10 @@
 - sample-size study (the paper's Figure B): :mod:`.study` runs it, :mod:`.study_grid` draws
   its subsamples, :mod:`.study_fits` makes one fit's table rows, :mod:`.study_tables` reads
   and summarises the table, :mod:`.study_plots` draws the figure;
-- held-out validation: :mod:`.validation`, its scores (:mod:`.validation_scores`) and figure
-  (:mod:`.validation_plots`);
+- held-out validation: :mod:`.validation` runs it, :mod:`.validation_methods` fits and scores
+  each method (baselines and Bayesian fits), :mod:`.validation_scores` holds the scores the
+  library's self-check (:mod:`scale_transfer.selfcheck`) lacks, :mod:`.validation_plots`
+  draws the figure;
 - calibration on simulated data with known truth: :mod:`.calibration`;
 - benchmark: :mod:`.bench` runs it, :mod:`.bench_cases` says what runs, :mod:`.bench_table`
   derives ratios, targets and the text table;

@@ -3,29 +3,31 @@
 The protocol (Figure B of the paper, with intervals): for each task (and setting), hold out
 the models with the *highest* upstream accuracy, fit on the rest, and score the held-out
 models' downstream accuracy against the prediction for a new model at their upstream
-accuracy.
+accuracy. Per task and pooled over every held-out point (the row ``task == "(all)"``):
 
-- **mse**: mean squared error of the point prediction (the posterior mean of the new-model
-  predictive distribution; for least squares, the fitted curve);
-- **coverage_XX** and **width_XX**: share of held-out models inside the central (equal-tailed)
-  predictive interval of probability ``XX``%, and its mean width;
+- **mse** and **bias**: mean squared error and mean of observed minus predicted, of the
+  point prediction (the mean of a Bayesian fit's new-model predictive draws; for the least
+  squares baselines, the fitted curve);
+- **coverage_XX** and **width_XX**: share of held-out models inside the central
+  (equal-tailed) predictive interval of probability ``XX``%, and its mean width; by default
+  at 50, 80, 90 and 95% (:data:`scale_transfer.selfcheck.LEVELS`);
+- **coverage_mse**: the mean squared coverage error over those probabilities;
 - **crps**: continuous ranked probability score (lower is better; it rewards sharp intervals
   that still cover), from the predictive draws, or in closed form for least squares with
   Gaussian residual intervals.
 
-Methods: ``lsq`` (the paper's least squares per task, intervals ``center +- z * sigma`` from
-the residual sd, :func:`scale_transfer.lsq.lsq_interval`), ``lsq_hull`` (the same on the
-upper hull), and Bayesian fits named in :data:`OPTIONS` (``default`` is the package default,
-hierarchical pooling, all points, Gaussian residuals).
+Methods (:mod:`.validation_methods`): ``lsq`` (the paper's least squares per task in error
+space, intervals ``center +- z * sigma`` from the residual sd), ``lsq_hull`` (the same on the
+upper hull), ``logit`` (the field's practice: ``logit(ds) = a + b logit(us)`` per task with
+Student-t prediction intervals), and Bayesian fits named in :data:`OPTIONS` (``default`` is
+the package default; ``odds`` the odds law with its leave-future-out drift layer).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,41 +35,42 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import ModelConfig, SamplerConfig
 from scale_transfer.data import MIN_POINTS, read_tidy
-from scale_transfer.hull import upper_hull
-from scale_transfer.lsq import fit_lsq, lsq_interval, predict_lsq
 from scale_transfer.publish import write_atomic
-from scale_transfer.studies.runner import diagnostics_record, fit_quietly
+from scale_transfer.studies.validation_methods import bayes_method, logit_method, lsq_method
 from scale_transfer.studies.validation_plots import plot_validation
 from scale_transfer.studies.validation_scores import (
     ALL_GROUP,
+    LEVELS,
     calibration_tolerance,
-    crps_draws,
+    coverage_mse,
     crps_normal,
     prob_label,
     score_intervals,
 )
+from scale_transfer.zoo import load_dataset
 
 __all__ = [
     "ALL_GROUP",
     "BASELINES",
+    "LEVELS",
     "OPTIONS",
     "RECOMMENDED",
+    "SAMPLER",
     "ValidationResult",
     "calibration_tolerance",
-    "crps_draws",
     "crps_normal",
     "holdout_split",
-    "is_benchmark_file",
-    "load_dataset",
     "plot_validation",
     "resolve_methods",
     "score_intervals",
     "validate_extrapolation",
 ]
 
-#: Least-squares baselines (the paper's method) and the points they are fitted to.
-BASELINES: dict[str, str] = {"lsq": "all", "lsq_hull": "hull"}
+#: Least-squares baselines and the points they are fitted to: the paper's law in error space
+#: (``lsq``, ``lsq_hull``) and the logit-linear line (``logit``).
+BASELINES: dict[str, str] = {"lsq": "all", "lsq_hull": "hull", "logit": "all"}
 #: Placeholder for "the effect columns of the data" (see :func:`default_effects`).
 AUTO = "auto"
 #: Model-attribute columns used as effects by default, when present: the architecture
@@ -84,13 +87,16 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "effects_student_t": {"effects": AUTO, "likelihood": "student_t"},
     "discrepancy": {"discrepancy": True},
     "effects_discrepancy": {"effects": AUTO, "discrepancy": True},
+    "odds": {"law": "odds", "extrapolation": "lfo"},
 }
 #: The variant recommended by the validation (see docs/validation.md): model-attribute
 #: effects, where the data have effect columns.
 RECOMMENDED = "effects"
-#: Methods run by ``options="default"``: the baseline, the package default and the
+#: Methods run by ``options="default"``: the two baselines, the package default and the
 #: recommended variant (left out when the data have no effect columns).
-DEFAULT_METHODS = ("lsq", "default", RECOMMENDED)
+DEFAULT_METHODS = ("lsq", "logit", "default", RECOMMENDED)
+#: Sampler settings of each Bayesian fit unless the caller gives its own.
+SAMPLER = SamplerConfig(draws=500, tune=500, chains=2, progress=False)
 
 
 # -------------------------------------------------------------------------------- split
@@ -181,45 +187,6 @@ def default_effects(data: pd.DataFrame) -> tuple[str, ...]:
     return tuple(c for c in EFFECT_COLUMNS if c in data.columns)
 
 
-def is_benchmark_file(path: Path) -> bool:
-    """Whether a CSV has the scaling benchmark's columns (``Task``, ``Seen Examples``, ...)."""
-    if not path.is_file() or path.suffix.lower() != ".csv":
-        return False
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
-        return False
-    return {"Task", "Model", "Seen Examples", "Loss"} <= {str(c).strip() for c in header}
-
-
-def load_dataset(name: str | os.PathLike, *, percent: bool = False) -> pd.DataFrame:
-    """Return tidy data for a file path, or for ``timm``, ``benchmark`` or ``simulated``.
-
-    ``timm`` is :func:`scale_transfer.zoo.load_timm`, ``benchmark``
-    :func:`scale_transfer.zoo.load_scaling_benchmark`, ``simulated``
-    ``simulate("jft-25shot", 3000, 0)``; a folder is read as timm's ``results/`` folder and
-    a CSV with the benchmark's columns as the benchmark; anything else is read with
-    :func:`scale_transfer.data.read_tidy` (``percent``: its accuracies are in percent).
-    """
-    key = str(name)
-    if key == "timm" or Path(key).is_dir():
-        from scale_transfer.zoo import load_timm
-
-        return load_timm(None if key == "timm" else key).data
-    if key == "benchmark" or is_benchmark_file(Path(key)):
-        from scale_transfer.zoo import load_scaling_benchmark
-
-        df = load_scaling_benchmark(None if key == "benchmark" else key).data
-        df["run"] = df["model"].str.split("@").str[0]  # the training run of a checkpoint
-        df.attrs["effects"] = ("run",)
-        return df
-    if key == "simulated":
-        from scale_transfer.simulate import simulate
-
-        return simulate("jft-25shot", 3000, 0).data
-    return read_tidy(name, percent=percent)
-
-
 # ------------------------------------------------------------------------------- result
 @dataclass
 class ValidationResult:
@@ -230,7 +197,8 @@ class ValidationResult:
     table : pandas.DataFrame
         One row per (method, setting, task) and a pooled row per method (``task ==
         "(all)"``): ``method, setting, task, n_train, n_heldout, us_min_heldout, mse, bias,
-        coverage_XX, width_XX, crps`` (``bias`` = mean of observed minus predicted).
+        coverage_XX, width_XX, coverage_mse, crps`` (``bias`` = mean of observed minus
+        predicted; ``coverage_mse`` = mean of ``(coverage_XX - XX/100)**2``).
     points : pandas.DataFrame
         One row per (method, held-out point): ``method, setting, task, model, us_acc,
         ds_acc, pred, lower_XX, upper_XX, crps``.
@@ -296,27 +264,6 @@ class ValidationResult:
 
 
 # ---------------------------------------------------------------------------- scoring
-def _score_rows(
-    method: str, test: pd.DataFrame, pred: np.ndarray, bounds: dict, crps: np.ndarray
-) -> pd.DataFrame:
-    pts = pd.DataFrame(
-        {
-            "method": method,
-            "setting": test["setting"].to_numpy(),
-            "task": test["task"].to_numpy(),
-            "model": test["model"].to_numpy(),
-            "us_acc": test["us_acc"].to_numpy(float),
-            "ds_acc": test["ds_acc"].to_numpy(float),
-            "pred": pred,
-        }
-    )
-    for p, (lo, hi) in bounds.items():
-        pts[f"lower_{prob_label(p)}"] = lo
-        pts[f"upper_{prob_label(p)}"] = hi
-    pts["crps"] = crps
-    return pts
-
-
 def _summarise(points: pd.DataFrame, train: pd.DataFrame, probs: Sequence[float]) -> pd.DataFrame:
     n_train = train.groupby(["setting", "task"], sort=False).size()
     rows = []
@@ -333,11 +280,13 @@ def _summarise(points: pd.DataFrame, train: pd.DataFrame, probs: Sequence[float]
             "mse": float(np.mean(err**2)),
             "bias": float(np.mean(err)),
         }
+        coverage = {}
         for p in probs:
             c = prob_label(p)
             inside, width = score_intervals(g["ds_acc"], g[f"lower_{c}"], g[f"upper_{c}"])
-            row[f"coverage_{c}"] = float(np.mean(inside))
+            row[f"coverage_{c}"] = coverage[p] = float(np.mean(inside))
             row[f"width_{c}"] = float(np.mean(width))
+        row["coverage_mse"] = coverage_mse(coverage)
         row["crps"] = float(g["crps"].mean())
         return row
 
@@ -348,91 +297,12 @@ def _summarise(points: pd.DataFrame, train: pd.DataFrame, probs: Sequence[float]
     return pd.DataFrame(rows)
 
 
-def _lsq_method(
-    method: str, train: pd.DataFrame, test: pd.DataFrame, probs: Sequence[float]
-) -> tuple[pd.DataFrame, dict]:
-    target = BASELINES[method]
-    t0 = time.perf_counter()
-    parts, skipped = [], []
-    for (setting, task), te in test.groupby(["setting", "task"], sort=False):
-        tr = train[(train["setting"] == setting) & (train["task"] == task)]
-        us, ds = tr["us_acc"].to_numpy(float), tr["ds_acc"].to_numpy(float)
-        if target == "hull":
-            h = upper_hull(us, ds)
-            us, ds = us[h], ds[h]
-        if us.size < 3:  # the hull of a task can hold 2 points: the law is not fitted
-            skipped.append(f"{setting}/{task}")
-            continue
-        f = fit_lsq(us, ds)
-        x, y = te["us_acc"].to_numpy(float), te["ds_acc"].to_numpy(float)
-        if np.isfinite(f.sigma) and f.sigma > 0:
-            bounds = {}
-            for p in probs:
-                center, lo, hi = lsq_interval(f, x, p)
-                bounds[p] = (lo, hi)
-            crps = crps_normal(y, center, f.sigma)
-        else:  # 3 hull points: no residual sd; a point prediction (CRPS = absolute error)
-            center = predict_lsq(f, x)
-            bounds = {p: (center, center) for p in probs}
-            crps = np.abs(y - center)
-        parts.append(_score_rows(method, te, center, bounds, crps))
-    info = {"method": method, "kind": "least squares", "target": target,
-            "skipped": ",".join(skipped), "seconds": time.perf_counter() - t0}  # fmt: skip
-    if not parts:
-        raise ValueError(f"{method}: fewer than 3 points to fit in every task")
-    return pd.concat(parts, ignore_index=True), info
-
-
-def _effect_values(config: Any, test: pd.DataFrame) -> dict[str, np.ndarray] | None:
-    names = tuple(getattr(config, "effects", ()) or ())
-    if not names:
-        return None
-    return {c: test[c].to_numpy() for c in names}
-
-
-def _bayes_method(
-    method: str,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    probs: Sequence[float],
-    sampler: Mapping[str, Any],
-    seed: int,
-    effects: Sequence[str] = (),
-) -> tuple[pd.DataFrame, dict]:
-    from scale_transfer.model import ModelConfig
-
+def _config(method: str, effects: Sequence[str]) -> ModelConfig:
+    """Return the model of a Bayesian method, with the data's effect columns where it asks."""
     kwargs = dict(OPTIONS[method])
     if kwargs.get("effects") == AUTO:
         kwargs["effects"] = tuple(effects)
-    config = ModelConfig(**kwargs)
-    t0 = time.perf_counter()
-    # convergence is recorded in the fits table instead of warning once per method
-    post = fit_quietly(train, config=config, seed=seed, **sampler)
-    labels = list(zip(post.groups["setting"], post.groups["task"], strict=True))
-    parts = []
-    for (setting, task), te in test.groupby(["setting", "task"], sort=False):
-        g = labels.index((setting, task))
-        x = te["us_acc"].to_numpy(float)
-        eff = _effect_values(config, te)
-        with warnings.catch_warnings():
-            # held-out models of a level the training set lacks (a new run) are expected here
-            warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
-            d = post.predict_draws(x, kind="new-model", seed=seed + g, effects=eff)[:, g, :]
-        bounds = {p: tuple(np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)) for p in probs}
-        crps = crps_draws(te["ds_acc"].to_numpy(float), d)
-        parts.append(_score_rows(method, te, d.mean(axis=0), bounds, crps))
-    info = {
-        "method": method,
-        "kind": "bayes",
-        "target": config.target,
-        "pooling": config.pooling,
-        "likelihood": config.likelihood,
-        "effects": ",".join(config.effects),
-        "discrepancy": bool(getattr(config, "discrepancy", False)),
-        **diagnostics_record(post.diagnostics, ("max_rhat", "min_ess_bulk", "divergences")),
-        "seconds": time.perf_counter() - t0,
-    }
-    return pd.concat(parts, ignore_index=True), info
+    return ModelConfig(**kwargs)
 
 
 def validate_extrapolation(
@@ -440,14 +310,10 @@ def validate_extrapolation(
     *,
     top: float | None = 0.1,
     above: float | None = None,
-    probs: Iterable[float] = (0.5, 0.9),
+    probs: Iterable[float] = LEVELS,
     options: str | Sequence[str] = "default",
     effects: Sequence[str] | None = None,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 2,
-    seed: int = 0,
-    progress: bool = False,
+    sampler: SamplerConfig = SAMPLER,
     log: Any = None,
     percent: bool = False,
 ) -> ValidationResult:
@@ -456,22 +322,23 @@ def validate_extrapolation(
     Parameters
     ----------
     data : pandas.DataFrame, path, or ``"timm"`` / ``"benchmark"`` / ``"simulated"``
-        Tidy data (see :func:`load_dataset`).
+        Tidy data (see :func:`scale_transfer.zoo.load_dataset`).
     top, above : float, optional
         Hold-out rule, see :func:`holdout_split`.
     probs : iterable of float
-        Probabilities of the equal-tailed predictive intervals scored.
+        Probabilities of the equal-tailed predictive intervals scored (default 50, 80, 90
+        and 95%).
     options : str or sequence of str
-        ``"default"`` (least squares and the default model), ``"all"`` (every entry of
+        ``"default"`` (the baselines ``lsq`` and ``logit``, the default model, and
+        ``effects`` where the data have effect columns), ``"all"`` (every entry of
         :data:`BASELINES` and :data:`OPTIONS`), or method names.
     effects : sequence of str, optional
         Effect columns of the ``effects*`` methods; default :func:`default_effects`. A
         held-out model's level is known (its family, its training run); a level absent
         from the training set gets a new effect drawn from its population.
-    draws, tune, chains, seed : int
-        MCMC settings of each Bayesian fit.
-    progress : bool
-        Show the sampler's progress bar.
+    sampler : SamplerConfig
+        Sampler settings of each Bayesian fit (default :data:`SAMPLER`); its seed also
+        seeds the predictive draws.
     log : callable, optional
         Called with one line of text per finished method (e.g. ``print``).
     percent : bool, default False
@@ -496,13 +363,14 @@ def validate_extrapolation(
     if any(OPTIONS.get(m, {}).get("effects") == AUTO for m in methods) and not effects:
         raise ValueError("the effects methods need effect columns (effects=...); none found")
     train, test = holdout_split(df, top=top, above=above)
-    sampler = {"draws": draws, "tune": tune, "chains": chains, "progress": progress}
     points, infos = [], []
     for m in methods:
-        if m in BASELINES:
-            pts, info = _lsq_method(m, train, test, probs)
+        if m == "logit":
+            pts, info = logit_method(m, train, test, probs)
+        elif m in BASELINES:
+            pts, info = lsq_method(m, train, test, probs, BASELINES[m])
         else:
-            pts, info = _bayes_method(m, train, test, probs, sampler, seed, effects)
+            pts, info = bayes_method(m, train, test, probs, _config(m, effects), sampler)
         points.append(pts)
         infos.append(info)
         if log is not None:
@@ -511,7 +379,8 @@ def validate_extrapolation(
     pts = pd.concat(points, ignore_index=True)
     table = _summarise(pts, train, probs)
     name = None if isinstance(data, pd.DataFrame) else str(data)
-    meta = {"data": name, "top": top, "above": above, "probs": probs, "seed": seed, **sampler,
+    meta = {"data": name, "top": top, "above": above, "probs": probs,
+            **{k: getattr(sampler, k) for k in ("seed", "draws", "tune", "chains")},
             "effects": ",".join(effects),
             "n_train": len(train), "n_heldout": len(test)}  # fmt: skip
     return ValidationResult(table, pts, pd.DataFrame(infos), probs, meta)

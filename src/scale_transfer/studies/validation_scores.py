@@ -1,23 +1,31 @@
-"""Scores of the held-out validation: CRPS, interval coverage, and the calibration tolerance."""
+"""Scores of the held-out validation that the library's self-check does not have.
+
+The CRPS of predictive draws, the interval probabilities scored by default and the label of
+the pooled row are the library's (:mod:`scale_transfer.selfcheck`), shared with the report's
+self-check; this module adds the closed-form CRPS of a normal predictive (the least-squares
+baseline), the coverage error and the calibration tolerance.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import stats
 
+from scale_transfer.selfcheck import ALL as ALL_GROUP
+from scale_transfer.selfcheck import LEVELS
+
 __all__ = [
     "ALL_GROUP",
+    "LEVELS",
     "calibration_tolerance",
-    "crps_draws",
+    "coverage_mse",
     "crps_normal",
     "prob_label",
     "score_intervals",
 ]
-
-#: Label of the pooled row (all held-out points of all tasks) in the table.
-ALL_GROUP = "(all)"
 
 
 def crps_normal(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -45,38 +53,21 @@ def crps_normal(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     )
 
 
-def crps_draws(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """CRPS of the empirical distribution of predictive draws.
-
-    ``crps = E|X - y| - E|X - X'| / 2`` with ``X, X'`` independent draws; the second term is
-    computed exactly from the sorted draws, ``E|X - X'| = 2 / m**2 * sum_i (2 i - m - 1) x_(i)``.
-
-    Parameters
-    ----------
-    y : array_like, shape (n,)
-        Observed values.
-    draws : array_like, shape (m, n)
-        ``m`` predictive draws for each observation.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n,)
-    """
-    y = np.atleast_1d(np.asarray(y, dtype=float))
-    x = np.sort(np.asarray(draws, dtype=float).reshape(-1, y.size), axis=0)
-    m = x.shape[0]
-    term1 = np.mean(np.abs(x - y[None, :]), axis=0)
-    w = (2.0 * np.arange(1, m + 1) - m - 1.0)[:, None]
-    term2 = np.sum(w * x, axis=0) / (m * m)  # = E|X - X'| / 2
-    return term1 - term2
-
-
 def score_intervals(
     y: np.ndarray, lower: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return whether each ``y`` lies in ``[lower, upper]``, and the widths."""
     y = np.asarray(y, dtype=float)
     return (y >= lower) & (y <= upper), np.asarray(upper) - np.asarray(lower)
+
+
+def coverage_mse(coverage: Mapping[float, float]) -> float:
+    """Mean squared coverage error: the mean of ``(coverage - prob)**2`` over the probabilities.
+
+    ``coverage`` maps each interval probability to the share of points its interval held;
+    0 for perfectly calibrated intervals, 0.01 for intervals 10 points off at every level.
+    """
+    return float(np.mean([(c - p) ** 2 for p, c in coverage.items()]))
 
 
 def calibration_tolerance(prob: float) -> float:

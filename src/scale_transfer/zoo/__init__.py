@@ -15,10 +15,13 @@ Both return a :class:`ZooData`: the validated tidy frame and a table of what did
 and why. Both read the files from any folder or path a user gives; the defaults are the
 project's shared copies (``../shared/data/...`` from the working directory), which the
 environment variables ``SCALE_TRANSFER_TIMM`` and ``SCALE_TRANSFER_BENCHMARK`` override.
+:func:`load_dataset` gives one name to any data set: a tidy file, a zoo's folder or file,
+``timm``, ``benchmark`` or ``simulated``.
 """
 
 from scale_transfer.zoo.benchmark import BENCHMARK_ENV, load_scaling_benchmark
 from scale_transfer.zoo.common import ZooData
+from scale_transfer.zoo.dataset import is_benchmark_file, load_dataset
 from scale_transfer.zoo.timm import TIMM_ENV, TIMM_TASKS, load_timm
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "TIMM_ENV",
     "TIMM_TASKS",
     "ZooData",
+    "is_benchmark_file",
+    "load_dataset",
     "load_scaling_benchmark",
     "load_timm",
 ]
