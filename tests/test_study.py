@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from scale_transfer.cli import main
+from scale_transfer.config import SamplerConfig
 from scale_transfer.simulate import simulate
 from scale_transfer.studies.study import TABLE_COLUMNS, plot_study, read_study, run_study, summarize
 
@@ -25,9 +26,7 @@ QUICK = {
     "sizes": [100, "all"],
     "repeats": 2,
     "methods": ["lsq", "bayes"],
-    "draws": 30,
-    "tune": 30,
-    "chains": 2,
+    "sampler": SamplerConfig(draws=30, tune=30, chains=2),
     "n_models": 200,
     "centered": False,
 }
@@ -120,7 +119,8 @@ def test_resume_skips_finished_fits(local_study):
 def test_refuses_other_settings_and_foreign_dirs(local_study, tmp_path):
     out, _, _ = local_study
     with pytest.raises(ValueError, match="draws: 30 there, 31 now"):
-        run_study(out, workers=0, **(QUICK | {"draws": 31}))
+        other = SamplerConfig(draws=31, tune=30, chains=2)
+        run_study(out, workers=0, **(QUICK | {"sampler": other}))
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "study.csv").write_text("precious\n")
@@ -271,8 +271,9 @@ def test_time_limit_starts_nothing(tmp_path):
 
 def test_fit_time_limit_fails_stuck_fits_and_the_study_goes_on(tmp_path):
     # a limit no Bayesian fit of this size meets (it counts sampling, not compilation)
-    quick = QUICK | {"sizes": ["all"], "repeats": 1, "targets": ["all"], "draws": 5000}
-    res = run_study(tmp_path / "t", workers=0, fit_time_limit=0.2, **quick)
+    stuck = SamplerConfig(draws=5000, tune=30, chains=2, time_limit=0.2)
+    quick = QUICK | {"sizes": ["all"], "repeats": 1, "targets": ["all"], "sampler": stuck}
+    res = run_study(tmp_path / "t", workers=0, **quick)
     assert res.n_failed == 1 and res.n_done == 1  # the Bayesian fit failed, lsq did not
     assert "SamplingTimeout" in res.errors[0] and "'bayes'" in res.errors[0]
     assert set(res.table["method"]) == {"lsq"}
@@ -448,7 +449,7 @@ def test_a_task_whose_hull_has_three_points_is_fitted(tmp_path):
     )
     res = run_study(
         tmp_path / "s", data=df, sizes=["all"], repeats=1, methods=["bayes"], targets=["hull"],
-        draws=30, tune=30, workers=0, figure=False,
+        sampler=SamplerConfig(draws=30, tune=30), workers=0, figure=False,
     )  # fmt: skip
     assert res.n_failed == 0 and res.n_done == 1
     row = res.table.set_index("task").loc["flat"]

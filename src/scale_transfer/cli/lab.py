@@ -119,7 +119,10 @@ def study(
     from scale_transfer.studies.study import DEFAULT_SIZES, run_study
 
     check_out(out, True, folder=True)
-    SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed)  # bad values: before any work
+    fit_seconds = None if fit_time_limit is None else 60.0 * fit_time_limit
+    # bad values: before any work
+    sampler = SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, cores=1,
+                            progress=False, time_limit=fit_seconds)  # fmt: skip
     size_list: list[int | str] = list(sizes) if sizes else [s for s in DEFAULT_SIZES if s != "all"]
     if include_all:
         size_list.append("all")
@@ -137,16 +140,12 @@ def study(
         methods=words(methods) or ("lsq", "bayes"),
         targets=words(targets) or ("all", "hull"),
         holdout_top=holdout_top,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
+        sampler=sampler,
         n_models=n_models,
         percent=percent,
         scheduler=scheduler,
         workers=workers,
         time_limit=None if time_limit is None else 60.0 * time_limit,
-        fit_time_limit=None if fit_time_limit is None else 60.0 * fit_time_limit,
         progress=say,
     )
     _say_study_result(res)

@@ -62,6 +62,7 @@ are rewritten at the end of each run. Nothing else in ``DIR`` is touched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -75,6 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import SamplerConfig
 from scale_transfer.studies.runner import make_runner, write_atomic_csv
 from scale_transfer.studies.study_fits import (
     BAYES_LIKELIHOODS,
@@ -91,6 +93,7 @@ from scale_transfer.studies.study_tables import FITS_DIR, pooled_coverage, read_
 __all__ = [
     "DEFAULT_SIZES",
     "METHODS",
+    "SAMPLER",
     "TABLE_COLUMNS",
     "StudyResult",
     "plot_study",
@@ -102,6 +105,9 @@ __all__ = [
 
 #: Sample sizes of the paper's Figure B (models per subsample), and ``"all"``.
 DEFAULT_SIZES: tuple[int | str, ...] = (*range(100, 1001, 100), "all")
+#: Sampler settings of each Bayesian fit unless the caller gives its own. Each fit runs its
+#: chains one after the other (``cores=1``) without a progress bar, whatever it is given.
+SAMPLER = SamplerConfig(draws=500, tune=500, chains=2, cores=1, progress=False)
 _STATE = "study.json"
 _TABLE = "study.csv"
 _FIGURE = "figure_b.png"
@@ -260,7 +266,7 @@ def _check_args(
     targets: Sequence[str],
     holdout_top: float,
     repeats: int,
-    sampler: dict[str, int],
+    sampler: SamplerConfig,
     sizes: Iterable[int | str],
 ) -> list[str]:
     """Refuse bad arguments of :func:`run_study`; return the sample-size labels."""
@@ -274,7 +280,8 @@ def _check_args(
         raise ValueError(f"holdout_top must be in (0, 1); got {holdout_top}")
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1; got {repeats}")
-    for name, v in sampler.items():
+    for name in ("draws", "tune", "chains"):
+        v = getattr(sampler, name)
         if v < 1:
             raise ValueError(f"{name} must be >= 1; got {v}")
     if isinstance(sizes, str | int):
@@ -352,23 +359,19 @@ def run_study(
     methods: Sequence[str] = ("lsq", "bayes"),
     targets: Sequence[str] = TARGETS,
     holdout_top: float = 0.1,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 2,
-    seed: int = 0,
+    sampler: SamplerConfig = SAMPLER,
     n_models: int = 1500,
     centered: bool | str = "auto",
     percent: bool = False,
     scheduler: Any = None,
     workers: int | None = None,
     time_limit: float | None = None,
-    fit_time_limit: float | None = None,
     figure: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Run the sample-size study (the paper's Figure B) and write its table and figure.
 
-    Over 100 lines only for documenting its 20 arguments; each step is a named function.
+    Longer than 100 lines: it documents its 16 arguments; each step is a named function.
 
     Parameters
     ----------
@@ -393,10 +396,13 @@ def run_study(
     holdout_top : float
         Fraction of each setting's models, those of highest US accuracy, held out to score
         the extrapolation.
-    draws, tune, chains : int
-        MCMC settings of each Bayesian fit (chains run one after the other).
-    seed : int
-        Seed of the subsamples and of the MCMC runs.
+    sampler : SamplerConfig
+        Sampler settings of each Bayesian fit (default :data:`SAMPLER`); its chains run one
+        after the other (``cores=1``). Its ``seed`` seeds the simulated data, the
+        subsamples and (one seed per fit) the MCMC runs; its ``time_limit``, seconds of
+        sampling after which a Bayesian fit is stopped
+        (:class:`scale_transfer.sampling.SamplingTimeout`) and counted as failed (a rerun
+        tries it again; default none: one stuck fit then holds its worker).
     n_models : int
         Models per simulated setting (ignored with ``data``).
     centered : {"auto", True, False}
@@ -414,10 +420,6 @@ def run_study(
     time_limit : float, optional
         Seconds after which no new fit is started; running fits finish and are kept, and a
         rerun resumes with the rest.
-    fit_time_limit : float, optional
-        Seconds of sampling after which a Bayesian fit is stopped
-        (:class:`scale_transfer.sampling.SamplingTimeout`) and counted as failed; a rerun
-        tries it again. Default: no limit (one stuck fit then holds its worker).
     figure : bool
         Write the figure.
     progress : callable, optional
@@ -436,13 +438,15 @@ def run_study(
         If ``out`` is not a study directory but holds files the study would write.
     """
     say = progress or (lambda _msg: None)
-    sampler = {"draws": draws, "tune": tune, "chains": chains}
+    sampler = dataclasses.replace(sampler, cores=1, progress=False)
     size_labels = _check_args(methods, targets, holdout_top, repeats, sampler, sizes)
+    seed = sampler.seed
     frames, truths, ident = load_data(settings, data, n_models, seed, percent)
     out = Path(out)
     # what each method fits with is part of the state: a study made when "bayes" meant the
     # Gaussian on all points is not resumed under the new meaning
-    state = {**ident, "holdout_top": holdout_top, "seed": seed, **sampler,
+    state = {**ident, "holdout_top": holdout_top, "seed": seed,
+             **{k: getattr(sampler, k) for k in ("draws", "tune", "chains")},
              "centered": centered, "likelihoods": BAYES_LIKELIHOODS}  # fmt: skip
     splits = {s: split_pool(df, holdout_top) for s, df in frames.items()}
     keys = fit_keys(splits, size_labels, methods, targets, repeats, say)
@@ -454,7 +458,7 @@ def run_study(
         f"sizes x {repeats} repeats x {len(targets)} targets x {len(methods)} methods), "
         f"{n_skipped} already done, {len(todo)} to run"
     )
-    grid = Grid(splits, truths, seed, draws, tune, chains, centered, fit_time_limit)
+    grid = Grid(splits, truths, sampler, centered)
     prog = _Progress(n_total=len(keys), n_skipped=n_skipped)
     deadline = None if time_limit is None else prog.t0 + float(time_limit)
     left: list[tuple] = []

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import DEFAULT_KIND, SamplerConfig
 from scale_transfer.data import MIN_POINTS
 from scale_transfer.hull import upper_hull
+from scale_transfer.intervals import interval
 from scale_transfer.law import ds_acc as law_ds_acc
 from scale_transfer.studies.runner import diagnostics_record, fit_quietly
 
@@ -25,6 +27,7 @@ __all__ = [
     "BAYES_LIKELIHOODS",
     "FIT_KEY",
     "FIT_SETTING",
+    "LEVELS",
     "METHODS",
     "TABLE_COLUMNS",
     "TARGETS",
@@ -55,6 +58,10 @@ def method_likelihood(method: str, target: str) -> str:
     """Likelihood a study method fits with on a target (``""`` for least squares)."""
     return "" if method == "lsq" else BAYES_LIKELIHOODS[method][target]
 
+
+#: The study's interval probabilities and their column tags (``cover50``, ``cover90``,
+#: ``asymptote_lower90``, ...); intervals of the library's default kind (equal-tailed).
+LEVELS = ((0.5, "50"), (0.9, "90"))
 
 #: Setting label every Bayesian job fits under (one compiled model for all settings).
 FIT_SETTING = "study"
@@ -131,12 +138,8 @@ class Job:
     holdout: pd.DataFrame  # the held-out top models, same columns
     truth: dict[str, float]  # task -> true asymptote (empty when unknown)
     n_pool: int
-    draws: int
-    tune: int
-    chains: int
-    seed: int
+    sampler: SamplerConfig  # the fit's own seed, one core, no progress bar, its time limit
     centered: bool | str = "auto"
-    fit_time_limit: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int, str, str]:
@@ -193,10 +196,7 @@ def _base_row(job: Job, task: str, frames: dict[str, pd.DataFrame]) -> dict[str,
         "n_holdout_all": len(frames["hold_all"]),
         "n_holdout_hull": len(frames["hold_hull"]),
         "asymptote_true": truth,
-        "draws": job.draws,
-        "tune": job.tune,
-        "chains": job.chains,
-        "seed": job.seed,
+        **{k: getattr(job.sampler, k) for k in ("draws", "tune", "chains", "seed")},
     }
 
 
@@ -226,7 +226,7 @@ def _run_lsq(job: Job) -> list[dict[str, Any]]:
         )
         hold = fr["hold_all"] if job.target == "all" else fr["hold_hull"]
         if np.isfinite(fit.sigma) and len(hold):
-            for prob, tag in ((0.5, "50"), (0.9, "90")):
+            for prob, tag in LEVELS:
                 _, lo, hi = lsq_interval(fit, hold["us_acc"].to_numpy(float), prob)
                 row[f"cover{tag}"], row[f"width{tag}"] = _coverage(
                     hold["ds_acc"].to_numpy(float), lo, hi
@@ -246,29 +246,27 @@ def _bayes_fit(job: Job, frames: dict[str, dict[str, pd.DataFrame]]) -> Any:
         target="all",
         min_points=1 if job.target == "hull" else MIN_POINTS,
         likelihood=method_likelihood(job.method, job.target),
-        draws=job.draws,
-        tune=job.tune,
-        chains=job.chains,
-        seed=job.seed,
         centered=job.centered,
-        cores=1,
-        progress=False,
-        time_limit=job.fit_time_limit,
+        sampler_config=job.sampler,
     )
 
 
 def _new_model_intervals(
     job: Job, post: Any, frames: dict[str, dict[str, pd.DataFrame]]
 ) -> dict[float, pd.DataFrame]:
-    """50% and 90% ETIs of a new model at each scored held-out point, by (task, us_acc)."""
+    """Return a new model's :data:`LEVELS` intervals at each scored held-out point.
+
+    One frame per probability, indexed by (task, us_acc).
+    """
     part = "hold_all" if job.target == "all" else "hold_hull"
     hold = pd.concat([fr[part] for fr in frames.values()])
     if not len(hold):
         return {}
     us = np.unique(hold["us_acc"].to_numpy(float))
     out = {}
-    for prob in (0.5, 0.9):
-        p = post.predict(us, prob=prob, kind="new-model", interval_kind="eti", seed=job.seed)
+    for prob, _ in LEVELS:
+        p = post.predict(us, prob=prob, kind="new-model", interval_kind=DEFAULT_KIND,
+                         seed=job.sampler.seed)  # fmt: skip
         out[prob] = p.set_index(["task", "us_acc"])[["lower", "upper"]]
     return out
 
@@ -307,17 +305,15 @@ def _point_mse(
 
 def _hull_coverage(job: Job, post: Any, g: int, fr: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Score the held-out hull by the predictive hull of the held-out models (all-points fits)."""
-    from scale_transfer.posterior import interval
-
     hh = fr["hold_hull"]
     if job.target != "all" or not len(hh):
         return {}
-    hd = post.hull_draws(fr["hold_all"]["us_acc"], hh["us_acc"], seed=job.seed, groups=[g])
-    hd = hd[:, 0]  # the one group asked for
+    us_all, us_hull, seed = fr["hold_all"]["us_acc"], hh["us_acc"], job.sampler.seed
+    hd = post.hull_draws(us_all, us_hull, seed=seed, groups=[g])[:, 0]  # the one group asked
     obs = hh["ds_acc"].to_numpy(float)
     row = {}
-    for prob, tag in ((0.5, "50"), (0.9, "90")):
-        lo, hi = interval(hd, prob, "eti")
+    for prob, tag in LEVELS:
+        lo, hi = interval(hd, prob, DEFAULT_KIND)
         row[f"hull_cover{tag}"], row[f"hull_width{tag}"] = _coverage(obs, lo, hi)
     return row
 
@@ -332,7 +328,7 @@ def _interval_coverage(
     idx = pd.MultiIndex.from_arrays([h["task"].to_numpy(), h["us_acc"].to_numpy(float)])
     obs = h["ds_acc"].to_numpy(float)
     row = {}
-    for prob, tag in ((0.5, "50"), (0.9, "90")):
+    for prob, tag in LEVELS:
         iv = intervals[prob].loc[idx]
         row[f"cover{tag}"], row[f"width{tag}"] = _coverage(
             obs, iv["lower"].to_numpy(), iv["upper"].to_numpy()
@@ -348,7 +344,8 @@ def _run_bayes(job: Job) -> list[dict[str, Any]]:
     diag = diagnostics_record(post.diagnostics)
     gindex = {str(t): i for i, t in enumerate(post.groups["task"])}
     draws = {v: post.draws(v) for v in ("k", "alpha", "e_ir")}
-    summ = post.summary(prob=0.9, kind="eti", var="asymptote")
+    prob, tag = LEVELS[-1]
+    summ = post.summary(prob=prob, interval_kind=DEFAULT_KIND, var="asymptote")
     summ = summ[summ["task"].isin(list(gindex))].set_index("task")
     intervals = _new_model_intervals(job, post, frames)
     frontier = method_likelihood(job.method, job.target) == "frontier"
@@ -359,9 +356,9 @@ def _run_bayes(job: Job) -> list[dict[str, Any]]:
         row.update(
             {v: float(d[:, g].mean()) for v, d in draws.items()},
             asymptote=float(summ.loc[task, "mean"]),
-            asymptote_lower90=float(summ.loc[task, "lower"]),
-            asymptote_upper90=float(summ.loc[task, "upper"]),
-        )
+            **{f"asymptote_lower{tag}": float(summ.loc[task, "lower"]),
+               f"asymptote_upper{tag}": float(summ.loc[task, "upper"])},
+        )  # fmt: skip
         row |= _point_mse(post, draws, g, frontier, fr, job.target)
         row |= _hull_coverage(job, post, g, fr) | _interval_coverage(job, intervals, fr)
         row |= {c: diag[c] for c in _DIAG_COLUMNS} | {"fit_seconds": fit_seconds}

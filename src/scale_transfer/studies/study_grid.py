@@ -7,6 +7,7 @@ rerun draws the same subsamples.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import SamplerConfig
 from scale_transfer.studies.study_fits import Job
 
 __all__ = ["Grid", "fit_keys", "fit_seed", "load_data", "size_label", "split_pool", "subsample"]
@@ -152,18 +154,14 @@ class Grid:
 
     splits: dict[str, Split]
     truths: dict[str, dict[str, float]]
-    seed: int
-    draws: int
-    tune: int
-    chains: int
+    sampler: SamplerConfig  # its seed seeds the subsamples and, per fit, the MCMC
     centered: bool | str
-    fit_time_limit: float | None
 
     def job(self, key: tuple) -> Job:
         """Return the job of one fit: its subsample, the held-out models, a seed of its own."""
         s, z, r, t, m = key
         pool, holdout, pool_models = self.splits[s]
-        sample = subsample(pool, pool_models, z, self.seed, s, r)
+        sample = subsample(pool, pool_models, z, self.sampler.seed, s, r)
         return Job(
             setting=s,
             size=z,
@@ -174,10 +172,6 @@ class Grid:
             holdout=holdout.reset_index(drop=True),
             truth=self.truths[s],
             n_pool=len(pool_models),
-            draws=self.draws,
-            tune=self.tune,
-            chains=self.chains,
-            seed=fit_seed(self.seed, key),
+            sampler=dataclasses.replace(self.sampler, seed=fit_seed(self.sampler.seed, key)),
             centered=self.centered,
-            fit_time_limit=self.fit_time_limit,
         )
