@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from scale_transfer.config import SamplerConfig
 from scale_transfer.simulate import simulate
 from scale_transfer.studies.calibration import (
     asymptote_coverage,
@@ -30,9 +31,7 @@ def test_hull_asymptote_intervals_cover_truth_on_simulations():
         [0, 1, 2],
         n_models=1000,
         variants={"hull": {"target": "hull", "likelihood": "gaussian"}},
-        draws=500,
-        tune=500,
-        chains=2,
+        sampler=SamplerConfig(draws=500, tune=500, chains=2, progress=False),
         log=None,
     )
     s = coverage_summary(t)

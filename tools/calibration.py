@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+from scale_transfer.config import SamplerConfig
 from scale_transfer.studies.calibration import asymptote_coverage, coverage_summary
 
 p = argparse.ArgumentParser(description=__doc__)
@@ -33,7 +34,7 @@ p.add_argument("--out", type=Path, default=Path("docs/calibration"))
 a = p.parse_args()
 a.out.mkdir(parents=True, exist_ok=True)
 seeds = list(range(a.first_seed, a.first_seed + a.seeds))
-kw = dict(draws=a.draws, tune=a.tune, chains=a.chains)
+kw = dict(sampler=SamplerConfig(draws=a.draws, tune=a.tune, chains=a.chains, progress=False))
 result = {"command": " ".join(["tools/calibration.py", *__import__("sys").argv[1:]])}
 t0 = time.time()
 if a.only in ("coverage", "both"):

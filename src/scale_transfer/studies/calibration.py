@@ -8,6 +8,7 @@ subsampled to a few points), where partial pooling should beat no pooling.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB, SamplerConfig
 from scale_transfer.simulate import simulate
 from scale_transfer.studies.runner import diagnostics_record, fit_quietly
 
@@ -48,7 +50,7 @@ def sparse_subsample(data: pd.DataFrame, n_per_task: int, seed: int) -> pd.DataF
 
 def _interval_rows(post: Any, truth: pd.Series, prob: float, **fields: Any) -> list[dict[str, Any]]:
     """One row per task: the asymptote's interval against the truth, and the fit's diagnostics."""
-    s = post.summary(prob=prob, kind="eti")
+    s = post.summary(prob=prob, interval_kind=DEFAULT_KIND)
     s = s[s["task"] != "(new task)"]
     diag = diagnostics_record(post.diagnostics, ("max_rhat", "divergences", "min_ess_bulk"))
     rows = []
@@ -81,10 +83,8 @@ def asymptote_coverage(
     n_models: int = 3000,
     n_per_task: int | None = None,
     variants: dict[str, dict] | None = None,
-    prob: float = 0.9,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
+    prob: float = DEFAULT_PROB,
+    sampler: SamplerConfig | None = None,
     log: Callable[[str], None] | None = print,
 ) -> pd.DataFrame:
     """Fit simulations with known truth and score the asymptote intervals.
@@ -101,9 +101,10 @@ def asymptote_coverage(
         Name -> keyword arguments of :func:`~scale_transfer.posterior.fit`
         (``target``, ``pooling``, ``likelihood``). Default: hull/gaussian and all/frontier.
     prob : float
-        Interval probability (equal-tailed).
-    draws, tune, chains : int
-        Sampler settings.
+        Interval probability (intervals of the library's default kind, equal-tailed).
+    sampler : SamplerConfig, optional
+        Sampler settings of every fit (default ``SamplerConfig(progress=False)``); each
+        simulation's fits take its seed.
     log : callable, optional
         Progress printer.
 
@@ -118,6 +119,7 @@ def asymptote_coverage(
             "hull/gaussian": {"target": "hull", "likelihood": "gaussian"},
             "all/frontier": {"target": "all", "likelihood": "frontier"},
         }
+    sampler = sampler or SamplerConfig(progress=False)
     rows = []
     t_start = time.perf_counter()
     total = len(seeds) * len(variants)
@@ -130,9 +132,8 @@ def asymptote_coverage(
         truth = sim.truth.set_index("task")["asymptote"]
         for name, kwargs in variants.items():
             t0 = time.perf_counter()
-            post = fit_quietly(
-                data, draws=draws, tune=tune, chains=chains, seed=seed, progress=False, **kwargs
-            )
+            sc = dataclasses.replace(sampler, seed=seed)
+            post = fit_quietly(data, sampler_config=sc, **kwargs)
             seconds = time.perf_counter() - t0
             rows += _interval_rows(post, truth, prob, seed=seed, variant=name, seconds=seconds)
             done += 1
