@@ -13,6 +13,7 @@ pytest.importorskip("jax")
 pytest.importorskip("numpyro")
 
 from scale_transfer import ModelConfig, fit, simulate  # noqa: E402
+from scale_transfer.config import SamplerConfig  # noqa: E402
 from scale_transfer.model import prepare_data  # noqa: E402
 from scale_transfer.sampling import check_convergence  # noqa: E402
 from scale_transfer.studies.batch import batch_diagnostics, fit_batch, symbolic_model  # noqa: E402
@@ -98,7 +99,7 @@ def test_fit_batch_agrees_with_the_nutpie_fit(subsets):
     cfg = ModelConfig(target="hull", centered=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = fit_batch(subsets, cfg, draws=400, tune=400, chains=2, progress=False)
+        res = fit_batch(subsets, cfg, SamplerConfig(draws=400, tune=400, chains=2, progress=False))
         ref = fit(subsets[1], cfg, draws=1000, tune=1000, chains=2, progress=False)
     assert res.posterior["asymptote"].sizes == {"fit": 2, "chain": 2, "draw": 400, "group": 8}
     table = res.asymptotes(0.9)
@@ -116,7 +117,8 @@ def test_fit_batch_agrees_with_the_nutpie_fit(subsets):
     # a second batch of the same shape reuses the compiled program
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        again = fit_batch(subsets, cfg, draws=400, tune=400, chains=2, seed=1, progress=False)
+        sc = SamplerConfig(draws=400, tune=400, chains=2, seed=1, progress=False)
+        again = fit_batch(subsets, cfg, sc)
     assert again.timings["jit_cached"] and not res.timings["jit_cached"]
 
 

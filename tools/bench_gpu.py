@@ -97,7 +97,7 @@ def part_paper(a) -> dict:
 
 def part_batch(a, target: str) -> dict:
     """``a.batch`` fits at once with ``fit_batch``, twice (new subsets, same program)."""
-    from scale_transfer import ModelConfig, simulate
+    from scale_transfer import ModelConfig, SamplerConfig, simulate
     from scale_transfer.model import prepare_data
     from scale_transfer.studies.batch import fit_batch
 
@@ -112,8 +112,8 @@ def part_batch(a, target: str) -> dict:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = fit_batch(sets, cfg, draws=a.draws, tune=a.tune, chains=a.chains, seed=seed,
-                          pad_to=pad)  # fmt: skip
+            sc = SamplerConfig(draws=a.draws, tune=a.tune, chains=a.chains, seed=seed)
+            r = fit_batch(sets, cfg, sc, pad_to=pad)
         wall = time.perf_counter() - t0
         steps = r.sample_stats["n_steps"].transpose("draw", ...).values.reshape(a.draws, -1)
         out[run] = _summary(r.diagnostics, wall, a.batch) | {

@@ -21,6 +21,7 @@ Needs ``jax`` and ``numpyro`` (``pip install scale-transfer[jax]``); runs on a C
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Sequence
@@ -31,9 +32,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB, SamplerConfig
+from scale_transfer.intervals import interval
 from scale_transfer.model import FitData, ModelConfig, build_model, is_centered, prepare_data
-from scale_transfer.posterior import interval
-from scale_transfer.sampling import CHECK_VARS, ConvergenceWarning, jittered_start, lsq_start
+from scale_transfer.sampling import (
+    CHECK_VARS,
+    ConvergenceWarning,
+    jittered_start,
+    lsq_start,
+    resolve_sampler_config,
+)
 
 __all__ = ["BatchFit", "batch_diagnostics", "fit_batch"]
 
@@ -84,15 +92,18 @@ class BatchFit:
             }
         )
 
-    def asymptotes(self, prob: float = 0.9) -> pd.DataFrame:
-        """Tidy table of the asymptote per fit and group: mean and equal-tailed interval.
+    def asymptotes(
+        self, prob: float = DEFAULT_PROB, interval_kind: str = DEFAULT_KIND
+    ) -> pd.DataFrame:
+        """Tidy table of the asymptote per fit and group: mean and interval.
 
         Columns ``fit``, ``setting``, ``task``, ``mean``, ``lower``, ``upper``, ``prob``,
-        ``interval`` (``"eti"``: equal-tailed, as in :meth:`Posterior.summary`).
+        ``interval`` (the kind: ``"eti"``, equal-tailed, or ``"hdi"``, as in
+        :meth:`Posterior.summary`).
         """
         a = self.posterior["asymptote"].stack(sample=("chain", "draw"))
         flat = a.transpose("sample", "fit", "group").values  # draws first, as interval() wants
-        lo, hi = interval(flat, prob, "eti")
+        lo, hi = interval(flat, prob, interval_kind)
         n_fit, n_group = lo.shape
         out = pd.DataFrame(
             {
@@ -104,7 +115,7 @@ class BatchFit:
                 "upper": hi.ravel(),
             }
         )
-        out["prob"], out["interval"] = prob, "eti"
+        out["prob"], out["interval"] = prob, interval_kind
         return out
 
 
@@ -338,15 +349,10 @@ def _to_datasets(
 def fit_batch(
     datasets: Sequence[pd.DataFrame],
     config: ModelConfig | None = None,
+    sampler: SamplerConfig | None = None,
     *,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    seed: int = 0,
-    target_accept: float = 0.95,
     max_tree_depth: int = 10,
     pad_to: int | None = None,
-    progress: bool = True,
 ) -> BatchFit:
     """Fit the model to many data sets at once, vmapped in JAX (one program for all).
 
@@ -358,13 +364,16 @@ def fit_batch(
     config : ModelConfig, optional
         Model structure and priors (default ``ModelConfig()``). ``centered="auto"`` is
         resolved on every data set and must come out the same; else pass it.
-    draws, tune, chains, seed, target_accept, max_tree_depth
-        NUTS settings (numpyro), as in :class:`scale_transfer.sampling.SamplerConfig`.
+    sampler : SamplerConfig, optional
+        ``draws``, ``tune``, ``chains``, ``seed`` and ``target_accept`` of numpyro's NUTS
+        (``"auto"`` resolved for numpyro on the first data set, as
+        :func:`scale_transfer.posterior.fit` does); ``progress`` prints one line per stage
+        (the vmapped sampler itself runs as one JAX call). Default ``SamplerConfig()``.
+    max_tree_depth : int
+        NUTS's largest tree depth.
     pad_to : int, optional
         Pad every data set to this many points (default: the largest data set's), so that
         batches of different data sets share one compiled program.
-    progress : bool
-        Print one line per stage (the vmapped sampler itself runs as one JAX call).
 
     Returns
     -------
@@ -383,9 +392,13 @@ def fit_batch(
     config = config or ModelConfig()
     t0 = time.perf_counter()
     fds, keys0, centred = _prepare_batch(datasets, config)
+    sc = resolve_sampler_config(
+        dataclasses.replace(sampler or SamplerConfig(), sampler="numpyro"), fds[0], config
+    )
+    draws, tune, chains, seed = sc.draws, sc.tune, sc.chains, sc.seed
     x, y, g, ref, m = _padded(fds, pad_to)
     n_fit, n_pad = x.shape
-    nuts = {"draws": draws, "tune": tune, "target_accept": target_accept,
+    nuts = {"draws": draws, "tune": tune, "target_accept": sc.target_accept,
             "max_tree_depth": max_tree_depth}  # fmt: skip
     # jax.jit compiles again for another batch shape: the key says so in jit_cached
     key = (config.structure_hash(), tuple(keys0), centred, n_fit, n_pad, chains,
@@ -400,7 +413,7 @@ def fit_batch(
     rng_keys = jax.random.split(jax.random.PRNGKey(seed), n_fit * chains)
     rng_keys = rng_keys.reshape(n_fit, chains, *rng_keys.shape[1:])
     t1 = time.perf_counter()
-    if progress:
+    if sc.progress:
         print(
             f"fit_batch: {n_fit} fits x {chains} chains, {n_pad} points each (padded), "
             f"{tune} + {draws} NUTS steps on {jax.default_backend()}"
