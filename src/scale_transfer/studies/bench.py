@@ -150,7 +150,6 @@ def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Child process: one cold Bayesian fit, then (optionally) a warm one on new data."""
     t_import = time.perf_counter()
     import scale_transfer.posterior  # noqa: F401 - timed: what a user's first fit imports
-    from scale_transfer.sampling import SamplerConfig
 
     import_seconds = time.perf_counter() - t_import
     cfg = BenchConfig(**spec["config"])
@@ -158,13 +157,7 @@ def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for variant in (0, 1) if spec["warm"] else (0,):
         df, target = case_data(case, cfg, variant)
-        sc = SamplerConfig(
-            draws=cfg.draws,
-            tune=cfg.tune,
-            chains=cfg.chains,
-            seed=cfg.seed + variant,
-            progress=False,
-        )
+        sc = cfg.sampler_config(variant)
         rss0, files0 = _current_rss_bytes(), _numba_cache_files()
         c0, t0 = _cpu_seconds(), time.perf_counter()
         post = fit_quietly(df, target=target, likelihood=lik, sampler_config=sc)
@@ -199,9 +192,9 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     from scale_transfer.model import ModelConfig, prepare_data
     from scale_transfer.sampling import (
         ConvergenceWarning,
-        SamplerConfig,
         check_convergence,
         nutpie_draws,
+        resolve_sampler_config,
     )
 
     import_seconds = time.perf_counter() - t_import
@@ -213,9 +206,9 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     fd = prepare_data(df, ModelConfig(target=target))
     compiled = nutpie.compile_pymc_model(naive_model(fd), backend="numba")
     t1 = time.perf_counter()
-    sc = SamplerConfig(draws=cfg.naive_draws, tune=cfg.naive_tune, chains=cfg.chains,
-                       seed=cfg.seed, progress=False, target_accept=0.95,
-                       adaptation="diag")  # fmt: skip
+    # "auto" as for a Gaussian fit of every point (the naive model has no sufficient stats)
+    plain = ModelConfig(target=target, summary_stats=False)
+    sc = resolve_sampler_config(cfg.sampler_config(naive=True), fd, plain)
     keep = nutpie_draws(compiled, sc)
     t2 = time.perf_counter()
     with warnings.catch_warnings():

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from scale_transfer.config import SamplerConfig
 
 __all__ = [
     "CASES",
@@ -47,7 +50,8 @@ class BenchConfig:
     Parameters
     ----------
     draws, tune, chains : int
-        Sampler settings of the Bayesian fits (tune defaults to draws).
+        Sampler settings of the Bayesian fits (tune defaults to draws); kept as fields, the
+        JSON's ``config``, and handed to the fits as one :meth:`sampler_config`.
     n_boot : int
         Bootstrap resamples per task of the least-squares fit.
     n_models : int
@@ -135,6 +139,21 @@ class BenchConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.n_boot < 1:
             raise ValueError(f"n_boot must be >= 1; got {self.n_boot}")
+
+    def sampler_config(self, variant: int = 0, *, naive: bool = False) -> SamplerConfig:
+        """Return the sampler settings of a fit: the Bayesian one's, or the naive model's.
+
+        ``variant`` 1 is the warm refit (seed + 1). The naive model takes its own draws and
+        tuning steps and nutpie's diagonal mass matrix; ``target_accept`` stays ``"auto"``
+        for the fit to resolve.
+        """
+        from scale_transfer.config import SamplerConfig
+
+        sc = SamplerConfig(draws=self.draws, tune=self.tune, chains=self.chains,
+                           seed=self.seed + variant, progress=False)  # fmt: skip
+        if naive:
+            sc = replace(sc, draws=self.naive_draws, tune=self.naive_tune, adaptation="diag")
+        return sc
 
     @property
     def at_target_settings(self) -> bool:
