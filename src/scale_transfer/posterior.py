@@ -385,6 +385,7 @@ class Posterior:
         interval_kind: str = "eti",
         seed: int = 0,
         effects: Mapping[str, Any] | None = None,
+        given: Mapping[str, Any] | None = None,
     ) -> pd.DataFrame:
         """Extrapolated DS accuracy at the given US accuracies, with intervals.
 
@@ -403,12 +404,23 @@ class Posterior:
         effects : mapping, optional
             Levels of the new models' effect columns (fits with ``ModelConfig.effects``),
             see :meth:`predict_draws`.
+        given : mapping, optional
+            New models' measured DS accuracy on some tasks, ``{task: acc}`` (or one per
+            ``us_acc``): predicts each new model's other tasks conditionally on them
+            (:mod:`scale_transfer.conditional`; ``kind`` is then ``"conditional"``, a new
+            model's predictive, and a ``given`` column says what was given).
 
         Returns
         -------
         pandas.DataFrame
             Columns ``task, setting, us_acc, mean, lower, upper, prob, interval, kind``.
         """
+        if given is not None:
+            from scale_transfer import conditional
+
+            if effects:
+                raise ValueError("given and effects cannot be combined")
+            return conditional.predict(self, us_acc, given, prob, interval_kind, seed)
         us = accuracies(us_acc, "us_acc")
         x = self.predict_draws(us, kind, seed, effects)
         return self._interval_table(us, x, prob, interval_kind, kind)

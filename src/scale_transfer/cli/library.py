@@ -202,8 +202,9 @@ def summary(
 def predict(
     model: Annotated[Path, typer.Argument(help="A fit written by 'scale-transfer fit'.")],
     us_acc: Annotated[
-        list[float], typer.Option("--us-acc", help="Upstream accuracies, e.g. 0.7 0.8 1.0.")
-    ],
+        list[float] | None,
+        typer.Option("--us-acc", help="Upstream accuracies, e.g. 0.7 0.8 1.0."),
+    ] = None,
     prob: Annotated[float, typer.Option(help="Interval probability.")] = 0.9,
     kind: Annotated[
         Kind,
@@ -232,6 +233,21 @@ def predict(
             "or a level drawn from the population (new-model)."
         ),
     ] = None,
+    given: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A new model's measured accuracy on a task, TASK=ACC (repeat the option), "
+            "e.g. --given sketch=0.41: its other tasks are predicted given it; TASK=ACC,ACC "
+            "gives one per --us-acc."
+        ),
+    ] = None,
+    given_csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with one row per new model: column us_acc and one column per given "
+            "task (an empty cell: not measured); replaces --us-acc and --given."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="CSV to write.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
@@ -240,14 +256,22 @@ def predict(
     Columns: task, us_acc, mean, lower, upper, and setting, prob, interval, kind. With
     --kind hull: the best downstream accuracy that a set of new models (at the US
     accuracies of --models-us-acc or --models-csv) will show at each --us-acc, read off
-    their upper hull; meaningful for fits to all points (the frontier likelihood).
+    their upper hull; meaningful for fits to all points (the frontier likelihood). With
+    --given or --given-csv: each new model's other tasks given its measured ones (kind
+    conditional, and a column given).
     """
+    from scale_transfer.conditional import given_options
     from scale_transfer.posterior import Posterior
 
     check_out(out, overwrite)
     check_prob(prob)
+    us_acc, cond = given_options(
+        us_acc, given, given_csv, kind.value, hull_models=bool(models_us_acc) or bool(models_csv)
+    )
     post = Posterior.load(model)
-    if kind is Kind.hull:
+    if cond is not None:
+        df = post.predict(us_acc, prob=prob, interval_kind=interval.value, seed=seed, given=cond)
+    elif kind is Kind.hull:
         new = new_models_us_acc(models_us_acc, models_csv)
         df = post.predict_hull(new, us_acc, prob=prob, interval_kind=interval.value, seed=seed)
     else:
@@ -263,7 +287,7 @@ def predict(
         )
     df["interval_kind"] = df["interval"]  # the name summary uses; 'interval' kept as it was
     cols = ["task", "us_acc", "mean", "lower", "upper", "setting", "prob", "interval", "kind"]
-    write_table(df[cols + ["interval_kind"]], out, overwrite)
+    write_table(df[cols + ["interval_kind"] + (["given"] if cond else [])], out, overwrite)
 
 
 @app.command()
