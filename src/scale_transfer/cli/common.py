@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from scale_transfer.config import ADAPTATIONS, INTERVAL_KINDS, LIKELIHOODS, POOLINGS, TARGETS
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
+
+    from scale_transfer.config import SamplerConfig
 
 app = typer.Typer(
     name="scale-transfer",
@@ -95,6 +99,21 @@ def check_prob(prob: float) -> None:
     """Refuse an interval probability outside (0, 1)."""
     if not 0.0 < prob < 1.0:  # NaN fails too
         fail(f"--prob must be in (0, 1); got {prob}")
+
+
+def sampler_options(options: Mapping[str, Any], **fixed: Any) -> SamplerConfig:
+    """Return the :class:`SamplerConfig` of a command's options; bad values refused at once.
+
+    ``options`` is the command's ``locals()``: each name that is a ``SamplerConfig`` field
+    (``draws``, ``tune``, ``chains``, ``seed``, ``sampler``, ``adaptation``, ``progress``,
+    ``strict``, ``target_accept``, ...) is taken, an enum by its value; an option left
+    unset (None) keeps the field's default. ``fixed`` sets the fields a command decides.
+    """
+    from scale_transfer.config import SamplerConfig
+
+    fields = SamplerConfig.__dataclass_fields__
+    given = {k: getattr(v, "value", v) for k, v in options.items() if k in fields}
+    return SamplerConfig(**{k: v for k, v in (given | fixed).items() if v is not None})
 
 
 def write_table(df, out: Path | None, overwrite: bool) -> None:  # noqa: ANN001

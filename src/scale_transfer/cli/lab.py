@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,10 +13,31 @@ from scale_transfer.cli.common import (
     check_out,
     check_prob,
     fail,
+    sampler_options,
     sigterm_exits,
     words,
     write_table,
 )
+
+
+def _names(flag: str, help_text: str) -> Any:
+    """Return a repeatable option of names: ``--flag a,b`` or ``--flag a --flag b`` (words)."""
+    return Annotated[list[str] | None, typer.Option(flag, help=help_text)]
+
+
+SettingsOption = _names(
+    "--setting",
+    "Setting to study (repeat the option). Simulated: jft-25shot, jft-1shot, in21k-25shot, "
+    "in21k-1shot (default: all four); with --data: its settings.",
+)
+MethodsOption = _names(
+    "--methods",
+    "lsq, bayes (Student-t on all points, Gaussian on the hull), bayes-gaussian, bayes-t, "
+    "bayes-frontier: --methods lsq,bayes (default both).",
+)
+TargetsOption = _names("--targets", "all, hull: --targets all,hull (default both).")
+CasesOption = _names("--case", "Run only these cases: paper-hull, timm, paper-all.")
+LikelihoodsOption = _names("--likelihood", "Run only these likelihoods: gaussian, frontier.")
 
 
 def _say_study_result(res) -> None:  # noqa: ANN001
@@ -46,14 +67,7 @@ def _say_study_result(res) -> None:  # noqa: ANN001
 @app.command()
 def study(
     out: Annotated[Path, typer.Option(help="Study directory; a rerun with it resumes.")],
-    setting: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--setting",
-            help="Setting to study (repeat the option). Simulated: jft-25shot, jft-1shot, "
-            "in21k-25shot, in21k-1shot (default: all four); with --data: its settings.",
-        ),
-    ] = None,
+    setting: SettingsOption = None,
     sizes: Annotated[
         list[int] | None,
         typer.Option("--sizes", help="Sample sizes in models, e.g. --sizes 100 200 300."),
@@ -62,16 +76,8 @@ def study(
         bool, typer.Option("--all/--no-all", help="Add the size 'all' (every pool model).")
     ] = True,
     repeats: Annotated[int, typer.Option(help="Subsamples per size.")] = 10,
-    methods: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="lsq, bayes (Student-t on all points, Gaussian on the hull), "
-            "bayes-gaussian, bayes-t, bayes-frontier: --methods lsq,bayes (default both)."
-        ),
-    ] = None,
-    targets: Annotated[
-        list[str] | None, typer.Option(help="all, hull: --targets all,hull (default both).")
-    ] = None,
+    methods: MethodsOption = None,
+    targets: TargetsOption = None,
     draws: Annotated[int, typer.Option(help="Draws per chain (Bayesian fits).")] = 500,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 500,
     chains: Annotated[int, typer.Option(help="Chains per fit.")] = 2,
@@ -115,14 +121,12 @@ def study(
     and the Bayesian model, to all points and to the hull), and writes DIR/study.csv (one
     row per fit and task), DIR/figure_b.png and one file per finished fit in DIR/fits/.
     """
-    from scale_transfer.config import SamplerConfig
     from scale_transfer.studies.study import DEFAULT_SIZES, run_study
 
     check_out(out, True, folder=True)
     fit_seconds = None if fit_time_limit is None else 60.0 * fit_time_limit
-    # bad values: before any work
-    sampler = SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, cores=1,
-                            progress=False, time_limit=fit_seconds)  # fmt: skip
+    # the study's --time-limit is the whole run's; each fit's is --fit-time-limit
+    sampler = sampler_options(locals(), cores=1, progress=False, time_limit=fit_seconds)
     size_list: list[int | str] = list(sizes) if sizes else [s for s in DEFAULT_SIZES if s != "all"]
     if include_all:
         size_list.append("all")
@@ -141,12 +145,12 @@ def study(
         targets=words(targets) or ("all", "hull"),
         holdout_top=holdout_top,
         sampler=sampler,
+        time_limit=None if time_limit is None else 60.0 * time_limit,
         n_models=n_models,
         percent=percent,
+        progress=say,
         scheduler=scheduler,
         workers=workers,
-        time_limit=None if time_limit is None else 60.0 * time_limit,
-        progress=say,
     )
     _say_study_result(res)
 
@@ -172,14 +176,8 @@ def bench(
         int | None,
         typer.Option("--naive-draws", help="Draws (and tuning steps) of the naive model."),
     ] = None,
-    case: Annotated[
-        list[str] | None,
-        typer.Option("--case", help="Run only these cases: paper-hull, timm, paper-all."),
-    ] = None,
-    likelihood: Annotated[
-        list[str] | None,
-        typer.Option("--likelihood", help="Run only these likelihoods: gaussian, frontier."),
-    ] = None,
+    case: CasesOption = None,
+    likelihood: LikelihoodsOption = None,
     warm_refit: Annotated[
         str, typer.Option("--warm-refit", help="Cases with a warm refit: all, hull or none.")
     ] = "all",
@@ -295,13 +293,11 @@ def validate_extrapolation(
     OUT/validation.csv (one row per method and task, plus '(all)'), OUT/points.csv,
     OUT/fits.csv and OUT/validation.png.
     """
-    from scale_transfer.config import SamplerConfig
     from scale_transfer.studies.validation import LEVELS
     from scale_transfer.studies.validation import validate_extrapolation as _validate
 
     check_out(out, overwrite, folder=True)
-    # bad values: before any work
-    sampler = SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed, progress=progress)
+    sampler = sampler_options(locals())
     for p in prob or ():
         check_prob(p)
     names = ["validation.csv", "points.csv", "fits.csv", "validation.png"]

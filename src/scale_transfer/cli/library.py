@@ -22,6 +22,7 @@ from scale_transfer.cli.common import (
     new_models_us_acc,
     parse_effects,
     read_truth,
+    sampler_options,
     write_csv,
     write_table,
     zoo_or_file,
@@ -129,7 +130,7 @@ def fit(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Fit the hierarchical power-law model with MCMC and save it to netCDF."""
-    from scale_transfer.config import ModelConfig, SamplerConfig
+    from scale_transfer.config import ModelConfig
     from scale_transfer.data import read_tidy
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.sampling import ConvergenceError
@@ -145,17 +146,7 @@ def fit(
         discrepancy=discrepancy,
         centered={"auto": "auto", "yes": True, "no": False}[centered.value],
     )
-    sampler_config = SamplerConfig(
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        adaptation=adaptation.value,
-        progress=progress,
-        strict=strict,
-        target_accept="auto" if target_accept is None else target_accept,
-    )
+    sampler_config = sampler_options(locals())
     df = read_tidy(zoo_or_file(data, percent), percent=percent)
     typer.echo(
         f"fitting {len(df)} points, {df.task.nunique()} tasks: target={target.value}, "

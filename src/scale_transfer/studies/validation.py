@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,8 +314,8 @@ def validate_extrapolation(
     options: str | Sequence[str] = "default",
     effects: Sequence[str] | None = None,
     sampler: SamplerConfig = SAMPLER,
-    log: Any = None,
     percent: bool = False,
+    log: Callable[[str], Any] | None = None,
 ) -> ValidationResult:
     """Run the held-out extrapolation protocol.
 
