@@ -25,12 +25,13 @@ from numpy.typing import ArrayLike
 
 from scale_transfer.data import setting_of
 
-__all__ = ["hull_points", "mark_hull", "upper_hull"]
+__all__ = ["check_xy", "hull_points", "mark_hull", "upper_hull"]
 
 GROUP_COLUMNS = ("setting", "task")
 
 
-def _check_xy(us_acc: ArrayLike, ds_acc: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def check_xy(us_acc: ArrayLike, ds_acc: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Return US and DS accuracies as flat float arrays; refuse unequal lengths and NaN or inf."""
     x = np.asarray(us_acc, dtype=float).ravel()
     y = np.asarray(ds_acc, dtype=float).ravel()
     if x.shape != y.shape:
@@ -105,7 +106,7 @@ def upper_hull(us_acc: ArrayLike, ds_acc: ArrayLike) -> np.ndarray:
     >>> upper_hull([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.5, 0.55, 0.9, 0.6])
     array([0, 1, 3])
     """
-    x, y = _check_xy(us_acc, ds_acc)
+    x, y = check_xy(us_acc, ds_acc)
     if x.size == 0:
         return np.empty(0, dtype=np.intp)
     order = _hull_order(x, y)

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
 from scale_transfer.config import DEFAULT_PROB
+from scale_transfer.hull import check_xy
 from scale_transfer.law import ds_acc as law_ds_acc
 
 __all__ = ["BOUNDS", "FRAME_COLUMNS", "LsqFit", "fit_lsq", "lsq_interval", "predict_lsq"]
@@ -155,12 +156,7 @@ def profile(
 
 
 def _xy(us_acc: ArrayLike, ds_acc: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    us = np.asarray(us_acc, dtype=float).ravel()
-    ds = np.asarray(ds_acc, dtype=float).ravel()
-    if us.shape != ds.shape:
-        raise ValueError(f"us_acc and ds_acc differ in length: {us.size} and {ds.size}")
-    if not (np.isfinite(us).all() and np.isfinite(ds).all()):
-        raise ValueError("us_acc and ds_acc must be finite (no NaN or inf)")
+    us, ds = check_xy(us_acc, ds_acc)
     if us.size < 3:
         raise ValueError(f"need at least 3 points to fit the law (3 parameters), got {us.size}")
     return 1.0 - us, 1.0 - ds
