@@ -158,6 +158,7 @@ def _sections(
 def build_document(
     post: Posterior,
     *,
+    title: str | None = None,
     prob: float = DEFAULT_PROB,
     interval_kind: str = DEFAULT_KIND,
     lsq: pd.DataFrame | None = None,
@@ -165,7 +166,6 @@ def build_document(
     lsq_prob: float | None = None,
     us_acc: Sequence[float] = EXTRAPOLATION_US,
     figures: Sequence[str] = FIGURES,
-    title: str | None = None,
     self_check: pd.DataFrame | None = None,
 ) -> Document:
     """Compute the report's summaries once, and lay out its text, tables and figures.

@@ -12,7 +12,7 @@ import re
 
 import pandas as pd
 
-from scale_transfer.report.document import Block, Document, Verdict
+from scale_transfer.report.document import Block, Document, Figure, Verdict
 
 __all__ = ["escape_md", "render_markdown", "table_md", "verdict_md"]
 
@@ -42,19 +42,22 @@ def verdict_md(v: Verdict) -> str:
     return f"> **{escape_md(v.head)}**\n>\n> {escape_md(v.numbers)}.\n>\n{reasons}"
 
 
+def _figure_md(name: str, fig: Figure) -> str:
+    return f"![{name}]({fig.filename})\n\n*{escape_md(fig.caption)}*"
+
+
 def _block(doc: Document, b: Block) -> str:
-    if b.kind in ("p", "note"):
-        return escape_md(b.payload)
-    if b.kind == "answer":
-        return f"> {escape_md(b.payload)}"
-    if b.kind == "table":
-        return table_md(doc.tables[b.payload])
-    if b.kind == "verdict":
-        return verdict_md(doc.verdict)
-    if b.kind == "figure":
-        fig = doc.figures[b.payload]
-        return f"![{b.payload}]({fig.filename})\n\n*{escape_md(fig.caption)}*"
-    raise ValueError(f"unknown block kind {b.kind!r}")
+    render = {
+        "p": lambda: escape_md(b.payload),
+        "note": lambda: escape_md(b.payload),
+        "answer": lambda: f"> {escape_md(b.payload)}",
+        "table": lambda: table_md(doc.tables[b.payload]),
+        "verdict": lambda: verdict_md(doc.verdict),
+        "figure": lambda: _figure_md(b.payload, doc.figures[b.payload]),
+    }
+    if b.kind not in render:
+        raise ValueError(f"unknown block kind {b.kind!r}")
+    return render[b.kind]()
 
 
 def render_markdown(doc: Document) -> str:
