@@ -366,11 +366,9 @@ def fit_batch(
         resolved on every data set and must come out the same; else pass it.
     sampler : SamplerConfig, optional
         ``draws``, ``tune``, ``chains``, ``seed`` and ``target_accept`` of numpyro's NUTS
-        (``"auto"`` resolved for numpyro on the first data set, as
-        :func:`scale_transfer.posterior.fit` does); ``progress`` prints one line per stage
-        (the vmapped sampler itself runs as one JAX call). Default ``SamplerConfig()``.
-    max_tree_depth : int
-        NUTS's largest tree depth.
+        (``"auto"`` resolved for numpyro on the first data set, as ``posterior.fit``
+        does; ``max_tree_depth``: its largest tree depth); ``progress`` prints one line per
+        stage (the sampler runs as one JAX call). Default ``SamplerConfig()``.
     pad_to : int, optional
         Pad every data set to this many points (default: the largest data set's), so that
         batches of different data sets share one compiled program.
