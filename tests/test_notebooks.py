@@ -1,7 +1,16 @@
-"""The notebooks run end to end (papermill, small parameters) and show what they promise."""
+"""The notebooks run end to end (papermill, small parameters) and show what they promise.
+
+They are stored with the outputs of a full-size run (``make notebooks``, which runs
+tools/run_notebooks.py). The tests check that those outputs are not stale: they come from
+the stored code (a digest of it is stored with them), from one run top to bottom, and a
+fresh run with small draws gives the same cells with the same kinds of output (text, tables,
+figures) as the stored notebook.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -9,8 +18,17 @@ import pytest
 papermill = pytest.importorskip("papermill")
 nbformat = pytest.importorskip("nbformat")
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 SMALL = {"draws": 100, "tune": 100, "chains": 2, "n_boot": 50}
+RERUN = "run `make notebooks` (tools/run_notebooks.py) and commit the notebooks"
+
+
+def _runner():
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools/run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(name: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
@@ -38,14 +56,63 @@ def outputs(nb) -> tuple[str, int]:
     return "\n".join(text), images
 
 
-def test_notebooks_have_a_parameters_cell():
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        first_code = next(c for c in nb.cells if c.cell_type == "code")
-        assert "parameters" in first_code.metadata.get("tags", []), path.name
-        assert "draws = 1000" in first_code.source and "tune = 1000" in first_code.source
-        assert nb.metadata["kernelspec"]["name"] == "python3"
-        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+def output_kinds(cell) -> set[str]:
+    """What a code cell shows: stdout text, displays, results, errors, and PNG figures.
+
+    Text on stderr (warnings, which depend on the number of draws) does not count.
+    """
+    kinds = set()
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            if out.name == "stdout":
+                kinds.add("stream")
+            continue
+        kinds.add(out.output_type)
+        if "image/png" in out.get("data", {}):
+            kinds.add("image/png")
+    return kinds
+
+
+def check_stored(name: str, fresh: nbformat.NotebookNode) -> None:
+    """The stored notebook has the cells of a fresh run, each with the same kinds of output."""
+    stored = nbformat.read(NOTEBOOKS / name, as_version=4)
+    cells = [c for c in fresh.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    problems = []
+    if len(cells) != len(stored.cells):
+        problems.append(f"{len(stored.cells)} cells stored, {len(cells)} in a fresh run")
+    for i, (new, old) in enumerate(zip(cells, stored.cells, strict=False)):
+        if (new.cell_type, new.source) != (old.cell_type, old.source):
+            problems.append(f"cell {i}: its source differs from the stored cell's")
+        elif new.cell_type == "code" and output_kinds(new) != output_kinds(old):
+            problems.append(
+                f"cell {i}: stored outputs {sorted(output_kinds(old)) or 'none'}, "
+                f"a fresh run gives {sorted(output_kinds(new)) or 'none'}"
+            )
+    assert not problems, f"{name}: stored outputs are stale: {'; '.join(problems)}; {RERUN}"
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_is_stored_with_the_outputs_of_its_code(path):
+    nb = nbformat.read(path, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "parameters" in first_code.metadata.get("tags", []), path.name
+    for name in ("draws", "tune"):  # stored at full size: at least 1000 of each
+        value = re.search(rf"^{name} = (\d+)", first_code.source, re.MULTILINE)
+        assert value and int(value.group(1)) >= 1000, f"{path.name}: {name}"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: execution counts {counts}: the stored outputs do not come from one run "
+        f"top to bottom; {RERUN}"
+    )
+    stored = nb.metadata.get("scale_transfer", {}).get("code_sha256")
+    assert stored == _runner().code_digest(nb), (
+        f"{path.name}: its code was edited after its outputs were stored; {RERUN}"
+    )
+    assert any("image/png" in output_kinds(c) for c in code), f"{path.name}: no figure stored"
+    errors = [i for i, c in enumerate(nb.cells) if "error" in output_kinds(c)]
+    assert not errors, f"{path.name}: cells {errors} stored with an error; {RERUN}"
 
 
 def test_paper_figures_notebook(tmp_path):
@@ -55,6 +122,7 @@ def test_paper_figures_notebook(tmp_path):
     assert "truth inside credible interval" in text
     assert "(new task)" in text
     assert "hull:" in text and " all:" in text  # both verdicts printed
+    check_stored("01_paper_figures.ipynb", nb)
 
 
 def test_model_zoo_notebook(tmp_path, timm_dir):
@@ -64,6 +132,17 @@ def test_model_zoo_notebook(tmp_path, timm_dir):
     for task in ("imagenetv2", "sketch", "real", "imagenet-r", "imagenet-a"):
         assert task in text
     assert "gain vs best today" in text
+    check_stored("02_model_zoo.ipynb", nb)
+
+
+def test_validation_notebook(tmp_path, timm_dir):
+    small = {"draws": 100, "tune": 100, "chains": 2, "methods": ["lsq", "default"]}
+    nb = run("03_validation.ipynb", tmp_path, timm_dir=str(timm_dir), **small)
+    text, images = outputs(nb)
+    assert images >= 3  # residuals, the validation figure, held-out predictions
+    assert "coverage_90" in text and "crps" in text
+    assert "lsq" in text and "default" in text
+    check_stored("03_validation.ipynb", nb)
 
 
 def test_figure_b_notebook(tmp_path):
@@ -76,3 +155,20 @@ def test_figure_b_notebook(tmp_path):
     assert "part 2 skipped" not in text
     assert "hull prediction error below all-points in" in text
     assert "hull_cover90" in text and "bayes-frontier" in text
+    check_stored("04_figure_b.ipynb", nb)
+
+
+def test_a_stale_notebook_is_named_with_its_cell(tmp_path):
+    """The staleness check itself: an edited cell and a lost figure are both reported."""
+    name = "01_paper_figures.ipynb"
+    fresh = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [i for i, c in enumerate(fresh.cells) if c.cell_type == "code"]
+    fresh.cells[code[1]].source += "\nprint('new')"
+    figure = next(i for i in code if "image/png" in output_kinds(fresh.cells[i]))
+    fresh.cells[figure].outputs = []
+    with pytest.raises(AssertionError) as err:
+        check_stored(name, fresh)
+    message = str(err.value)
+    assert name in message and "make notebooks" in message
+    assert f"cell {code[1]}: its source differs" in message
+    assert f"cell {figure}: stored outputs ['display_data', 'image/png'], a fresh run" in message
