@@ -29,6 +29,15 @@ Gaussian copula with correlation ``R``: for the given groups ``G`` with observed
 ``m_B + s_B R_BG R_GG^-1 z_G`` and sd ``s_B sqrt(1 - R_BG R_GG^-1 R_GB)``, then mapped back to
 accuracy. Intervals are equal-tailed (or highest-density) over these draws
 (:func:`scale_transfer.intervals.interval`).
+
+Measured on timm (odds law with ``extrapolation="lfo"``, top 10% by US accuracy per task
+held out, each held-out model's ImageNet-Sketch accuracy given; 624 model-task pairs on
+V2, ReaL, -R and -A): MSE 0.30 times the unconditional new-model predictive's (ImageNet-R
+0.20, the others about 1: their residuals hardly correlate with Sketch's), but 90% intervals
+hold 0.78 (unconditional: 0.82) and 50% intervals 0.42. ImageNet-R holds 0.76: among the
+held-out models its residuals correlate with Sketch's at 0.72, not the 0.92 of the fitted
+data, so the conditional intervals there are too narrow; ReaL holds 0.56, as uncalibrated
+as without conditioning.
 """
 
 from __future__ import annotations

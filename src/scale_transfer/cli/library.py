@@ -247,9 +247,10 @@ def predict(
     Columns: task, us_acc, mean, lower, upper, and setting, prob, interval, kind. With
     --kind hull: the best downstream accuracy that a set of new models (at the US
     accuracies of --models-us-acc or --models-csv) will show at each --us-acc, read off
-    their upper hull; meaningful for fits to all points (the frontier likelihood). With
-    --given or --given-csv: each new model's other tasks given its measured ones (kind
-    conditional, and a column given).
+    their upper hull; meaningful for fits to all points (the frontier likelihood).
+
+    With --given or --given-csv: each new model's other tasks, given its measured ones
+    (kind conditional, and a column given).
     """
     from scale_transfer.conditional import given_options
     from scale_transfer.posterior import Posterior
