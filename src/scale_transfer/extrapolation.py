@@ -193,10 +193,14 @@ def learn(post: Posterior, *, self_check: bool = True) -> tuple[pd.DataFrame, pd
     rest, band, sizes = band_split(fitted_rows(post))
     inner = refit(post, rest)
     drift = drift_layer(inner, band)
+    # the refits' convergence, for whoever wants to know (not saved with the fit)
+    drift.attrs["refit_diagnostics"] = [inner.diagnostics.to_dict()]
     if not self_check:
         return drift, None
     rest2, band2, _ = band_split(rest, sizes)
-    inner.drift = drift_layer(refit(post, rest2), band2)
+    inner2 = refit(post, rest2)
+    inner.drift = drift_layer(inner2, band2)
+    drift.attrs["refit_diagnostics"].append(inner2.diagnostics.to_dict())
     table = score_table(score_points(inner, band, seed=post.sampler.seed))
     table.attrs["drift_layer"] = True
     return drift, table

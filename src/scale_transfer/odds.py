@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from scale_transfer.config import ACC_EPS
 
@@ -30,23 +29,22 @@ def logit(acc: Any) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def _log_sigmoid(z: Any, lib: Any) -> Any:
+def _softplus(z: Any, lib: Any) -> Any:
     if lib is np:
-        return special.log_expit(z)
-    return -lib.softplus(-z)
+        return np.logaddexp(0.0, z)
+    return lib.softplus(z)
 
 
 def logit_mean(level: Any, alpha: Any, logit_c: Any, x_centred: Any, lib: Any = np) -> Any:
     """``logit(c * sigmoid(u))`` with ``u = level + alpha * x_centred``, stable everywhere.
 
-    ``1 - c s = (1 - c) s + (1 - s)`` with ``s = sigmoid(u)``, so the log of it is a
-    ``logaddexp`` of log-sigmoids: no cancellation as ``c -> 1`` or ``s -> 1``.
+    With ``s = sigmoid(u)``: ``1 - c s = (1 - s) (1 + (1 - c) e^u)``, so
+    ``logit(c s) = u + log c - softplus(u + log(1 - c))``, where ``log c = -softplus(-g)`` and
+    ``log(1 - c) = -softplus(g)``: one softplus per point, no cancellation as ``c -> 1``
+    (it tends to ``u``) or ``s -> 1`` (to ``logit c``).
     """
     u = level + alpha * x_centred
-    ls_u = _log_sigmoid(u, lib)
-    log_acc = _log_sigmoid(logit_c, lib) + ls_u
-    log_err = lib.logaddexp(_log_sigmoid(-logit_c, lib) + ls_u, _log_sigmoid(-u, lib))
-    return log_acc - log_err
+    return u - _softplus(-logit_c, lib) - _softplus(u - _softplus(logit_c, lib), lib)
 
 
 def scatter_sd(log_scatter: Any, slope: Any, x_centred: Any, lib: Any = np) -> Any:
