@@ -8,11 +8,12 @@ from scale_transfer.config import VERSION as __version__  # noqa: E402
 from scale_transfer.config import ModelConfig, SamplerConfig  # noqa: E402
 from scale_transfer.convergence import ConvergenceError, ConvergenceWarning  # noqa: E402
 from scale_transfer.data import DataError, read_tidy, validate  # noqa: E402
+from scale_transfer.fitting import fit  # noqa: E402
 from scale_transfer.hull import hull_points, mark_hull, upper_hull  # noqa: E402
 from scale_transfer.law import ds_acc, e_ds  # noqa: E402
 from scale_transfer.lsq import fit_lsq, fit_lsq_frame  # noqa: E402
 from scale_transfer.model import FewHullPointsWarning  # noqa: E402
-from scale_transfer.posterior import Posterior, fit  # noqa: E402
+from scale_transfer.posterior import Posterior  # noqa: E402
 from scale_transfer.sampling import SamplingTimeout  # noqa: E402
 from scale_transfer.simulate import simulate  # noqa: E402
 from scale_transfer.suffstats import SummaryStatsWarning  # noqa: E402

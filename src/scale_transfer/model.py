@@ -339,17 +339,12 @@ def _group_param(
     return pm.Deterministic(f"{name}_group", value, dims="group")
 
 
-def _law_params(
-    priors: Mapping[str, Mapping[str, Any]],
-    config: ModelConfig,
-    centered: bool,
-    task_of_group: np.ndarray,
-    setting_of_group: np.ndarray,
-    fd: FitData,
-    log_e_ref: Any,
-) -> tuple[Any, Any, Any, Any]:
-    """Add the per-group law, its deterministics and ``sigma``; return the four tensors."""
-    args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
+def _law_params(args: tuple, log_e_ref: Any) -> tuple[Any, Any, Any, Any]:
+    """Add the per-group law, its deterministics and ``sigma``; return the four tensors.
+
+    ``args`` are :func:`_group_param`'s arguments after the name (priors and config first).
+    """
+    priors, config = args[0], args[1]
     log_level = _group_param("log_level", *args)
     log_alpha = _group_param("log_alpha", *args)
     logit_e_ir = _group_param("logit_e_ir", *args)
@@ -362,15 +357,7 @@ def _law_params(
     return log_level, alpha, e_ir, sigma
 
 
-def _odds_params(
-    priors: Mapping[str, Mapping[str, Any]],
-    config: ModelConfig,
-    centered: bool,
-    task_of_group: np.ndarray,
-    setting_of_group: np.ndarray,
-    fd: FitData,
-    x_ref: Any,
-) -> tuple[Any, ...]:
+def _odds_params(args: tuple, x_ref: Any) -> tuple[Any, ...]:
     """Add the odds law's per-group parameters and deterministics; return the five tensors.
 
     The deterministics ``alpha``, ``asymptote``, ``e_ir`` and ``k`` are named as the
@@ -378,7 +365,6 @@ def _odds_params(
     ``odds_a`` is the intercept ``a`` and ``sigma`` the scatter sd (logit units) at the
     group's reference point.
     """
-    args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
     level, log_alpha, logit_c, log_scatter, slope = (_group_param(p, *args) for p in ODDS_PARAMS)
     alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
     a = pm.Deterministic("odds_a", level - alpha * x_ref, dims="group")
@@ -406,9 +392,8 @@ def _build_odds(
         x = pm.Data("logit_us", fd.logit_us, dims="obs_id")
         y = pm.Data("logit_ds_obs", fd.logit_ds, dims="obs_id")
         gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
-        level, alpha, logit_c, log_scatter, slope = _odds_params(
-            priors, config, centered, task_of_group, setting_of_group, fd, x_ref
-        )
+        args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
+        level, alpha, logit_c, log_scatter, slope = _odds_params(args, x_ref)
         xc = x - x_ref[gidx]
         mu = logit_mean(level[gidx], alpha[gidx], logit_c[gidx], xc, lib=pt)
         sd = scatter_sd(log_scatter[gidx], slope[gidx], xc, lib=pt)
@@ -521,13 +506,12 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
     if getattr(config, "law", "error") == "odds":
         return _build_odds(fd, config, coords, centered, task_of_group, setting_of_group)
     stats = for_sampling and suffstats.use_summary_stats(fd, config)
+    args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
     with pm.Model(coords=coords) as model:
         log_e_ref = pm.Data("log_e_ref", fd.groups["log_e_ref"].to_numpy(float), dims="group")
         if stats:
             stat_data = {k: pm.Data(k, v) for k, v in suffstats.moments(fd).items()}
-            log_level, alpha, e_ir, sigma = _law_params(
-                priors, config, centered, task_of_group, setting_of_group, fd, log_e_ref
-            )
+            log_level, alpha, e_ir, sigma = _law_params(args, log_e_ref)
             pm.Potential(
                 "e_ds_loglik",
                 suffstats.gaussian_loglik(log_level, alpha, e_ir, sigma, stat_data).sum(),
@@ -536,9 +520,7 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
         log_e_us = pm.Data("log_e_us", fd.log_e_us, dims="obs_id")
         e_ds_obs = pm.Data("e_ds_obs", fd.e_ds, dims="obs_id")
         gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
-        log_level, alpha, e_ir, sigma = _law_params(
-            priors, config, centered, task_of_group, setting_of_group, fd, log_e_ref
-        )
+        log_level, alpha, e_ir, sigma = _law_params(args, log_e_ref)
         lvl_obs, alpha_obs = log_level[gidx], alpha[gidx]
         if config.effects:
             lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scale_transfer.config import ADAPTATIONS, INTERVAL_KINDS, LIKELIHOODS, POOLINGS, TARGETS
+from scale_transfer.config import (
+    ADAPTATIONS,
+    EXTRAPOLATIONS,
+    INTERVAL_KINDS,
+    LAWS,
+    LIKELIHOODS,
+    POOLINGS,
+    TARGETS,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,6 +50,10 @@ Likelihood = StrEnum("Likelihood", {v: v for v in LIKELIHOODS})
 Likelihood.__doc__ = "Residual model."
 Adaptation = StrEnum("Adaptation", {v: v for v in ADAPTATIONS})
 Adaptation.__doc__ = "nutpie's mass-matrix adaptation."
+Law = StrEnum("Law", {v: v for v in LAWS})
+Law.__doc__ = "The law fitted to each task."
+Extrapolation = StrEnum("Extrapolation", {v: v for v in EXTRAPOLATIONS})
+Extrapolation.__doc__ = "How new-model predictions beyond the data are calibrated."
 IntervalKind = StrEnum("IntervalKind", {v: v for v in INTERVAL_KINDS})
 IntervalKind.__doc__ = "Interval kind: equal-tailed or highest-density."
 

@@ -10,8 +10,10 @@ import typer
 from scale_transfer.cli.common import (
     Adaptation,
     Centered,
+    Extrapolation,
     IntervalKind,
     Kind,
+    Law,
     Likelihood,
     Pooling,
     Target,
@@ -101,6 +103,20 @@ def fit(
         bool,
         typer.Option("--discrepancy", help="Add a smooth term beside the law (docs/model.md)."),
     ] = False,
+    law: Annotated[
+        Law,
+        typer.Option(
+            help="error: the paper's law in error space; odds: acc_DS = c sigmoid(a + alpha "
+            "logit acc_US), Gaussian scatter in logit space (docs/validation.md)."
+        ),
+    ] = Law.error,
+    extrapolation: Annotated[
+        Extrapolation,
+        typer.Option(
+            help="lfo: a drift layer learned by leave-future-out inside the data widens and "
+            "shifts new-model predictions beyond it, with a self-check (odds law only)."
+        ),
+    ] = Extrapolation.none,
     draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
@@ -145,6 +161,8 @@ def fit(
         effects=tuple(e.strip() for e in (effects or "").split(",") if e.strip()),
         discrepancy=discrepancy,
         centered={"auto": "auto", "yes": True, "no": False}[centered.value],
+        law=law.value,
+        extrapolation=extrapolation.value,
     )
     sampler_config = sampler_options(locals())
     df = read_tidy(zoo_or_file(data, percent), percent=percent)

@@ -277,6 +277,11 @@ def prior_predictive_plot(
 
     from scale_transfer.model import build_model, prepare_data
 
+    if getattr(config, "law", "error") != "error":
+        raise ValueError(
+            "prior_predictive_plot draws the paper's law (k, alpha, e_ir); "
+            f"law={config.law!r} is not drawn yet"
+        )
     fd = prepare_data(data, config)
     model = build_model(fd, config)
     pm_log = logging.getLogger("pymc")
