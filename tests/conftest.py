@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +21,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--run-slow", action="store_true", default=False, help="also run tests marked slow"
     )
+
+
+#: Minutes of a test session after which slow tests are skipped (``--run-slow`` runs them
+#: while this budget allows, so that CI ends within its time limit); override with the
+#: environment variable ``SCALE_TRANSFER_SLOW_BUDGET_MIN``.
+SLOW_BUDGET_MIN = float(os.environ.get("SCALE_TRANSFER_SLOW_BUDGET_MIN", "35"))
+_SESSION_START = time.monotonic()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    spent = (time.monotonic() - _SESSION_START) / 60.0
+    if "slow" in item.keywords and spent > SLOW_BUDGET_MIN:
+        pytest.skip(
+            f"slow-test budget spent ({spent:.0f} of {SLOW_BUDGET_MIN:g} min; "
+            "SCALE_TRANSFER_SLOW_BUDGET_MIN raises it)"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
