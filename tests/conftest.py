@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -46,6 +47,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def default_sigint_handler():
+    """Give every test Python's own Ctrl-C handler (KeyboardInterrupt).
+
+    Some library used by an earlier test of the session can leave another SIGINT handler
+    behind (seen in a full run: the interrupt tests then waited for a fit that nothing
+    stopped); a user's process starts with the default, which is what the tests check.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture(scope="session")
