@@ -24,7 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-#: Minutes of a test session after which slow tests are skipped (``--run-slow`` runs them
+#: Minutes of a test run after which slow tests are skipped (``--run-slow`` runs them
 #: while this budget allows, so that CI ends within its time limit); override with the
 #: environment variable ``SCALE_TRANSFER_SLOW_BUDGET_MIN``.
 SLOW_BUDGET_MIN = float(os.environ.get("SCALE_TRANSFER_SLOW_BUDGET_MIN", "35"))
@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def default_sigint_handler():
     """Give every test Python's own Ctrl-C handler (KeyboardInterrupt).
 
-    Some library used by an earlier test of the session can leave another SIGINT handler
+    Some library used by an earlier test of the run can leave another SIGINT handler
     behind (seen in a full run: the interrupt tests then waited for a fit that nothing
     stopped); a user's process starts with the default, which is what the tests check.
     """
