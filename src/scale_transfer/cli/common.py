@@ -42,20 +42,22 @@ app = typer.Typer(
 )
 
 
-Target = StrEnum("Target", {v: v for v in TARGETS})
-Target.__doc__ = "Which points to fit."
-Pooling = StrEnum("Pooling", {v: v for v in POOLINGS})
-Pooling.__doc__ = "Pooling across tasks."
-Likelihood = StrEnum("Likelihood", {v: v for v in LIKELIHOODS})
-Likelihood.__doc__ = "Residual model."
-Adaptation = StrEnum("Adaptation", {v: v for v in ADAPTATIONS})
-Adaptation.__doc__ = "nutpie's mass-matrix adaptation."
-Law = StrEnum("Law", {v: v for v in LAWS})
-Law.__doc__ = "The law fitted to each task."
-Extrapolation = StrEnum("Extrapolation", {v: v for v in EXTRAPOLATIONS})
-Extrapolation.__doc__ = "How new-model predictions beyond the data are calibrated."
-IntervalKind = StrEnum("IntervalKind", {v: v for v in INTERVAL_KINDS})
-IntervalKind.__doc__ = "Interval kind: equal-tailed or highest-density."
+def _choices(name: str, values: tuple[str, ...], doc: str) -> type[StrEnum]:
+    """Return an option's choices as an enum built from the config's vocabulary."""
+    enum = StrEnum(name, {v: v for v in values})
+    enum.__doc__ = doc
+    return enum
+
+
+Target = _choices("Target", TARGETS, "Which points to fit.")
+Pooling = _choices("Pooling", POOLINGS, "Pooling across tasks.")
+Likelihood = _choices("Likelihood", LIKELIHOODS, "Residual model.")
+Adaptation = _choices("Adaptation", ADAPTATIONS, "nutpie's mass-matrix adaptation.")
+Law = _choices("Law", LAWS, "The law fitted to each task.")
+Extrapolation = _choices(
+    "Extrapolation", EXTRAPOLATIONS, "How new-model predictions beyond the data are calibrated."
+)
+IntervalKind = _choices("IntervalKind", INTERVAL_KINDS, "Equal-tailed or highest-density.")
 
 
 class Kind(StrEnum):
