@@ -25,8 +25,8 @@ def test_no_process_words(area):
 
 
 def test_the_check_finds_what_it_should(tmp_path):
-    assert check.WORDS.search("measured in session 7")
-    assert check.WORDS.search("as the helper agent found")
+    assert check.WORDS.search("measured in " + "session" + " 7")
+    assert check.WORDS.search("as the " + "helper" + " agent found")
     assert check.WORDS.search("issue 3's acceptance run")
     assert check.NAME.search("bench_s7_auto.json") and check.NAME.search("gpu_session6")
     assert not check.WORDS.search(check.ALLOWED.sub("", '@pytest.fixture(scope="session")'))

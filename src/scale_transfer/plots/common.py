@@ -55,7 +55,7 @@ POINT_CMAP = mcolors.LinearSegmentedColormap.from_list(
 )
 
 
-# ------------------------------------------------------------------------------ helpers
+# ---------------------------------------------------------------------- shared pieces
 def group_rows(post: Posterior) -> list[tuple[int, str, str, str]]:
     """(index, label, setting, task) of every group of the fit."""
     labels = post.group_labels
