@@ -59,11 +59,15 @@ LAWS = ("error", "odds")
 EXTRAPOLATIONS = ("none", "lfo")
 #: The three per-group parameters on their unconstrained scale.
 PARAMS = ("log_level", "log_alpha", "logit_e_ir")
-#: The odds law's five per-group parameters on their unconstrained scale: the logit of the
-#: law's inner argument at the group's reference point (``a + alpha * x_ref``), the log
-#: exponent, the logit of the asymptote, the log scatter sd at the reference point and the
-#: scatter's slope in ``logit(acc_us)``.
-ODDS_PARAMS = ("odds_level", "odds_log_alpha", "logit_asymptote", "log_scatter", "scatter_slope")
+#: The odds law's five per-group parameters on their unconstrained scale, each anchored where
+#: the group's data are: the mean ``logit(acc_ds)`` at the group's reference point ``x_ref``
+#: (its mean ``logit(acc_us)``), the log of the mean curve's rise per logit of US accuracy
+#: from there to the group's upper anchor ``x_top`` (90th percentile of ``logit(acc_us)``),
+#: the log headroom of ``logit(c)`` above the mean curve at ``x_top``, the log scatter sd at
+#: ``x_ref`` and the scatter's slope in ``logit(acc_us)``. The asymptote, exponent and inner
+#: level follow from these (:func:`scale_transfer.odds.inner_from_mean`); anchoring two points
+#: the data pin down leaves the weakly identified curvature on one axis of its own.
+ODDS_PARAMS = ("odds_ref", "odds_log_rise", "log_headroom", "log_scatter", "scatter_slope")
 #: Smallest upstream error used (log of 0 is undefined).
 E_MIN = 1e-6
 #: The odds law clips accuracies to ``[ACC_EPS, 1 - ACC_EPS]`` before taking logits.
@@ -117,19 +121,20 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "effect_sigma": {"dist": "HalfNormal", "sigma": 0.5},
     # discrepancy term (ModelConfig.discrepancy): its amplitude (sd, in error), per group
     "discrepancy_eta": {"dist": "HalfNormal", "sigma": 0.05},
-    # odds law (ModelConfig.law="odds"), all in logit units. odds_level: a + alpha * x_ref,
-    # the inner argument at the group's mean logit US accuracy (about the logit DS accuracy
-    # there); odds_log_alpha: log of the slope in logit(acc_us), 0 = "accuracy on the
-    # line"; logit_asymptote: logit of c = 1 - e_ir, mean 3 (c = 0.95), 95% of tasks
-    # between c = 0.5 and 0.9995: it does not push c to 1, where the law turns into a
-    # logit-linear fit and c has no data; log_scatter: log sd of logit(acc_ds) at the
-    # reference point (mean sd 0.22); scatter_slope: its change per logit of US accuracy
-    "odds_level_mu": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
-    "odds_level_sigma": {"dist": "HalfNormal", "sigma": 1.5},
-    "odds_log_alpha_mu": {"dist": "Normal", "mu": 0.0, "sigma": 0.75},
-    "odds_log_alpha_sigma": {"dist": "HalfNormal", "sigma": 0.5},
-    "logit_asymptote_mu": {"dist": "Normal", "mu": 3.0, "sigma": 1.5},
-    "logit_asymptote_sigma": {"dist": "HalfNormal", "sigma": 1.0},
+    # odds law (ModelConfig.law="odds"), all in logit units. odds_ref: the mean
+    # logit(acc_ds) at the group's mean logit US accuracy; odds_log_rise: log of the mean
+    # curve's rise per logit of US accuracy up to the group's upper anchor (0 = "accuracy on
+    # the line" with slope 1); log_headroom: log of logit(c) - (mean curve at the upper
+    # anchor), c = 1 - e_ir: median headroom 1.6 logits, 95% of tasks between 0.2 and 12
+    # (large headroom = a nearly logit-linear curve, which leaves c to the prior);
+    # log_scatter: log sd of logit(acc_ds) at the reference point (mean sd 0.22);
+    # scatter_slope: its change per logit of US accuracy
+    "odds_ref_mu": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
+    "odds_ref_sigma": {"dist": "HalfNormal", "sigma": 1.5},
+    "odds_log_rise_mu": {"dist": "Normal", "mu": 0.0, "sigma": 0.75},
+    "odds_log_rise_sigma": {"dist": "HalfNormal", "sigma": 0.5},
+    "log_headroom_mu": {"dist": "Normal", "mu": 0.5, "sigma": 1.0},
+    "log_headroom_sigma": {"dist": "HalfNormal", "sigma": 0.75},
     "log_scatter_mu": {"dist": "Normal", "mu": -1.5, "sigma": 1.0},
     "log_scatter_sigma": {"dist": "HalfNormal", "sigma": 0.75},
     "scatter_slope_mu": {"dist": "Normal", "mu": 0.0, "sigma": 0.5},

@@ -184,6 +184,10 @@ def prepare_data(
         odds = {"logit_us": x, "logit_ds": logit(used["ds_acc"].to_numpy(float))}
         # reference point per group: the mean logit US accuracy of its fitted points
         groups["logit_us_ref"] = np.bincount(group_idx, weights=x) / groups["n"].to_numpy()
+        # upper anchor: the 90th percentile of its fitted logit US accuracies, at least
+        # 0.05 logits above the reference (a group with all points at one US accuracy)
+        top = pd.Series(x).groupby(group_idx).quantile(0.9).reindex(range(len(groups)))
+        groups["logit_us_top"] = np.maximum(top.to_numpy(float), groups["logit_us_ref"] + 0.05)
     return FitData(
         frame=df,
         groups=groups,
@@ -357,16 +361,31 @@ def _law_params(args: tuple, log_e_ref: Any) -> tuple[Any, Any, Any, Any]:
     return log_level, alpha, e_ir, sigma
 
 
-def _odds_params(args: tuple, x_ref: Any) -> tuple[Any, ...]:
+def _odds_params(args: tuple, x_ref: Any, x_top: Any) -> tuple[Any, ...]:
     """Add the odds law's per-group parameters and deterministics; return the five tensors.
 
-    The deterministics ``alpha``, ``asymptote``, ``e_ir`` and ``k`` are named as the
-    paper's law names them (``k = c exp(-a)``, the paper's ``k`` near ``acc_us -> 1``);
-    ``odds_a`` is the intercept ``a`` and ``sigma`` the scatter sd (logit units) at the
-    group's reference point.
+    Sampled (:data:`~scale_transfer.config.ODDS_PARAMS`): the mean curve at ``x_ref``
+    (``odds_ref``), its log rise per logit up to ``x_top`` and the log headroom of
+    ``logit(c)`` above it there. From them: the inner level ``u_ref`` (``odds_level``),
+    ``logit(c)`` (``logit_asymptote``) and the exponent, the inner argument's rise from
+    ``x_ref`` to ``x_top``. The deterministics ``alpha``, ``asymptote``, ``e_ir`` and ``k`` are
+    named as the paper's law names them (``k = c exp(-a)``, the paper's ``k`` near
+    ``acc_us -> 1``); ``odds_a`` is the intercept ``a`` and ``sigma`` the scatter sd (logit
+    units) at the group's reference point.
     """
-    level, log_alpha, logit_c, log_scatter, slope = (_group_param(p, *args) for p in ODDS_PARAMS)
-    alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
+    from scale_transfer.odds import inner_from_mean
+
+    m_ref, log_rise, log_headroom, log_scatter, slope = (
+        _group_param(p, *args) for p in ODDS_PARAMS
+    )
+    span = x_top - x_ref
+    m_top = m_ref + pt.exp(log_rise) * span
+    logit_c = pm.Deterministic(
+        "logit_asymptote_group", m_top + pt.exp(log_headroom), dims="group"
+    )
+    level = pm.Deterministic("odds_level_group", inner_from_mean(m_ref, logit_c, pt), dims="group")
+    u_top = inner_from_mean(m_top, logit_c, pt)
+    alpha = pm.Deterministic("alpha", (u_top - level) / span, dims="group")
     a = pm.Deterministic("odds_a", level - alpha * x_ref, dims="group")
     asymptote = pm.Deterministic("asymptote", pm.math.sigmoid(logit_c), dims="group")
     pm.Deterministic("e_ir", pm.math.sigmoid(-logit_c), dims="group")
@@ -389,11 +408,12 @@ def _build_odds(
     priors = config.full_priors
     with pm.Model(coords=coords) as model:
         x_ref = pm.Data("logit_us_ref", fd.groups["logit_us_ref"].to_numpy(float), dims="group")
+        x_top = pm.Data("logit_us_top", fd.groups["logit_us_top"].to_numpy(float), dims="group")
         x = pm.Data("logit_us", fd.logit_us, dims="obs_id")
         y = pm.Data("logit_ds_obs", fd.logit_ds, dims="obs_id")
         gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
         args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
-        level, alpha, logit_c, log_scatter, slope = _odds_params(args, x_ref)
+        level, alpha, logit_c, log_scatter, slope = _odds_params(args, x_ref, x_top)
         xc = x - x_ref[gidx]
         mu = logit_mean(level[gidx], alpha[gidx], logit_c[gidx], xc, lib=pt)
         sd = scatter_sd(log_scatter[gidx], slope[gidx], xc, lib=pt)

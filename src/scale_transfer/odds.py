@@ -20,7 +20,7 @@ import numpy as np
 
 from scale_transfer.config import ACC_EPS
 
-__all__ = ["logit", "logit_mean", "scatter_sd"]
+__all__ = ["inner_from_mean", "logit", "logit_mean", "scatter_sd"]
 
 
 def logit(acc: Any) -> np.ndarray:
@@ -45,6 +45,17 @@ def logit_mean(level: Any, alpha: Any, logit_c: Any, x_centred: Any, lib: Any = 
     """
     u = level + alpha * x_centred
     return u - _softplus(-logit_c, lib) - _softplus(u - _softplus(logit_c, lib), lib)
+
+
+def inner_from_mean(m: Any, logit_c: Any, lib: Any = np) -> Any:
+    """The inner argument ``u`` at which ``logit(c * sigmoid(u)) = m``, for ``m < logit c``.
+
+    ``u = logit(sigmoid(m) / c) = m + softplus(-g) - log(1 - exp(m - g))`` with
+    ``g = logit c``, from ``sigmoid(g) - sigmoid(m) = sigmoid(g) sigmoid(-m) (1 - e^(m - g))``.
+    """
+    if lib is np:
+        return m + np.logaddexp(0.0, -logit_c) - np.log(-np.expm1(m - logit_c))
+    return m + lib.softplus(-logit_c) - lib.log(-lib.expm1(m - logit_c))
 
 
 def scatter_sd(log_scatter: Any, slope: Any, x_centred: Any, lib: Any = np) -> Any:

@@ -159,18 +159,15 @@ class Posterior:
         )
         if var in ("asymptote", "e_ir", "alpha"):
             rng = np.random.default_rng(seed)
-            odds = self.law == "odds"
-            base = {
-                "asymptote": "logit_asymptote" if odds else "logit_e_ir",
-                "e_ir": "logit_asymptote" if odds else "logit_e_ir",
-                "alpha": "odds_log_alpha" if odds else "log_alpha",
-            }[var]
-            pop = self._population_draws(base, rng)
+            base = "log_alpha" if var == "alpha" else "logit_e_ir"
+            # the odds law samples its asymptote and exponent through a task's own curve
+            # (headroom above it, its rise): an unseen task has no population row
+            pop = None if self.law == "odds" else self._population_draws(base, rng)
             if pop is not None:
                 if var == "alpha":
                     val = np.exp(pop)
                 else:
-                    e_ir = 1.0 / (1.0 + np.exp(pop if odds else -pop))
+                    e_ir = 1.0 / (1.0 + np.exp(-pop))
                     val = 1.0 - e_ir if var == "asymptote" else e_ir
                 # one population per setting (the setting level), or one for the tasks of
                 # every setting, which is no one setting's

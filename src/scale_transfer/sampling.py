@@ -58,6 +58,7 @@ def _data_updates(fd: FitData, stats: bool = False) -> dict[str, np.ndarray]:
     if fd.logit_us is not None:  # the odds law
         return {
             "logit_us_ref": fd.groups["logit_us_ref"].to_numpy(float),
+            "logit_us_top": fd.groups["logit_us_top"].to_numpy(float),
             "logit_us": fd.logit_us,
             "logit_ds_obs": fd.logit_ds,
             "group_idx": fd.group_idx,
@@ -351,7 +352,8 @@ def odds_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
     """Return starting values for the odds law (constrained scale, by name).
 
     Per group, least squares of the law in ``logit(acc_ds)`` (asymptote logit in
-    [-3, 8], four starts) and the log of its residual sd; the scatter slope starts at 0.
+    [-3, 8], three starts), mapped to the sampled parameters, and the log of its residual
+    sd; the scatter slope starts at 0.
     """
     from scipy import optimize
 
@@ -360,6 +362,7 @@ def odds_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
     n_groups = len(fd.groups)
     vals = np.full((n_groups, 5), np.nan)
     x_ref = fd.groups["logit_us_ref"].to_numpy(float)
+    x_top = fd.groups["logit_us_top"].to_numpy(float)
     for g in range(n_groups):
         m = fd.group_idx == g
         if m.sum() < 4:
@@ -382,7 +385,12 @@ def odds_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         if best is None:
             continue
         rmse = float(np.sqrt(2.0 * best.cost / m.sum()))
-        vals[g] = (*best.x, np.log(max(rmse, 1e-3)), 0.0)
+        level, log_alpha, logit_c = best.x
+        span = x_top[g] - x_ref[g]
+        m_ref, m_top = logit_mean(level, np.exp(log_alpha), logit_c, np.array([0.0, span]))
+        rise = max((m_top - m_ref) / span, 1e-3)
+        headroom = max(logit_c - m_ref - rise * span, 1e-3)
+        vals[g] = (m_ref, np.log(rise), np.log(headroom), np.log(max(rmse, 1e-3)), 0.0)
     if np.isnan(vals).all():
         return {}
     vals = np.where(np.isnan(vals), np.nanmean(vals, axis=0), vals)
