@@ -62,6 +62,20 @@ def default_sigint_handler():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep the test run's compiled models in a folder of its own, not the user's cache.
+
+    Set before any fit (and inherited by the child processes tests start); a run that
+    names ``SCALE_TRANSFER_CACHE_DIR`` itself keeps it.
+    """
+    from scale_transfer.compile_cache import CACHE_DIR_ENV
+
+    if CACHE_DIR_ENV not in os.environ:
+        os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("compiled-models"))
+    return Path(os.environ[CACHE_DIR_ENV])
+
+
 @pytest.fixture(scope="session")
 def timm_dir() -> Path:
     if not TIMM.exists():

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from scale_transfer import suffstats
+from scale_transfer import compile_cache, suffstats
 from scale_transfer.config import (
     ODDS_PARAMS,
     PARAMS,
@@ -113,7 +113,10 @@ def _compiled_with_layout(
     cached = key in _COMPILED
     if not cached:
         model = build_model(fd, config, for_sampling=stats)
-        compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
+        if backend == "numba":  # compiled once per machine: later processes load it
+            compiled, _ = compile_cache.compile_model(model)
+        else:
+            compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
         _COMPILED[key] = (compiled, _layout(model, compiled))
     compiled, layout = _COMPILED[key]
     return compiled.with_data(**_data_updates(fd, stats)), layout, cached

@@ -189,6 +189,15 @@ def bench(
             "user's first run); shared: the user's cache as it is (later runs).",
         ),
     ] = "fresh",
+    compile_cache: Annotated[
+        str,
+        typer.Option(
+            "--compile-cache",
+            help="both: each Gaussian fit runs first with an empty package cache of compiled "
+            "models (the first fit after install), then in a later process that loads it; "
+            "empty: only the first; user: the user's cache as it is.",
+        ),
+    ] = "both",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Benchmark the Bayesian fit against the bootstrap (and a naive model); write JSON.
@@ -218,6 +227,7 @@ def bench(
         ),
         "warm_refit": warm_refit,
         "numba_cache": numba_cache,
+        "compile_cache": compile_cache,
     }
     for name, values, allowed in (("case", case, CASES), ("likelihood", likelihood, LIKELIHOODS)):
         bad = sorted(set(values or ()) - set(allowed))

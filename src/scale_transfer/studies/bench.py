@@ -152,25 +152,31 @@ def _child_bayes(spec: dict[str, Any]) -> list[dict[str, Any]]:
     import scale_transfer.posterior  # noqa: F401 - timed: what a user's first fit imports
 
     import_seconds = time.perf_counter() - t_import
+    from scale_transfer import compile_cache
+
     cfg = BenchConfig(**spec["config"])
     case, lik = spec["case"], spec["likelihood"]
+    package_cache = spec.get("package_cache", "user")
     out = []
     for variant in (0, 1) if spec["warm"] else (0,):
+        loaded0 = compile_cache.stats["loaded"]
         df, target = case_data(case, cfg, variant)
         sc = cfg.sampler_config(variant)
         rss0, files0 = _current_rss_bytes(), _numba_cache_files()
         c0, t0 = _cpu_seconds(), time.perf_counter()
-        post = fit_quietly(df, target=target, likelihood=lik, sampler_config=sc)
+        post = fit_quietly(df, target=target, likelihood=lik, law="error", sampler_config=sc)
         wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         new_files = _numba_cache_files() - files0
         rec = {
             "case": case,
             "method": "bayes",
             "likelihood": lik,
-            "fit": "warm" if variant else "cold",
+            "fit": "warm" if variant else ("first" if package_cache == "empty" else "cold"),
         }
         rec |= _bayes_record(post, wall)
         rec |= {
+            "compile_cache": package_cache,
+            "compile_cache_loaded": compile_cache.stats["loaded"] > loaded0,
             "numba_cache": cfg.numba_cache,
             "numba_cache_files_before": files0,
             "numba_cache_new_files": new_files,
@@ -203,11 +209,11 @@ def _child_naive(spec: dict[str, Any]) -> list[dict[str, Any]]:
     df, target = case_data(case, cfg, 0)
     rss0, files0 = _current_rss_bytes(), _numba_cache_files()
     c0, t0 = _cpu_seconds(), time.perf_counter()
-    fd = prepare_data(df, ModelConfig(target=target))
+    fd = prepare_data(df, ModelConfig(target=target, law="error"))
     compiled = nutpie.compile_pymc_model(naive_model(fd), backend="numba")
     t1 = time.perf_counter()
     # "auto" as for a Gaussian fit of every point (the naive model has no sufficient stats)
-    plain = ModelConfig(target=target, summary_stats=False)
+    plain = ModelConfig(target=target, summary_stats=False, law="error")
     sc = resolve_sampler_config(cfg.sampler_config(naive=True), fd, plain)
     keep = nutpie_draws(compiled, sc)
     t2 = time.perf_counter()
@@ -292,26 +298,33 @@ def _in_child(method: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
     With ``numba_cache="fresh"`` the child's PyTensor gets an empty ``base_compiledir`` of
     its own (through ``PYTENSOR_FLAGS``, read when the child imports PyTensor), removed
     afterwards.
+    With ``spec["package_cache_dir"]`` the child's package cache of compiled models
+    (:mod:`scale_transfer.compile_cache`) is that folder; without it, the user's; the
+    naive model and the bootstrap do not use it.
     """
+    from scale_transfer.compile_cache import CACHE_DIR_ENV
+
     with contextlib.ExitStack() as stack:
         if spec["config"].get("numba_cache", "fresh") == "fresh":
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="st-bench-pytensor-"))
-            stack.enter_context(_pytensor_flag(f"base_compiledir={tmp}"))
+            stack.enter_context(_env("PYTENSOR_FLAGS", f"base_compiledir={tmp}", append=True))
+        if spec.get("package_cache_dir"):
+            stack.enter_context(_env(CACHE_DIR_ENV, spec["package_cache_dir"]))
         return run_in_child(_CHILDREN[method], spec)
 
 
 @contextlib.contextmanager
-def _pytensor_flag(flag: str) -> Iterator[None]:
-    """Add ``flag`` to ``PYTENSOR_FLAGS`` for the processes started meanwhile."""
-    old = os.environ.get("PYTENSOR_FLAGS")
-    os.environ["PYTENSOR_FLAGS"] = f"{old},{flag}" if old else flag
+def _env(name: str, value: str, *, append: bool = False) -> Iterator[None]:
+    """Set (or append ``,value`` to) an environment variable for the processes started meanwhile."""
+    old = os.environ.get(name)
+    os.environ[name] = f"{old},{value}" if append and old else value
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("PYTENSOR_FLAGS", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["PYTENSOR_FLAGS"] = old
+            os.environ[name] = old
 
 
 # ----------------------------------------------------------------------------- machine
@@ -359,6 +372,28 @@ def _clean(x: Any) -> Any:
     if isinstance(x, float) and not np.isfinite(x):
         return None
     return x
+
+
+def _run_method(method: str, spec: dict[str, Any], cfg: BenchConfig) -> list[dict[str, Any]]:
+    """Run one step of the plan; a Bayesian fit in one child per package-cache state.
+
+    The children of one step share a package cache folder of their own (removed
+    afterwards); the warm refit runs in the last.
+    """
+    if method != "bayes":
+        return _in_child(method, spec)
+    runs = cfg.package_cache_runs(spec["likelihood"])
+    recs: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        folder = None
+        if runs != ("user",):
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="st-bench-models-"))
+        for i, state in enumerate(runs):
+            last = i == len(runs) - 1
+            run = spec | {"package_cache": state, "package_cache_dir": folder,
+                          "warm": spec["warm"] and last}  # fmt: skip
+            recs += _in_child(method, run)
+    return recs
 
 
 def _plan(cfg: BenchConfig) -> list[tuple[str, str, str | None]]:
@@ -443,15 +478,20 @@ def run_benchmark(
     for i, (case, method, lik) in enumerate(plan, 1):
         warm = method == "bayes" and cfg.warm_for(case)
         what = f"{case} {method}" + (f" {lik}" if lik else "")
+        runs = cfg.package_cache_runs(lik) if method == "bayes" else ("-",)
         log(
-            f"[bench {i}/{len(plan)}] {what}: starting in a fresh process"
+            f"[bench {i}/{len(plan)}] {what}: starting in "
+            + ("a fresh process" if len(runs) == 1 else f"{len(runs)} fresh processes")
             + (" (+ warm refit)" if warm else "")
         )
         spec = {"case": case, "likelihood": lik, "warm": warm, "config": asdict(cfg)}
-        recs = _in_child(method, spec)
+        recs = _run_method(method, spec, cfg)
         for r in recs:
             r["ess_per_second"] = ess_per_second(r)
             cache = "warm" if r["compile_cache_warm"] else "cold"
+            cache += (
+                ", model loaded from the package cache" if r.get("compile_cache_loaded") else ""
+            )
             result["records"].append(r)
             log(
                 f"[bench {i}/{len(plan)}] {what} ({r['fit']}): wall {r['wall_seconds']:.1f} s "

@@ -38,6 +38,8 @@ TARGETS = {
     "divergences": 0,  # <=
     "naive_speedup": 20.0,  # naive wall per ESS / Bayes wall per ESS >=
     "hull_warm_wall_s": 3.0,  # <
+    "cold_vs_bootstrap": 2.0,  # first fit of a later process: wall / bootstrap wall <=
+    "warm_vs_bootstrap": 1.0,  # warm refit: wall / bootstrap wall <=
     "peak_rss_gib": 2.0,  # <
 }
 GIB = 1024.0**3
@@ -75,6 +77,14 @@ class BenchConfig:
         empty cache folder of its own, so a cold fit compiles everything, as on a
         user's first run; ``"shared"`` uses the user's folder as it is (what a user's
         later runs see). Each record counts the files its fits added to the cache.
+    compile_cache : {"both", "empty", "user"}
+        The package's persistent cache of compiled models (:mod:`scale_transfer.compile_cache`).
+        ``"both"`` (default): each Gaussian case runs in two children, one after the other,
+        sharing a cache folder of the benchmark's own: the first starts with it empty (the
+        first fit after install, ``fit: first``), the second with what the first stored
+        (the first fit of a later process, ``fit: cold``, then the warm refit); other
+        likelihoods run once, from an empty folder. ``"empty"``: one child per fit, from an
+        empty folder. ``"user"``: one child, with the user's cache folder as it is.
     quick : bool
         Small sizes, for tests.
     seed : int
@@ -95,6 +105,7 @@ class BenchConfig:
     likelihoods: tuple[str, ...] = LIKELIHOODS
     warm_refit: str = "all"
     numba_cache: str = "fresh"
+    compile_cache: str = "both"
     quick: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -132,6 +143,10 @@ class BenchConfig:
             raise ValueError(f"warm_refit must be all, hull or none; got {self.warm_refit!r}")
         if self.numba_cache not in ("fresh", "shared"):
             raise ValueError(f"numba_cache must be fresh or shared; got {self.numba_cache!r}")
+        if self.compile_cache not in ("both", "empty", "user"):
+            raise ValueError(
+                f"compile_cache must be both, empty or user; got {self.compile_cache!r}"
+            )
         if "timm" in self.cases and self.timm_dir is None:
             self.cases = tuple(c for c in self.cases if c != "timm")
         for name in ("draws", "tune", "chains", "n_models", "naive_draws", "naive_tune"):
@@ -159,6 +174,14 @@ class BenchConfig:
     def at_target_settings(self) -> bool:
         """Return True when the run uses the targets' settings (4 chains x 1000 draws)."""
         return (not self.quick) and self.chains >= 4 and self.draws >= 1000
+
+    def package_cache_runs(self, likelihood: str) -> tuple[str, ...]:
+        """Return the package cache's state in each child of a Bayesian fit, in run order."""
+        if self.compile_cache == "user":
+            return ("user",)
+        if self.compile_cache == "both" and likelihood == "gaussian":
+            return ("empty", "filled")
+        return ("empty",)
 
     def warm_for(self, case: str) -> bool:
         """Return whether ``case`` gets a warm refit."""

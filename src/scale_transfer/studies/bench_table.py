@@ -88,7 +88,7 @@ def check_targets(records: Sequence[dict], ratios: Sequence[dict]) -> list[dict[
     for r in records:
         if r["method"] != "bayes":
             continue
-        if r["fit"] == "cold":
+        if r["fit"] in ("first", "cold"):
             add(
                 "min_ess_bulk",
                 r,
@@ -109,22 +109,27 @@ def check_targets(records: Sequence[dict], ratios: Sequence[dict]) -> list[dict[
                     "whole child process",
                 )
         boot = _find(records, case=r["case"], method="lsq-bootstrap")
-        if boot is not None:
+        # the first fit of a later process within 2x the bootstrap, a warm refit within 1x;
+        # the first fit after install (empty package cache) is recorded, not held to either
+        factor = {"cold": t["cold_vs_bootstrap"], "warm": t["warm_vs_bootstrap"]}.get(r["fit"])
+        if boot is not None and factor is not None:
             cache = "compile cache warm" if r["compile_cache_warm"] else "compile cache cold"
+            if r.get("compile_cache_loaded"):
+                cache += ", compiled model loaded from the package cache"
             add(
                 "wall_vs_bootstrap_s",
                 r,
                 r["wall_seconds"],
-                r["wall_seconds"] <= boot["wall_seconds"],
-                f"<= bootstrap {boot['wall_seconds']:.1f} s",
+                r["wall_seconds"] <= factor * boot["wall_seconds"],
+                f"<= {factor:g} x bootstrap {boot['wall_seconds']:.1f} s",
                 f"{cache}; compile {r['compile_seconds']:.1f} s included",
             )
             add(
                 "cpu_vs_bootstrap_s",
                 r,
                 r["cpu_seconds"],
-                r["cpu_seconds"] <= boot["cpu_seconds"],
-                f"<= bootstrap {boot['cpu_seconds']:.1f} CPU s",
+                r["cpu_seconds"] <= factor * boot["cpu_seconds"],
+                f"<= {factor:g} x bootstrap {boot['cpu_seconds']:.1f} CPU s",
                 "CPU time (user + system), less sensitive to a shared machine's load",
             )
         if r["case"] == "paper-hull" and r["fit"] == "warm":
@@ -170,6 +175,7 @@ def format_table(result: dict[str, Any]) -> str:
                 "likelihood": r["likelihood"],
                 "fit": r["fit"],
                 "cache": "warm" if r["compile_cache_warm"] else "cold",
+                "disk": "loaded" if r.get("compile_cache_loaded") else "-",
                 "wall_s": _fmt(r["wall_seconds"], ".1f"),
                 "compile_s": _fmt(r["compile_seconds"], ".1f"),
                 "sample_s": _fmt(r["sample_seconds"], ".1f"),
