@@ -74,7 +74,7 @@ def test_key_follows_structure_not_data():
     assert key(tiny_model(data(1) * 100.0)) == base
     assert key(tiny_model(data(0), prior_sd=2.0)) != base  # a prior's constant
     assert key(tiny_model(data(0), n_groups=4)) != base  # a dimension's length
-    assert key(tiny_model(data(0, n=31))) != base  # a data container's shape
+    assert key(tiny_model(data(0, n=31))) == base  # data of another length: read at run time
 
 
 def test_key_follows_library_versions(monkeypatch):
@@ -116,6 +116,12 @@ def test_stored_model_loads_with_new_data_and_equals_pymc(cache):
     # and in this process the callbacks are reused, not loaded twice
     _, again = compile_cache.compile_model(tiny_model(data(8)))
     assert again
+    # data of another length: the same entry, reading the new length
+    compile_cache._IN_PROCESS.clear()
+    longer = tiny_model(data(9, n=45))
+    third, loaded = compile_cache.compile_model(longer)
+    assert loaded and len(list(cache.glob("*.model"))) == 1
+    assert logp_and_grad(third, x)[0] == pytest.approx(pymc_logp(longer, third, x), rel=1e-10)
 
 
 def test_changed_structure_misses(cache):

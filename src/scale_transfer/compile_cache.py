@@ -9,12 +9,13 @@ is needed to rebuild nutpie's compiled model around them, and reloads it in late
 processes in a fraction of a second.
 
 An entry is keyed by a fingerprint of the model's graph (every operation, its
-parameters, the types, the constants' values, the names and types of the data
-containers, the shapes of the free variables), the versions of Python, PyMC, PyTensor,
-nutpie, numba, llvmlite and NumPy, numba's target machine (CPU name and features) and the
-PyTensor settings that change the compiled code. A model whose graph differs in anything
-but the data containers' values gets another key. The data are never part of an entry:
-the loaded model reads the current model's data containers, as ``with_data`` does.
+parameters, the types, the constants' values, the names, types and ranks of the data
+containers, the shapes of the sampled and traced variables), the versions of Python,
+PyMC, PyTensor, nutpie, numba, llvmlite and NumPy, numba's target machine (CPU name and
+features) and the PyTensor settings that change the compiled code. A model whose graph
+differs in anything but the data containers' values and lengths gets another key. The
+data are never part of an entry: the loaded model reads the current model's data
+containers, as ``with_data`` does.
 
 Entries are written to a temporary file in the cache folder and published with
 :func:`os.replace`, so that two processes filling the cache at once each publish a
@@ -61,7 +62,7 @@ CACHE_DIR_ENV = "SCALE_TRANSFER_CACHE_DIR"
 #: Environment variable that turns the cache off when ``0``, ``false`` or ``no``.
 CACHE_ENV = "SCALE_TRANSFER_COMPILE_CACHE"
 #: Entry format; part of every key (a new format never reads an old entry).
-FORMAT = 3
+FORMAT = 5
 _MAGIC = b"scale-transfer compiled model\n"
 _VERSIONED = ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy", "scale-transfer")
 
@@ -221,13 +222,23 @@ def _shared(outputs: list) -> dict[str, Any]:
     return found
 
 
-def _shapes_token(shared: dict[str, Any]) -> list:
-    """Return each data container's shape, and the value of integer scalars (dim lengths)."""
-    out = []
+def _shapes_token(model: Any, shared: dict[str, Any]) -> list:
+    """Return what fixes the compiled code's sizes, but not the data's values or lengths.
+
+    The shared variables' dtypes and ranks (their values, lengths and dimension lengths
+    are read at run time, as ``with_data`` does), and the shape of every sampled and
+    traced variable: their total sizes are constants of the compiled code.
+    """
+    import pytensor
+    from nutpie.compile_pymc import _compute_shapes
+
+    out: list = []
     for name in sorted(shared):
         value = np.asarray(shared[name].get_value(borrow=True))
-        scalar = value.item() if value.ndim == 0 and value.dtype.kind in "iub" else None
-        out.append((name, value.shape, str(value.dtype), scalar))
+        out.append((name, value.ndim, str(value.dtype)))
+    with pytensor.config.change_flags(cxx=""):  # PyTensor's Python VM: no C compiler run
+        shapes = _compute_shapes(model)
+    out.append(sorted((k, tuple(int(n) for n in v)) for k, v in shapes.items()))
     return out
 
 
@@ -235,15 +246,14 @@ def model_key(model: Any, graphs: tuple[list, list] | None = None) -> str | None
     """Return the cache key of a PyMC model, or None when it cannot be keyed safely.
 
     The key covers the log density's graph and the traced variables' graphs (as built,
-    before PyTensor rewrites them), the data containers' names, types and shapes (not
-    their values) and the values of integer scalars among them (dimension lengths),
-    library versions, numba's target machine and PyTensor's settings that change the
-    compiled code.
+    before PyTensor rewrites them), the data containers' names, types and ranks (not their
+    values or lengths), the shapes of the sampled and traced variables, library versions,
+    numba's target machine and PyTensor's settings that change the compiled code.
     """
     free, outputs = graphs or _graphs(model)
     try:
         graph = _graph_token(free, outputs)
-        shapes = _shapes_token(_shared(outputs))
+        shapes = _shapes_token(model, _shared(outputs))
     except _Unkeyable as err:
         log.debug("compiled-model cache: model not keyable (%s)", err)
         return None
