@@ -31,7 +31,7 @@ def subsets() -> list[pd.DataFrame]:
 def test_jax_logp_is_the_pymc_models_and_padding_is_masked(subsets, likelihood):
     from pymc.sampling.jax import get_jaxified_graph
 
-    cfg = ModelConfig(target="all", likelihood=likelihood)
+    cfg = ModelConfig(target="all", likelihood=likelihood, law="error")
     fd = prepare_data(subsets[0], cfg)
     sym = symbolic_model(fd, cfg)
     model = sym["model"]

@@ -51,7 +51,7 @@ def test_by_setting_level():
     import pandas as pd
 
     d = pd.concat([simulate(s, 100, 0).data for s in ("jft-25shot", "jft-1shot")])
-    cfg = ModelConfig(by_setting=True)
+    cfg = ModelConfig(by_setting=True, law="error")
     m = build_model(prepare_data(d, cfg), cfg)
     assert len(m.coords["group"]) == 16 and len(m.coords["task"]) == 8
     assert "log_level_setting" in m.named_vars
@@ -138,7 +138,7 @@ def test_prior_predictive_curves_stay_in_unit_interval_and_increase(sim):
     Over the whole range [0, 1] the fraction is lower (~0.7, see docs/model.md): with a large
     alpha the law extrapolated to US accuracy 0 exceeds error 1 far below the data.
     """
-    cfg = ModelConfig()
+    cfg = ModelConfig(law="error")
     m = build_model(prepare_data(sim.data, cfg), cfg)
     with m:
         pp = pm.sample_prior_predictive(draws=500, random_seed=1, var_names=["k", "alpha", "e_ir"])

@@ -37,7 +37,7 @@ SAMPLER = dict(draws=200, tune=300, chains=2, seed=3, progress=False)
 
 @pytest.fixture(scope="module")
 def plain():
-    return fit(odds_data(kick=0.0), law="odds", **SAMPLER)
+    return fit(odds_data(kick=0.0), law="odds", extrapolation="none", **SAMPLER)
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +59,21 @@ def test_config_refuses_what_the_odds_law_lacks_and_keeps_old_hashes():
     with pytest.raises(ValueError, match="gaussian"):
         ModelConfig(law="odds", likelihood="student_t")
     with pytest.raises(ValueError, match="needs law='odds'"):
-        fit(odds_data(), extrapolation="lfo", **SAMPLER)
+        fit(odds_data(), law="error", extrapolation="lfo", **SAMPLER)
     # the paper's law keeps its hash; the drift layer is not part of the sampled model
     assert (
         ModelConfig(extrapolation="lfo", law="odds").structure_hash()
         == ModelConfig(law="odds").structure_hash()
     )
-    assert ModelConfig().structure_hash() != ModelConfig(law="odds").structure_hash()
+    assert ModelConfig(law="error").structure_hash() != ModelConfig(law="odds").structure_hash()
+    # the default: the odds law with its drift layer for plain Gaussian fits of all points,
+    # the paper's law for the rest; a saved config without a law is the paper's
+    assert (ModelConfig().law, ModelConfig().extrapolation) == ("odds", "lfo")
+    for other in ({"target": "hull"}, {"likelihood": "frontier"}, {"effects": ("family",)}):
+        assert (ModelConfig(**other).law, ModelConfig(**other).extrapolation) == ("error", "none")
+    old = ModelConfig(law="error").to_dict()
+    del old["law"], old["extrapolation"]
+    assert ModelConfig.from_dict(old) == ModelConfig(law="error")
 
 
 def test_odds_fit_recovers_the_law_and_predicts(plain):

@@ -112,7 +112,7 @@ def fake_posterior(
         chains=n_chain,
         failed=[] if ok else ["R-hat 1.310 > 1.01 at alpha[pets]: run longer.", "7 divergent"],
     )
-    config = ModelConfig(target=target)
+    config = ModelConfig(target=target, law="error")  # draws of the paper's law
     sampler = SamplerConfig(draws=n_draw, tune=n_draw, chains=n_chain, progress=False)
     return Posterior(dt, config, sampler, groups, data, diag, "fake")
 

@@ -93,7 +93,7 @@ def test_save_load_roundtrip_and_refusals(post, tmp_path):
     with pytest.raises(
         ModelMismatchError, match=r"different model \(target: 'hull' in the file, 'all' asked\)"
     ):
-        Posterior.load(path, config=ModelConfig(target="all"))
+        Posterior.load(path, config=ModelConfig(target="all", law="error"))
     Posterior.load(path, config=ModelConfig(target="hull"))
     post.save(path, overwrite=True)
 

@@ -140,7 +140,7 @@ def test_target_accept_auto_is_higher_for_statistics_and_frontier(sim) -> None:
     assert auto.target_accept == "auto"
 
     def resolved(sc: SamplerConfig, **model) -> float:
-        config = ModelConfig(**model)
+        config = ModelConfig(**({"law": "error"} | model))
         return resolve_target_accept(sc, prepare_data(sim.data, config), config).target_accept
 
     assert resolved(auto, target="all") == 0.99  # Gaussian from sufficient statistics

@@ -98,7 +98,7 @@ def test_loglik_and_gradient_equal_the_per_point_model_at_paper_scale(paper, alp
 
 def test_equal_near_the_mode_and_on_grid_points(paper):
     fd, exact, stats = paper
-    start = sampling.lsq_start(fd, ModelConfig(centered=True))
+    start = sampling.lsq_start(fd, ModelConfig(centered=True, law="error"))
     p = stats.initial_point()
     for name, v in start.items():
         key = "sigma_log__" if name == "sigma" else name
@@ -156,7 +156,7 @@ def test_guard_warns_above_alpha_guard():
 
 def test_sample_redoes_a_fit_near_the_wall_with_the_exact_model(monkeypatch):
     df = _random_data(np.random.default_rng(5), (220, 230))
-    cfg = ModelConfig()
+    cfg = ModelConfig(law="error")
     fd = prepare_data(df, cfg)
     assert ss.use_summary_stats(fd, cfg)
     asked = []
@@ -186,16 +186,22 @@ def test_sample_redoes_a_fit_near_the_wall_with_the_exact_model(monkeypatch):
     asked[:] = [None]  # draws far from the wall from the first call on
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sampling.ConvergenceWarning)
-        sampling.sample(fd, ModelConfig(summary_stats=False), sc)
+        sampling.sample(fd, ModelConfig(summary_stats=False, law="error"), sc)
     assert asked == [None, False]
 
 
 def _nutpie_logp(compiled, x):
-    """Log density and gradient of a nutpie-compiled model at the flat point ``x``."""
+    """Log density and gradient of a nutpie-compiled model at the flat point ``x``.
+
+    Through the callback's address, as nutpie calls it (a numba ``cfunc`` or a model loaded
+    from the package's compile cache).
+    """
     ptr = ctypes.POINTER(ctypes.c_double)
+    proto = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ptr, ptr, ptr, ctypes.c_void_p)
+    fn = proto(compiled.compiled_logp_func.address)
     x = np.ascontiguousarray(x, float)
     out, lp = np.zeros_like(x), np.zeros(())
-    rc = compiled.compiled_logp_func.ctypes(
+    rc = fn(
         x.size,
         x.ctypes.data_as(ptr),
         out.ctypes.data_as(ptr),
@@ -232,20 +238,20 @@ def test_compiled_stats_model_is_reused_on_new_data():
 
 def test_resolution_of_summary_stats():
     rng = np.random.default_rng(7)
-    small = prepare_data(_random_data(rng, (50, 300)), ModelConfig())
-    big = prepare_data(_random_data(rng, (ss.MIN_POINTS, 300)), ModelConfig())
-    assert not ss.use_summary_stats(small, ModelConfig())
-    assert ss.use_summary_stats(big, ModelConfig())
+    small = prepare_data(_random_data(rng, (50, 300)), ModelConfig(law="error"))
+    big = prepare_data(_random_data(rng, (ss.MIN_POINTS, 300)), ModelConfig(law="error"))
+    assert not ss.use_summary_stats(small, ModelConfig(law="error"))
+    assert ss.use_summary_stats(big, ModelConfig(law="error"))
     assert ss.use_summary_stats(small, ModelConfig(summary_stats=True))
-    assert not ss.use_summary_stats(big, ModelConfig(summary_stats=False))
+    assert not ss.use_summary_stats(big, ModelConfig(summary_stats=False, law="error"))
     assert not ss.use_summary_stats(big, ModelConfig(likelihood="student_t"))
     assert not ss.use_summary_stats(big, ModelConfig(discrepancy=True))
     # the exact model unless asked for sampling
-    assert "e_ds" in build_model(big, ModelConfig()).named_vars
+    assert "e_ds" in build_model(big, ModelConfig(law="error")).named_vars
     wide = big.log_e_us.copy()
     wide[0] = big.groups["log_e_ref"][0] - 1.01 * ss.D_MAX
     big.log_e_us = wide
-    assert not ss.use_summary_stats(big, ModelConfig())
+    assert not ss.use_summary_stats(big, ModelConfig(law="error"))
     with pytest.raises(ValueError, match="D_MAX"):
         ss.use_summary_stats(big, ModelConfig(summary_stats=True))
 
@@ -257,12 +263,12 @@ def test_config_field_validation_and_hash():
         ModelConfig(summary_stats=True, likelihood="frontier")
     with pytest.raises(ValueError, match="summary_stats=True needs"):
         ModelConfig(summary_stats=True, effects=("family",))
-    c = ModelConfig(summary_stats=False)
+    c = ModelConfig(summary_stats=False, law="error")
     assert ModelConfig.from_dict(c.to_dict()) == c
     # not part of the structure hash: same posterior; and configs saved before the field
     # existed (no key: the default) load with the hash they were saved with
-    assert c.structure_hash() == ModelConfig().structure_hash()
-    old = ModelConfig().to_dict()
+    assert c.structure_hash() == ModelConfig(law="error").structure_hash()
+    old = ModelConfig(law="error").to_dict()
     # as written before summary_stats, the odds law and its extrapolation layer existed
     from scale_transfer.config import ODDS_PARAMS
 
@@ -271,7 +277,7 @@ def test_config_field_validation_and_hash():
     odds = {f"{p}_{part}" for p in ODDS_PARAMS for part in ("mu", "sigma")}
     old["priors"] = {k: v for k, v in old["priors"].items() if k not in odds}
     old_hash = hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
-    assert ModelConfig.from_dict(old) == ModelConfig()
+    assert ModelConfig.from_dict(old) == ModelConfig(law="error")
     assert ModelConfig.from_dict(old).structure_hash() == old_hash
 
 
@@ -279,7 +285,7 @@ def test_fit_saved_without_the_field_loads(tmp_path):
     from scale_transfer.posterior import Posterior
 
     df = _random_data(np.random.default_rng(8), (10, 12))
-    cfg = ModelConfig()
+    cfg = ModelConfig(law="error")
     fd = prepare_data(df, cfg)
     shape = (("chain", "draw", "group"), np.full((1, 2, 2), 0.5))
     post = xr.Dataset({v: shape for v in ("k", "alpha", "e_ir")})
@@ -295,8 +301,8 @@ def test_fit_saved_without_the_field_loads(tmp_path):
     del old["summary_stats"]  # as written before the field existed
     saved.attrs["model_config"] = json.dumps(old)
     saved.to_netcdf(tmp_path / "old.nc")
-    loaded = Posterior.load(tmp_path / "old.nc", config=ModelConfig())
-    assert loaded.config == ModelConfig()
+    loaded = Posterior.load(tmp_path / "old.nc", config=ModelConfig(law="error"))
+    assert loaded.config == ModelConfig(law="error")
 
 
 @pytest.mark.slow
@@ -308,7 +314,7 @@ def test_fit_with_and_without_stats_agree():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sampling.ConvergenceWarning)
         a = fit(df, ModelConfig(summary_stats=True), **kw)
-        b = fit(df, ModelConfig(summary_stats=False), **kw)
+        b = fit(df, ModelConfig(summary_stats=False, law="error"), **kw)
     import arviz as az
 
     for var in ("k", "alpha", "e_ir", "sigma"):

@@ -353,11 +353,11 @@ def test_a_loaders_result_goes_straight_into_the_api(tmp_path, timm):
 
 @pytest.mark.slow
 def test_timm_fit_converges_where_least_squares_hits_its_bound(timm):
-    """The default model on timm converges (4 x 2000 as tools/timm_fit.py) and
+    """The paper's law on timm converges (4 x 2000 as tools/timm_fit.py) and
     its intervals are not degenerate where the bootstrap collapses to e_IR = 0."""
     from scale_transfer import fit, fit_lsq_frame
 
-    post = fit(timm, target="all", likelihood="gaussian", draws=2000, tune=2000, progress=False)
+    post = fit(timm, target="all", law="error", draws=2000, tune=2000, progress=False)
     d = post.diagnostics
     assert d.max_rhat <= 1.01 and d.divergences == 0, d.verdict()
     lsq = fit_lsq_frame(timm, n_boot=200).set_index("task")

@@ -226,6 +226,17 @@ class ModelConfig:
         ``discrepancy``. ``"auto"`` (default) uses it when every group has at least
         :data:`scale_transfer.suffstats.MIN_POINTS` points. It changes how the posterior
         is computed, not the model: it is left out of :meth:`structure_hash`.
+    law : {"auto", "error", "odds"}
+        The paper's law in error space, ``e_ds = k e_us**alpha + e_ir``, or the odds-space
+        law ``acc_ds = c sigmoid(a + alpha logit(acc_us))`` with Gaussian scatter in
+        ``logit(acc_ds)`` (:mod:`scale_transfer.odds`). ``"auto"`` (default) is the odds
+        law for Gaussian fits of all points without effects or discrepancy, whose
+        predictions for new, better models it calibrates (docs/validation.md), and the
+        paper's law otherwise (hull fits, the Student-t and frontier likelihoods).
+    extrapolation : {"auto", "none", "lfo"}
+        New-model predictions beyond the data as fitted, or with a drift layer learned by
+        leave-future-out inside the data (:mod:`scale_transfer.extrapolation`; odds law
+        only). ``"auto"`` (default): ``"lfo"`` for the odds law, else ``"none"``.
     """
 
     target: str = "all"
@@ -237,16 +248,16 @@ class ModelConfig:
     effects: tuple[str, ...] = ()
     discrepancy: bool = False
     summary_stats: bool | str = "auto"
-    law: str = "error"
-    extrapolation: str = "none"
+    law: str = "auto"
+    extrapolation: str = "auto"
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
             ("target", self.target, TARGETS),
             ("pooling", self.pooling, POOLINGS),
             ("likelihood", self.likelihood, LIKELIHOODS),
-            ("law", self.law, LAWS),
-            ("extrapolation", self.extrapolation, EXTRAPOLATIONS),
+            ("law", self.law, ("auto", *LAWS)),
+            ("extrapolation", self.extrapolation, ("auto", *EXTRAPOLATIONS)),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -274,6 +285,17 @@ class ModelConfig:
         object.__setattr__(self, "effects", tuple(str(e) for e in effects))
         if not isinstance(self.summary_stats, str):
             object.__setattr__(self, "summary_stats", bool(self.summary_stats))
+        if self.law == "auto":
+            plain = (
+                self.target == "all"
+                and self.likelihood == "gaussian"
+                and not self.effects
+                and not self.discrepancy
+                and self.summary_stats is not True
+            )
+            object.__setattr__(self, "law", "odds" if plain else "error")
+        if self.extrapolation == "auto":
+            object.__setattr__(self, "extrapolation", "lfo" if self.law == "odds" else "none")
         if self.summary_stats is True and (
             self.likelihood != "gaussian" or self.effects or self.discrepancy
         ):
@@ -304,8 +326,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
-        """Build a config from :meth:`to_dict` output."""
-        return cls(**dict(d))
+        """Build a config from :meth:`to_dict` output.
+
+        A dict without ``law`` or ``extrapolation`` (written before they existed) is the
+        paper's law without a drift layer, as it was fitted.
+        """
+        return cls(**({"law": "error", "extrapolation": "none"} | dict(d)))
 
     def structure_hash(self) -> str:
         """Return a hash of the model structure and priors (not the data).

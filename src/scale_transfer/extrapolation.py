@@ -130,16 +130,24 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
 
 
 def apply_drift(
-    drift: pd.DataFrame, labels: list[str], x: np.ndarray, mu: np.ndarray, sd: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    drift: pd.DataFrame,
+    labels: list[str],
+    x: np.ndarray,
+    mu: np.ndarray,
+    sd: np.ndarray,
+    *,
+    scatter: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Mean and sd of a new model's ``logit(acc_ds)`` with the drift layer.
 
     ``mu`` and ``sd`` are draws ``(n_draws, n_groups, n_x)`` of the fit's mean and scatter
     at ``x = logit(acc_us)``; groups in ``labels`` order (a group without a row in
     ``drift`` is left as fitted). At and beyond a group's ``x_max`` the layer applies (see
-    the module docstring); inside the data ``mu`` and ``sd`` are returned unchanged.
+    the module docstring); inside the data ``mu`` and ``sd`` are returned unchanged. With
+    ``scatter``, also the part of the sd that is the model's own scatter
+    (``sqrt(kappa2) sd``), without the drift's uncertainty about the curve.
     """
-    loc, scale = mu.copy(), sd.copy()
+    loc, scale, own = mu.copy(), sd.copy(), sd.copy()
     by_group = drift.set_index("group")
     for g, label in enumerate(labels):
         if label not in by_group.index:
@@ -156,7 +164,8 @@ def apply_drift(
         var = float(row["kappa2"]) * sd[:, g, :] ** 2 + extra
         loc[:, g, :] = np.where(beyond, mu[:, g, :] + shift, mu[:, g, :])
         scale[:, g, :] = np.where(beyond, np.sqrt(var), sd[:, g, :])
-    return loc, scale
+        own[:, g, :] = np.where(beyond, math.sqrt(float(row["kappa2"])) * sd[:, g, :], sd[:, g, :])
+    return (loc, scale, own) if scatter else (loc, scale)
 
 
 def refit(post: Posterior, frame: pd.DataFrame) -> Posterior:

@@ -375,14 +375,15 @@ def _odds_params(args: tuple, x_ref: Any, x_top: Any) -> tuple[Any, ...]:
     """
     from scale_transfer.odds import inner_from_mean
 
+    # the headroom is pinned by the data only where a group's top bends: non-centred
+    # always, so that weakly identified groups leave no funnel with the population sd
+    nc_args = (*args[:2], False, *args[3:])
     m_ref, log_rise, log_headroom, log_scatter, slope = (
-        _group_param(p, *args) for p in ODDS_PARAMS
+        _group_param(p, *(nc_args if p == "log_headroom" else args)) for p in ODDS_PARAMS
     )
     span = x_top - x_ref
     m_top = m_ref + pt.exp(log_rise) * span
-    logit_c = pm.Deterministic(
-        "logit_asymptote_group", m_top + pt.exp(log_headroom), dims="group"
-    )
+    logit_c = pm.Deterministic("logit_asymptote_group", m_top + pt.exp(log_headroom), dims="group")
     level = pm.Deterministic("odds_level_group", inner_from_mean(m_ref, logit_c, pt), dims="group")
     u_top = inner_from_mean(m_top, logit_c, pt)
     alpha = pm.Deterministic("alpha", (u_top - level) / span, dims="group")

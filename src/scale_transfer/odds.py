@@ -48,7 +48,7 @@ def logit_mean(level: Any, alpha: Any, logit_c: Any, x_centred: Any, lib: Any = 
 
 
 def inner_from_mean(m: Any, logit_c: Any, lib: Any = np) -> Any:
-    """The inner argument ``u`` at which ``logit(c * sigmoid(u)) = m``, for ``m < logit c``.
+    """Return the inner argument ``u`` at which ``logit(c * sigmoid(u)) = m``, for ``m < logit c``.
 
     ``u = logit(sigmoid(m) / c) = m + softplus(-g) - log(1 - exp(m - g))`` with
     ``g = logit c``, from ``sigmoid(g) - sigmoid(m) = sigmoid(g) sigmoid(-m) (1 - e^(m - g))``.

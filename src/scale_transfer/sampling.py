@@ -319,9 +319,15 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
 
 
 def _pooled_start(
-    fd: FitData, config: ModelConfig, per_group: Mapping[str, np.ndarray]
+    fd: FitData,
+    config: ModelConfig,
+    per_group: Mapping[str, np.ndarray],
+    non_centred: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
-    """Return starting values of pooled per-group parameters from one value per group each."""
+    """Return starting values of pooled per-group parameters from one value per group each.
+
+    Parameters named in ``non_centred`` are non-centred whatever the model's centring.
+    """
     n_groups = len(fd.groups)
     start: dict[str, np.ndarray] = {}
     if config.by_setting and len(fd.settings) > 1:
@@ -342,7 +348,7 @@ def _pooled_start(
         )
         mu, sd = float(task.mean()), float(max(task.std(), 0.1))
         start[f"{name}_mu"], start[f"{name}_sigma"] = np.asarray(mu), np.asarray(sd)
-        if centered:
+        if centered and name not in non_centred:
             start[f"{name}_task"] = task
         else:
             start[f"{name}_task_z"] = (task - mu) / sd
@@ -397,7 +403,8 @@ def odds_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
     if np.isnan(vals).all():
         return {}
     vals = np.where(np.isnan(vals), np.nanmean(vals, axis=0), vals)
-    return _pooled_start(fd, config, dict(zip(ODDS_PARAMS, vals.T, strict=True)))
+    per_group = dict(zip(ODDS_PARAMS, vals.T, strict=True))
+    return _pooled_start(fd, config, per_group, non_centred=("log_headroom",))
 
 
 def check_vars(config: ModelConfig) -> tuple[str, ...]:

@@ -53,9 +53,11 @@ Target = _choices("Target", TARGETS, "Which points to fit.")
 Pooling = _choices("Pooling", POOLINGS, "Pooling across tasks.")
 Likelihood = _choices("Likelihood", LIKELIHOODS, "Residual model.")
 Adaptation = _choices("Adaptation", ADAPTATIONS, "nutpie's mass-matrix adaptation.")
-Law = _choices("Law", LAWS, "The law fitted to each task.")
+Law = _choices("Law", ("auto", *LAWS), "The law fitted to each task.")
 Extrapolation = _choices(
-    "Extrapolation", EXTRAPOLATIONS, "How new-model predictions beyond the data are calibrated."
+    "Extrapolation",
+    ("auto", *EXTRAPOLATIONS),
+    "How new-model predictions beyond the data are calibrated.",
 )
 IntervalKind = _choices("IntervalKind", INTERVAL_KINDS, "Equal-tailed or highest-density.")
 

@@ -272,8 +272,8 @@ def validate_extrapolation(
         typer.Option(
             help="'default' (lsq, logit, the default model, and 'effects' where the data "
             "have effect columns), 'all', or comma-separated methods: lsq, lsq_hull, logit, "
-            "default, independent, hull, student_t, frontier, effects, effects_student_t, "
-            "discrepancy, effects_discrepancy, odds."
+            "default, paper, independent, hull, student_t, frontier, effects, "
+            "effects_student_t, discrepancy, effects_discrepancy, odds."
         ),
     ] = "default",
     effects: Annotated[
@@ -291,6 +291,14 @@ def validate_extrapolation(
     overwrite: Annotated[bool, typer.Option(help="Replace existing files in --out.")] = False,
     percent: Annotated[
         bool, typer.Option("--percent", help="A tidy file's accuracies are in percent.")
+    ] = False,
+    self_check: Annotated[
+        bool,
+        typer.Option(
+            "--self-check",
+            help="Also run each drift-layer fit's self-check (one more fit) and compare the "
+            "coverage it predicts with the held-out coverage.",
+        ),
     ] = False,
 ) -> None:
     """Hold out the models with the highest US accuracy, fit the rest, score the prediction.
@@ -324,10 +332,12 @@ def validate_extrapolation(
         sampler=sampler,
         log=lambda line: typer.echo(line, err=True),
         percent=percent,
+        self_check=self_check,
     )
     result.save(out, overwrite=overwrite)
     pooled = result.pooled().drop(columns=["setting", "task"])
     write_table(pooled, None, overwrite)
     for line in result.verdicts():
-        typer.echo(("warning: " if "NOT" in line or "WORSE" in line else "") + line, err=True)
+        alarm = any(w in line for w in ("NOT", "WORSE", "MORE than"))
+        typer.echo(("warning: " if alarm else "") + line, err=True)
     typer.echo(f"wrote {out}")

@@ -107,16 +107,18 @@ def fit(
         Law,
         typer.Option(
             help="error: the paper's law in error space; odds: acc_DS = c sigmoid(a + alpha "
-            "logit acc_US), Gaussian scatter in logit space (docs/validation.md)."
+            "logit acc_US), Gaussian scatter in logit space (docs/validation.md); auto: odds "
+            "for Gaussian fits of all points without effects or discrepancy, else error."
         ),
-    ] = Law.error,
+    ] = Law.auto,
     extrapolation: Annotated[
         Extrapolation,
         typer.Option(
             help="lfo: a drift layer learned by leave-future-out inside the data widens and "
-            "shifts new-model predictions beyond it, with a self-check (odds law only)."
+            "shifts new-model predictions beyond it, with a self-check (odds law only); "
+            "auto: lfo for the odds law, else none."
         ),
-    ] = Extrapolation.none,
+    ] = Extrapolation.auto,
     draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
@@ -168,7 +170,9 @@ def fit(
     df = read_tidy(zoo_or_file(data, percent), percent=percent)
     typer.echo(
         f"fitting {len(df)} points, {df.task.nunique()} tasks: target={target.value}, "
-        f"pooling={pooling.value}, likelihood={likelihood.value}",
+        f"pooling={pooling.value}, likelihood={likelihood.value}, law={config.law}, "
+        f"extrapolation={config.extrapolation}"
+        + (" (drift layer and self-check: two more fits)" if config.extrapolation == "lfo" else ""),
         err=True,
     )
     try:

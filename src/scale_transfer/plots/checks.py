@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -241,6 +241,45 @@ def _prior_legend(ax) -> None:  # noqa: ANN001
     )
 
 
+def _prior_curves(
+    model: Any, fd: Any, config: ModelConfig, draws: int, seed: int
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+    """Prior draws of each group's curve, as a function of US accuracy, and of the asymptote.
+
+    The curve function returns ``(draws x groups, n_us)``; for the odds law each group's
+    curve is taken around its own reference point (the data's mean logit US accuracy).
+    """
+    import pymc as pm
+
+    odds = getattr(config, "law", "error") == "odds"
+    names = ["k", "alpha", "e_ir"]
+    if odds:
+        names = ["odds_level_group", "alpha", "logit_asymptote_group"]
+    pm_log = logging.getLogger("pymc")
+    level = pm_log.level
+    pm_log.setLevel(logging.WARNING)  # no "Sampling: [...]" line
+    try:
+        prior = pm.sample_prior_predictive(
+            draws=draws, model=model, var_names=names, random_seed=seed
+        )["prior"]
+    finally:
+        pm_log.setLevel(level)
+    a, b, c = (np.asarray(prior[v].values, dtype=float).reshape(-1) for v in names)
+    if not odds:
+        return (lambda us: ds_acc(us[None, :], a[:, None], b[:, None], c[:, None])), 1.0 - c
+    from scale_transfer.odds import logit, logit_mean
+
+    n_groups = len(fd.groups)
+    x_ref = np.tile(fd.groups["logit_us_ref"].to_numpy(float), a.size // n_groups)
+
+    def curves(us: np.ndarray) -> np.ndarray:
+        xc = logit(us)[None, :] - x_ref[:, None]
+        y = logit_mean(a[:, None], b[:, None], c[:, None], xc)
+        return 1.0 / (1.0 + np.exp(-y))
+
+    return curves, 1.0 / (1.0 + np.exp(-c))
+
+
 def prior_predictive_plot(
     config: ModelConfig,
     data: pd.DataFrame,
@@ -252,7 +291,8 @@ def prior_predictive_plot(
     """Curves of the law drawn from the prior, over US accuracy from 0 to 1.
 
     Samples ``k``, ``alpha`` and ``e_ir`` from the prior of the model built on ``data``
-    (the reference upstream error, which sets the scale of ``k``, depends on the data), and
+    (the reference upstream error, which sets the scale of ``k``, depends on the data; for
+    the odds law its level, exponent and asymptote around each group's reference), and
     draws a subset of the implied curves with the data behind them. The title gives the
     share of prior curves that stay in [0, 1] and increase with US accuracy.
 
@@ -273,37 +313,18 @@ def prior_predictive_plot(
     -------
     matplotlib.figure.Figure
     """
-    import pymc as pm
-
     from scale_transfer.model import build_model, prepare_data
 
-    if getattr(config, "law", "error") != "error":
-        raise ValueError(
-            "prior_predictive_plot draws the paper's law (k, alpha, e_ir); "
-            f"law={config.law!r} is not drawn yet"
-        )
     fd = prepare_data(data, config)
-    model = build_model(fd, config)
-    pm_log = logging.getLogger("pymc")
-    level = pm_log.level
-    pm_log.setLevel(logging.WARNING)  # no "Sampling: [...]" line
-    try:
-        prior = pm.sample_prior_predictive(
-            draws=draws, model=model, var_names=["k", "alpha", "e_ir"], random_seed=seed
-        )["prior"]
-    finally:
-        pm_log.setLevel(level)
-    k, alpha, e_ir = (
-        np.asarray(prior[v].values, dtype=float).reshape(-1) for v in ("k", "alpha", "e_ir")
-    )
+    curves, asymptote = _prior_curves(build_model(fd, config), fd, config, draws, seed)
     grid = np.linspace(0.0, 1.0, 101)
-    acc = ds_acc(grid[None, :], k[:, None], alpha[:, None], e_ir[:, None])
+    acc = curves(grid)
     in_range = np.all((acc >= 0) & (acc <= 1), axis=1)
     increasing = np.all(np.diff(acc, axis=1) >= -1e-12, axis=1)
     used = fd.used
     us_lo, us_hi = float(used["us_acc"].min()), float(used["us_acc"].max())
     dgrid = np.linspace(us_lo, us_hi, 51)
-    dacc = ds_acc(dgrid[None, :], k[:, None], alpha[:, None], e_ir[:, None])
+    dacc = curves(dgrid)
     in_data_range = np.all((dacc >= 0) & (dacc <= 1), axis=1)
     good = in_range & increasing
     rng = np.random.default_rng(seed)
@@ -328,7 +349,7 @@ def prior_predictive_plot(
         f"x {n_groups} tasks)",
         fontsize=9,
     )
-    _prior_asymptote(ax2, 1.0 - e_ir)
+    _prior_asymptote(ax2, asymptote)
     fig.suptitle(
         f"Prior predictive ({config.target} target, {config.pooling} pooling)\n"
         f"{in_range.mean():.0%} of prior curves stay in [0, 1] for US accuracy 0-1 "

@@ -280,8 +280,12 @@ def figure_a(
     c = post.config
     fig.suptitle(
         f"DS vs US accuracy{' (zoom on the extrapolation)' if zoom else ''}: Bayesian fit of "
-        f"e_DS = k e_US^alpha + e_IR (target={c.target}, pooling={c.pooling}, "
-        f"likelihood={c.likelihood})",
+        + (
+            "acc_DS = c sigmoid(a + alpha logit acc_US) (odds law, "
+            if getattr(c, "law", "error") == "odds"
+            else "e_DS = k e_US^alpha + e_IR ("
+        )
+        + f"target={c.target}, pooling={c.pooling}, likelihood={c.likelihood})",
         fontsize=11,
     )
     return fig

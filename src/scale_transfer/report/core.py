@@ -144,7 +144,7 @@ def _sections(
             "model",
             "7. Details: model and priors",
             (
-                Block("p", text.law_text()),
+                Block("p", text.law_text(getattr(post.config, "law", "error"))),
                 Block("table", "model"),
                 Block("p", "The priors this model uses (as stored with the fit):"),
                 Block("table", "priors"),

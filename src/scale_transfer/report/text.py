@@ -112,8 +112,18 @@ def data_intro(post: Posterior) -> str:
     )
 
 
-def law_text() -> str:
+def law_text(law: str = "error") -> str:
     """Describe the law and its parameters."""
+    if law == "odds":
+        return (
+            "The law: acc_DS = c * sigmoid(a + alpha * logit(acc_US)), the odds-space form of "
+            "Abnar et al.'s (2022) e_DS = k * e_US^alpha + e_IR near 100% US accuracy, with "
+            "c = 1 - e_IR the asymptote; Gaussian scatter in logit(acc_DS) whose log sd is "
+            "linear in logit(acc_US). Each task's curve is sampled through its mean at the "
+            "task's mean logit US accuracy, its rise from there to the 90th percentile and the "
+            "headroom of logit(c) above it, each drawn from a population-level distribution "
+            "(partial pooling)."
+        )
     return (
         "The law (Abnar et al., 2022): e_DS = k * e_US^alpha + e_IR with e = 1 - accuracy; the "
         "asymptote 1 - e_IR is the DS accuracy at 100% US accuracy. Each task has its own k, "

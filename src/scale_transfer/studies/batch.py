@@ -362,7 +362,7 @@ def fit_batch(
         Tidy data sets with the same groups (settings and tasks, in the same order), e.g.
         subsamples of one setting. Their numbers of points may differ.
     config : ModelConfig, optional
-        Model structure and priors (default ``ModelConfig()``). ``centered="auto"`` is
+        Model structure and priors (default ``ModelConfig(law="error")``). ``centered="auto"`` is
         resolved on every data set and must come out the same; else pass it.
     sampler : SamplerConfig, optional
         ``draws``, ``tune``, ``chains``, ``seed`` and ``target_accept`` of numpyro's NUTS
@@ -387,7 +387,12 @@ def fit_batch(
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
-    config = config or ModelConfig()
+    config = config or ModelConfig(law="error")
+    if config.law != "error":
+        raise ValueError(
+            f"fit_batch fits the paper's law; got law={config.law!r} "
+            "(pass ModelConfig(law='error', ...))"
+        )
     t0 = time.perf_counter()
     fds, keys0, centred = _prepare_batch(datasets, config)
     sc = resolve_sampler_config(

@@ -79,7 +79,8 @@ EFFECT_COLUMNS = ("family", "extra_data")
 #: Bayesian variants: name -> keyword arguments of :class:`scale_transfer.ModelConfig`.
 OPTIONS: dict[str, dict[str, Any]] = {
     "default": {},
-    "independent": {"pooling": "independent"},
+    "paper": {"law": "error"},
+    "independent": {"pooling": "independent", "law": "error"},
     "hull": {"target": "hull"},
     "student_t": {"likelihood": "student_t"},
     "frontier": {"likelihood": "frontier"},
@@ -240,8 +241,24 @@ class ValidationResult:
             if method != "lsq" and np.isfinite(lsq_mse):
                 rel = "no worse than" if r["mse"] <= lsq_mse else "WORSE than"
                 head += f"; MSE {r['mse']:.4g} {rel} least squares ({lsq_mse:.4g})"
+            head += self._self_check_words(str(method), r)
             lines.append(head)
         return lines
+
+    def _self_check_words(self, method: str, pooled: pd.Series) -> str:
+        """``"; self-check: ..."`` for a method whose fit ran its self-check, else ``""``."""
+        fits = self.fits.set_index("method") if "method" in self.fits else pd.DataFrame()
+        if method not in fits.index:
+            return ""
+        said = []
+        for p in self.probs:
+            col = f"selfcheck_coverage_{prob_label(p)}"
+            if col in fits and np.isfinite(fits.loc[method, col]):
+                held = pooled[f"coverage_{prob_label(p)}"]
+                gap = abs(fits.loc[method, col] - held)
+                said.append(f"{p:.0%}: {fits.loc[method, col]:.0%} (held out: {held:.0%}, "
+                            f"{'within' if gap <= 0.10 else 'MORE than'} 10 points)")  # fmt: skip
+        return "; self-check said " + ", ".join(said) if said else ""
 
     def save(self, out: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
         """Write ``validation.csv``, ``points.csv``, ``fits.csv`` and ``validation.png``."""
@@ -316,6 +333,7 @@ def validate_extrapolation(
     sampler: SamplerConfig = SAMPLER,
     percent: bool = False,
     log: Callable[[str], Any] | None = None,
+    self_check: bool = False,
 ) -> ValidationResult:
     """Run the held-out extrapolation protocol.
 
@@ -343,6 +361,10 @@ def validate_extrapolation(
         Called with one line of text per finished method (e.g. ``print``).
     percent : bool, default False
         A tidy file's or frame's accuracies are in percent: divide them by 100.
+    self_check : bool, default False
+        Also run the self-check of each fit with a drift layer (one more fit each) and
+        record its pooled coverage in the fits table (``selfcheck_coverage_XX``) and the
+        verdicts, beside the held-out coverage it predicts.
 
     Returns
     -------
@@ -370,7 +392,9 @@ def validate_extrapolation(
         elif m in BASELINES:
             pts, info = lsq_method(m, train, test, probs, BASELINES[m])
         else:
-            pts, info = bayes_method(m, train, test, probs, _config(m, effects), sampler)
+            pts, info = bayes_method(
+                m, train, test, probs, _config(m, effects), sampler, self_check=self_check
+            )
         points.append(pts)
         infos.append(info)
         if log is not None:

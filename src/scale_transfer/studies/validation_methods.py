@@ -28,7 +28,7 @@ from scale_transfer.config import ModelConfig, SamplerConfig
 from scale_transfer.hull import upper_hull
 from scale_transfer.lsq import fit_lsq, lsq_interval, predict_lsq
 from scale_transfer.odds import logit
-from scale_transfer.selfcheck import crps_draws
+from scale_transfer.selfcheck import ALL, crps_draws
 from scale_transfer.studies.runner import diagnostics_record, fit_quietly
 from scale_transfer.studies.validation_scores import crps_normal, prob_label
 
@@ -158,16 +158,20 @@ def bayes_method(
     probs: Sequence[float],
     config: ModelConfig,
     sampler: SamplerConfig,
+    self_check: bool = False,
 ) -> Scored:
     """Fit ``config`` to the training rows; score the new-model predictive's draws.
 
     A held-out model's effect levels are known (its family, its training run); a level the
     training set lacks gets a new effect drawn from its population. A fit with a drift layer
-    (``extrapolation="lfo"``) carries it into the predictive; its self-check is skipped.
+    (``extrapolation="lfo"``) carries it into the predictive; with ``self_check`` its
+    self-check (one more fit) is run too, and its pooled coverage recorded as
+    ``selfcheck_coverage_XX``: what the fit, seeing only the training rows, predicted the
+    coverage of its extrapolation would be.
     """
     t0 = time.perf_counter()
     # convergence is recorded in the fits table instead of warning once per method
-    post = fit_quietly(train, config=config, sampler_config=sampler, self_check=False)
+    post = fit_quietly(train, config=config, sampler_config=sampler, self_check=self_check)
     labels = list(zip(post.groups["setting"], post.groups["task"], strict=True))
     parts = []
     for (setting, task), te in test.groupby(["setting", "task"], sort=False):
@@ -194,4 +198,11 @@ def bayes_method(
         **diagnostics_record(post.diagnostics, ("max_rhat", "min_ess_bulk", "divergences")),
         "seconds": time.perf_counter() - t0,
     }
+    check = getattr(post, "self_check", None)
+    if check is not None:
+        pooled = check[check["task"] == ALL].iloc[0]
+        for p in probs:
+            col = f"cov{round(100 * p)}"
+            if col in pooled:
+                info[f"selfcheck_coverage_{prob_label(p)}"] = float(pooled[col])
     return pd.concat(parts, ignore_index=True), info
