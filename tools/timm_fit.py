@@ -22,7 +22,7 @@ t0 = time.time()
 # 4 x 2000 draws after 2000 tuning steps: at the default 4 x 1000, e_ir of the slowest-mixing
 # group ends at R-hat 1.012-1.016 in 2 of 8 seeds (2026-11-29, AMD EPYC); 4 x 2000
 # converged at 8 of 8 (README), for 3 s more sampling
-post = fit(data, target="all", likelihood="gaussian", progress=False, draws=2000, tune=2000)
+post = fit(data, target="all", law="error", progress=False, draws=2000, tune=2000)
 t_bayes = time.time() - t0
 s = post.summary(prob=0.9)
 print(post.diagnostics.verdict())

@@ -17,7 +17,7 @@ for seed in range(8):
     d = fit(
         data,
         target="all",
-        likelihood="gaussian",
+        law="error",
         progress=False,
         seed=seed,
         draws=2000,

@@ -90,8 +90,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "effects_discrepancy": {"effects": AUTO, "discrepancy": True},
     "odds": {"law": "odds", "extrapolation": "lfo"},
 }
-#: The variant recommended by the validation (see docs/validation.md): model-attribute
-#: effects, where the data have effect columns.
+#: The variant that uses the data's model columns (see docs/validation.md): model-attribute
+#: effects, run by ``options="default"`` beside the default where the data have such columns.
 RECOMMENDED = "effects"
 #: Methods run by ``options="default"``: the two baselines, the package default and the
 #: recommended variant (left out when the data have no effect columns).
