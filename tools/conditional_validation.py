@@ -79,9 +79,8 @@ def main() -> None:
     models, us = models[keep], us[:, keep]
     truth = np.stack([wide_ds.reindex(models)[t].to_numpy() for t in tasks])
     given = {GIVEN: wide_ds.reindex(models)[GIVEN].to_numpy()}
-    loc, sd, _ = conditional._marginal(post, us)
-    rng = np.random.default_rng(0)
-    plain = 1.0 / (1.0 + np.exp(-(loc + sd * rng.standard_normal(loc.shape))))
+    # nothing given: the unconditional new-model predictive (the same draws' noise)
+    plain, _ = conditional.conditional_draws(post, us, np.full(us.shape, np.nan), seed=0)
     cond, _ = conditional.conditional_draws(post, us, given, seed=0)
     table = pd.concat(
         [score(plain, truth, tasks, "unconditional"), score(cond, truth, tasks, "conditional")]

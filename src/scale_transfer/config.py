@@ -14,7 +14,7 @@ import json
 import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import pymc as pm
@@ -68,6 +68,10 @@ PARAMS = ("log_level", "log_alpha", "logit_e_ir")
 #: level follow from these (:func:`scale_transfer.odds.inner_from_mean`); anchoring two points
 #: the data pin down leaves the weakly identified curvature on one axis of its own.
 ODDS_PARAMS = ("odds_ref", "odds_log_rise", "log_headroom", "log_scatter", "scatter_slope")
+#: Of these, the ones non-centred whatever the model's centring: the headroom is pinned by the
+#: data only where a group's top bends, and a weakly identified group would leave a funnel
+#: with the population sd.
+ODDS_NON_CENTRED = ("log_headroom",)
 #: Smallest upstream error used (log of 0 is undefined).
 E_MIN = 1e-6
 #: The odds law clips accuracies to ``[ACC_EPS, 1 - ACC_EPS]`` before taking logits.
@@ -174,6 +178,10 @@ def _check_prior(name: str, spec: Mapping[str, Any]) -> None:
         cls.dist(**params)
     except Exception as err:  # noqa: BLE001 - PyMC raises several kinds for bad parameters
         raise ValueError(f"prior {name!r}: {dist}({params}) is not valid: {err}") from err
+
+
+#: The fields that ``law="auto"`` and ``extrapolation="auto"`` are resolved from.
+_AUTO_INPUTS = ("target", "likelihood", "effects", "discrepancy", "summary_stats")
 
 
 @dataclass(frozen=True)
@@ -332,6 +340,21 @@ class ModelConfig:
         paper's law without a drift layer, as it was fitted.
         """
         return cls(**({"law": "error", "extrapolation": "none"} | dict(d)))
+
+    def with_changes(self, **changes: Any) -> ModelConfig:
+        """Return this config with ``changes``.
+
+        A law and drift layer it has by default (``"auto"``, resolved) are resolved anew
+        for the changed fields: ``ModelConfig().with_changes(target="hull")`` is
+        ``ModelConfig(target="hull")``.
+        """
+        if not changes:
+            return self
+        default = ModelConfig(**{k: getattr(self, k) for k in _AUTO_INPUTS})
+        for name in ("law", "extrapolation"):
+            if name not in changes and getattr(self, name) == getattr(default, name):
+                changes[name] = "auto"
+        return replace(self, **changes)
 
     def structure_hash(self) -> str:
         """Return a hash of the model structure and priors (not the data).

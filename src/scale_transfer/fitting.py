@@ -38,21 +38,6 @@ def warn_on_choices(config: ModelConfig) -> None:
         )
 
 
-#: The fields that ``law="auto"`` and ``extrapolation="auto"`` are resolved from.
-_AUTO_INPUTS = ("target", "likelihood", "effects", "discrepancy", "summary_stats")
-
-
-def _replace(config: ModelConfig, changes: dict[str, Any]) -> ModelConfig:
-    """``config`` with ``changes``; a law and layer it had by default are resolved anew."""
-    if not changes:
-        return config
-    default = ModelConfig(**{k: getattr(config, k) for k in _AUTO_INPUTS})
-    for name in ("law", "extrapolation"):
-        if name not in changes and getattr(config, name) == getattr(default, name):
-            changes = changes | {name: "auto"}
-    return dataclasses.replace(config, **changes)
-
-
 def fit(
     data: pd.DataFrame | str | os.PathLike,
     config: ModelConfig | None = None,
@@ -105,7 +90,7 @@ def fit(
     model_kw = {k: v for k, v in kwargs.items() if k in mfields}
     sampler_kw = {k: v for k, v in kwargs.items() if k in sfields}
     # keywords build a config, or override the one given (never silently dropped)
-    config = ModelConfig(**model_kw) if config is None else _replace(config, model_kw)
+    config = ModelConfig(**model_kw) if config is None else config.with_changes(**model_kw)
     sampler_config = (
         SamplerConfig(**sampler_kw)
         if sampler_config is None

@@ -53,9 +53,7 @@ def inner_from_mean(m: Any, logit_c: Any, lib: Any = np) -> Any:
     ``u = logit(sigmoid(m) / c) = m + softplus(-g) - log(1 - exp(m - g))`` with
     ``g = logit c``, from ``sigmoid(g) - sigmoid(m) = sigmoid(g) sigmoid(-m) (1 - e^(m - g))``.
     """
-    if lib is np:
-        return m + np.logaddexp(0.0, -logit_c) - np.log(-np.expm1(m - logit_c))
-    return m + lib.softplus(-logit_c) - lib.log(-lib.expm1(m - logit_c))
+    return m + _softplus(-logit_c, lib) - lib.log(-lib.expm1(m - logit_c))
 
 
 def scatter_sd(log_scatter: Any, slope: Any, x_centred: Any, lib: Any = np) -> Any:

@@ -15,6 +15,7 @@ import xarray as xr
 
 from scale_transfer import compile_cache, suffstats
 from scale_transfer.config import (
+    ODDS_NON_CENTRED,
     ODDS_PARAMS,
     PARAMS,
     TARGET_ACCEPT_DEFAULT,
@@ -404,7 +405,7 @@ def odds_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         return {}
     vals = np.where(np.isnan(vals), np.nanmean(vals, axis=0), vals)
     per_group = dict(zip(ODDS_PARAMS, vals.T, strict=True))
-    return _pooled_start(fd, config, per_group, non_centred=("log_headroom",))
+    return _pooled_start(fd, config, per_group, non_centred=ODDS_NON_CENTRED)
 
 
 def check_vars(config: ModelConfig) -> tuple[str, ...]:

@@ -267,6 +267,8 @@ def _prior_curves(
     a, b, c = (np.asarray(prior[v].values, dtype=float).reshape(-1) for v in names)
     if not odds:
         return (lambda us: ds_acc(us[None, :], a[:, None], b[:, None], c[:, None])), 1.0 - c
+    from scipy.special import expit
+
     from scale_transfer.odds import logit, logit_mean
 
     n_groups = len(fd.groups)
@@ -274,10 +276,9 @@ def _prior_curves(
 
     def curves(us: np.ndarray) -> np.ndarray:
         xc = logit(us)[None, :] - x_ref[:, None]
-        y = logit_mean(a[:, None], b[:, None], c[:, None], xc)
-        return 1.0 / (1.0 + np.exp(-y))
+        return expit(logit_mean(a[:, None], b[:, None], c[:, None], xc))
 
-    return curves, 1.0 / (1.0 + np.exp(-c))
+    return curves, expit(c)
 
 
 def prior_predictive_plot(
