@@ -362,11 +362,19 @@ def test_cli_ctrl_c_while_sampling_exits_130(
     assert names(tmp_path) == []
 
 
-def test_cli_ctrl_c_while_compiling_exits_130(data_csv: Path, tmp_path: Path) -> None:
+def test_cli_ctrl_c_while_compiling_exits_130(
+    data_csv: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from scale_transfer.compile_cache import CACHE_DIR_ENV
+
     out = tmp_path / "fit.nc"
+    # an empty package cache of compiled models: this process compiles (an earlier test's
+    # entry would load in well under the 3 s below, and the fit would end before the signal)
+    env = os.environ | {CACHE_DIR_ENV: str(tmp_path_factory.mktemp("empty-cache"))}
     p = cli(
-        "fit", data_csv, "--out", out, *FIT_ARGS, "--draws", "20", "--tune", "20", "--seed", "7"
-    )
+        "fit", data_csv, "--out", out, *FIT_ARGS, "--draws", "20", "--tune", "20", "--seed", "7",
+        env=env,
+    )  # fmt: skip
     line = p.stderr.readline()  # "fitting ...": data read, the model is being built
     assert line.startswith("fitting"), line
     time.sleep(3.0)  # building and compiling takes ~20 s
