@@ -85,6 +85,25 @@ def test_conditioning_narrows_and_moves_toward_the_truth(post):
     assert np.all(np.abs(moved) < 0.03)
 
 
+def test_beyond_the_data_the_band_correlation_is_used(post):
+    from scale_transfer.extrapolation import CORR_PREFIX, drift_correlation
+
+    r = drift_correlation(post.drift)
+    assert r is not None and np.all(r[~np.eye(3, dtype=bool)] > 0.3)  # learned in the band
+    us = np.array([0.95, 0.97])  # beyond every group's data
+    cond, _ = conditional_draws(post, us, {"t1": [0.99, 0.99]}, seed=2)
+    plain, _ = conditional_draws(post, us, np.full((3, 2), np.nan), seed=2)
+    assert np.all(cond[:, 1:].mean(0) > plain[:, 1:].mean(0))  # pulled up with t1
+    # uncorrelated in the band: a given task says nothing about the others beyond the data
+    kept = post.drift
+    post.drift = kept.assign(**{f"{CORR_PREFIX}{j}": np.eye(3)[:, j] for j in range(3)})
+    try:
+        alone, _ = conditional_draws(post, us, {"t1": [0.99, 0.99]}, seed=2)
+    finally:
+        post.drift = kept
+    np.testing.assert_allclose(alone[:, 1:], plain[:, 1:])
+
+
 def test_draws_per_group_us_and_not_measured(post):
     us = np.array([[0.6, 0.7], [0.6, 0.7], [0.65, 0.75]])  # t3 has its own US accuracy
     draws, mask = conditional_draws(post, us, {"t1": [0.5, None]}, seed=1)

@@ -6,7 +6,14 @@ import pytest
 from scipy.special import expit
 
 from scale_transfer.config import ModelConfig
-from scale_transfer.extrapolation import CAP, apply_drift, band_split
+from scale_transfer.extrapolation import (
+    CAP,
+    DRIFT_SD,
+    apply_drift,
+    band_split,
+    drift_correlation,
+    drift_rate,
+)
 from scale_transfer.odds import logit, logit_mean
 from scale_transfer.posterior import Posterior, fit
 from scale_transfer.selfcheck import ALL, LEVELS, crps_draws, score_table
@@ -117,6 +124,23 @@ def test_apply_drift_shifts_beyond_the_data_only_and_caps_the_shift():
     np.testing.assert_allclose(loc2[0, 0], -loc[0, 0])
 
 
+def test_the_drift_uncertainty_is_pooled_over_the_groups():
+    # g2's band showed no drift; beyond the data it still gets the groups' drift rate
+    drift = pd.DataFrame({"group": ["g1", "g2"], "n_band": [5, 5], "x_max": [1.0, 1.0],
+                          "reach": [0.5, 0.5], "beta": [2.0, 0.0], "kappa2": [1.0, 1.0],
+                          "var_beta": [0.0, 0.0], "beta_z": [4.0, 0.0]})  # fmt: skip
+    tau = drift_rate(drift)
+    assert tau == pytest.approx(DRIFT_SD * np.sqrt(8.0))
+    x = np.array([0.5, 1.0, 2.0])
+    mu, sd = np.zeros((1, 2, 3)), np.full((1, 2, 3), 0.5)
+    loc, scale = apply_drift(drift, ["g1", "g2"], x, mu, sd)
+    want = np.sqrt(0.25 + (tau * 0.5 * np.array([0.0, 0.0, 1.0])) ** 2)
+    for g in (0, 1):  # the same width for both: the rate is the groups', in scatter units
+        np.testing.assert_allclose(scale[0, g], [0.5, *want[1:]])
+    np.testing.assert_allclose(loc[0, 1], 0.0)  # no shift where the band showed none
+    assert drift_correlation(drift) is None  # a table without the band's correlation
+
+
 def test_lfo_learns_an_upward_drift_and_carries_it_beyond_the_data(lfo):
     d = lfo.drift.set_index("group")
     assert list(d.index) == list(TRUTH)
@@ -132,6 +156,10 @@ def test_lfo_learns_an_upward_drift_and_carries_it_beyond_the_data(lfo):
     finally:
         lfo.drift = lfo_drift
     np.testing.assert_array_equal(layered[..., 0], bare[..., 0])  # inside: as fitted
+    # the band's residual correlation across groups: a correlation matrix
+    r = drift_correlation(lfo.drift)
+    assert r.shape == (3, 3) and np.allclose(np.diag(r), 1.0) and np.allclose(r, r.T)
+    assert np.all(np.linalg.eigvalsh(r) > 0) and np.all(np.abs(r) < 1 + 1e-12)
     # beyond: shifted up (in logit: the median moves with it) and wider
     assert np.all(np.median(layered[..., 1], 0) > np.median(bare[..., 1], 0))
     assert np.all(np.ptp(logit(layered[..., 1]), 0) > np.ptp(logit(bare[..., 1]), 0))

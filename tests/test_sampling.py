@@ -69,11 +69,16 @@ def test_init_option(sim) -> None:
         sample(fd, config, SamplerConfig(draws=10, tune=10, chains=1, init="map", progress=False))
 
 
-def test_adaptation_auto_resolves_by_likelihood() -> None:
+def test_adaptation_auto_resolves_by_likelihood_and_law() -> None:
     sc = SamplerConfig()
     assert sc.adaptation == "auto"
-    for likelihood, want in (("frontier", "low_rank"), ("gaussian", "diag"), ("student_t", "diag")):
-        got = resolve_adaptation(sc, ModelConfig(likelihood=likelihood))
+    for config, want in (
+        (ModelConfig(likelihood="frontier"), "low_rank"),
+        (ModelConfig(), "low_rank"),  # the odds law
+        (ModelConfig(law="error"), "diag"),
+        (ModelConfig(likelihood="student_t"), "diag"),
+    ):
+        got = resolve_adaptation(sc, config)
         assert got.adaptation == want
         assert got.draws == sc.draws  # the rest is kept
     chosen = SamplerConfig(adaptation="diag")

@@ -23,25 +23,23 @@ diagonal rescaled to 1.
 **Conditional predictive** (:func:`conditional_draws`). Per posterior draw, the unconditional
 new-model predictive of each group is Gaussian in the likelihood's space with mean ``m`` and
 sd ``s`` (the drift layer of ``extrapolation="lfo"`` included beyond the data, as
-:meth:`~scale_transfer.posterior.Posterior.predict_draws` has it). Of its variance, the
-model's own scatter ``S^2`` (inside the data all of it; beyond, ``kappa2`` times the fitted
-scatter) is shared across tasks with correlation ``R``; the rest, ``D = s^2 - S^2``, the
-drift layer's uncertainty about where the curve goes beyond the data, is each task's own.
-So the covariance across groups is ``C = S R S + diag(D)``, and for the given groups ``G``
-with observed ``y_G`` each other group ``B`` is drawn from the Gaussian conditional, mean
-``m_B + C_BG C_GG^-1 (y_G - m_G)`` and variance ``C_BB - C_BG C_GG^-1 C_GB``, then mapped
-back to accuracy. Inside the data (``D = 0``) this is a Gaussian copula with correlation
-``R``. Intervals are equal-tailed (or highest-density) over these draws
-(:func:`scale_transfer.intervals.interval`).
+:meth:`~scale_transfer.posterior.Posterior.predict_draws` has it), and the covariance across
+groups is ``C = s R s``. For the given groups ``G`` with observed ``y_G`` each other group
+``B`` is drawn from the Gaussian conditional, mean ``m_B + C_BG C_GG^-1 (y_G - m_G)`` and
+variance ``C_BB - C_BG C_GG^-1 C_GB``, then mapped back to accuracy. Intervals are
+equal-tailed (or highest-density) over these draws (:func:`scale_transfer.intervals.interval`).
 
-Measured on timm (odds law with ``extrapolation="lfo"``, top 10% by US accuracy per task
-held out, each held-out model's ImageNet-Sketch accuracy given; 599 model-task pairs on
-V2, ReaL, -R and -A, 2026-12-05): 90% intervals hold 0.83 and 50% intervals 0.50, with MSE
-0.0024 against the unconditional predictive's 0.0032 (ImageNet-R: 0.0083 against 0.0119,
-coverage 0.94 at 90%). Sharing the drift's uncertainty across tasks too (the copula on the
-whole sd) gave MSE 0.001 but 90% coverage 0.80 (ImageNet-R 0.83): among the held-out
-models ImageNet-R's residuals correlate with Sketch's at 0.72, not the 0.92 of the fitted
-data. ImageNet-ReaL is as uncalibrated as without conditioning (0.59 at 90%).
+Which correlation ``R``: for a new model beyond any group's fitted data, a fit with a drift
+layer learned it where such models are: the leave-future-out band's standardized residuals,
+matched by model (:func:`band_correlation`, shrunk as above). Among timm's top models the
+residuals of ImageNet-R and Sketch correlate at about 0.8, not the 0.92 of all fitted
+points, and a model's deviation beyond the data is partly the curve's drift, which the
+fitted points' correlation does not see. Inside the data, and for a fit without a drift layer (the
+paper's law), only the scatter ``S`` is correlated, by :func:`residual_correlation` (or
+``corr`` where given), and the drift layer's uncertainty ``D = s^2 - S^2`` (0 inside the
+data) is each task's own: ``C = S R S + diag(D)``.
+
+Measured on timm: docs/validation.md ("Conditional prediction").
 """
 
 from __future__ import annotations
@@ -63,6 +61,7 @@ __all__ = [
     "MIN_EIGENVALUE",
     "MIN_SHARED",
     "PRIOR_SD",
+    "band_correlation",
     "conditional_draws",
     "given_options",
     "parse_given",
@@ -71,6 +70,7 @@ __all__ = [
     "residual_correlation",
     "residuals",
     "resolve_given",
+    "shrunk_correlation",
 ]
 
 #: Prior sd of a pair's correlation on Fisher's scale (``atanh r``), centred on 0: the
@@ -189,6 +189,31 @@ def residual_correlation(
     if cached is not None and cached.attrs.get("key") == (prior_sd, min_shared):
         return cached
     z = residuals(post)
+    r, raw, shared = _shrink(z, prior_sd, min_shared)
+    labels = list(z.columns)
+    out = pd.DataFrame(r, index=labels, columns=labels)
+    out.attrs["raw"] = pd.DataFrame(raw, index=labels, columns=labels)
+    out.attrs["shared"] = pd.DataFrame(shared.astype(int), index=labels, columns=labels)
+    out.attrs["key"] = (prior_sd, min_shared)
+    post._residual_correlation = out
+    return out
+
+
+def shrunk_correlation(
+    z: pd.DataFrame, prior_sd: float = PRIOR_SD, min_shared: int = MIN_SHARED
+) -> np.ndarray:
+    """Pairwise-complete correlation of the columns of ``z``, shrunk and made positive definite.
+
+    Rows are models, columns groups (NaN where a model has no value); see
+    :func:`residual_correlation` for the shrinkage.
+    """
+    return _shrink(z, prior_sd, min_shared)[0]
+
+
+def _shrink(
+    z: pd.DataFrame, prior_sd: float, min_shared: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shrunk positive-definite correlation, raw correlation and shared counts of ``z``."""
     present = z.notna().to_numpy(float)
     shared = present.T @ present
     raw = z.corr(method="pearson", min_periods=max(min_shared, 2)).to_numpy(float)
@@ -197,14 +222,7 @@ def residual_correlation(
     weight = np.where(shared >= max(min_shared, 4), n / (n + prior_sd**-2), 0.0)
     r = np.tanh(np.arctanh(np.clip(raw, -0.999999, 0.999999)) * weight)
     np.fill_diagonal(r, 1.0)
-    r = _positive_definite(r)
-    labels = list(z.columns)
-    out = pd.DataFrame(r, index=labels, columns=labels)
-    out.attrs["raw"] = pd.DataFrame(raw, index=labels, columns=labels)
-    out.attrs["shared"] = pd.DataFrame(shared.astype(int), index=labels, columns=labels)
-    out.attrs["key"] = (prior_sd, min_shared)
-    post._residual_correlation = out
-    return out
+    return _positive_definite(r), raw, shared
 
 
 def _positive_definite(r: np.ndarray) -> np.ndarray:
@@ -215,6 +233,19 @@ def _positive_definite(r: np.ndarray) -> np.ndarray:
     fixed = (vecs * np.maximum(vals, MIN_EIGENVALUE)) @ vecs.T
     d = np.sqrt(np.diag(fixed))
     return fixed / d[:, None] / d[None, :]
+
+
+def band_correlation(post: Posterior) -> np.ndarray | None:
+    """Return the drift layer's correlation across groups of new models beyond the data.
+
+    Learned by leave-future-out (:func:`scale_transfer.extrapolation.band_correlation`);
+    None for a fit without a drift layer, or one saved before the layer had it.
+    """
+    if post.drift is None:
+        return None
+    from scale_transfer.extrapolation import drift_correlation
+
+    return drift_correlation(post.drift)
 
 
 # ----------------------------------------------------------------- the given values
@@ -320,7 +351,11 @@ def conditional_draws(
     seed : int
         Seed of the draws.
     corr : pandas.DataFrame or numpy.ndarray, optional
-        The correlation across groups; default :func:`residual_correlation`.
+        The correlation of the scatter across groups (the drift layer's uncertainty then
+        each task's own). Default: for a new model beyond any group's data, a fit with a
+        drift layer correlates the whole predictive sd by its leave-future-out correlation
+        (:func:`band_correlation`); otherwise the scatter is correlated by
+        :func:`residual_correlation`.
 
     Returns
     -------
@@ -339,27 +374,33 @@ def conditional_draws(
     n_new = us.shape[-1]
     values = given if isinstance(given, np.ndarray) else resolve_given(post, given, n_new)
     mask = np.isfinite(values)
-    if corr is None:
-        corr = residual_correlation(post)
-    r = corr.to_numpy(float) if isinstance(corr, pd.DataFrame) else np.asarray(corr, float)
+    # beyond the data (of any group) a fit with a drift layer correlates the whole predictive
+    # sd as its leave-future-out band did; inside, the scatter as the fitted points do
+    band = band_correlation(post) if corr is None else None
+    far = _beyond(post, us) if band is not None else np.zeros(n_new, dtype=bool)
+    near = None
+    if not far.all():
+        corr = residual_correlation(post) if corr is None else corr
+        near = corr.to_numpy(float) if isinstance(corr, pd.DataFrame) else np.asarray(corr, float)
     loc, scale, scatter = _marginal(post, us)
     y = _to_space(post, np.where(mask, values, 0.5))
     rng = np.random.default_rng(seed)
     eps = rng.standard_normal(loc.shape)
     out = np.empty(loc.shape)
     # one batch of solves per pattern of given groups (usually one for every new model)
-    patterns = {tuple(col) for col in mask.T}
-    for pattern in patterns:
-        cols = np.flatnonzero((mask.T == np.array(pattern)).all(axis=1))
+    patterns = {(tuple(col), bool(f)) for col, f in zip(mask.T, far, strict=True)}
+    for pattern, beyond in patterns:
+        cols = np.flatnonzero((mask.T == np.array(pattern)).all(axis=1) & (far == beyond))
         gi = np.flatnonzero(pattern)
         bi = np.flatnonzero(~np.array(pattern))
+        r, shared = (band, scale) if beyond else (near, scatter)
         m_b, s_b = loc[:, bi][:, :, cols], scale[:, bi][:, :, cols]
         if len(gi):
             # in chunks of new models: the covariance is (draws, models, groups, groups)
             step = max(1, int(2e7 // (loc.shape[0] * len(r) ** 2)))
             parts = [
                 _condition(
-                    [a[:, :, c].transpose(0, 2, 1) for a in (loc, scale, scatter)],
+                    [a[:, :, c].transpose(0, 2, 1) for a in (loc, scale, shared)],
                     y[:, c].T,
                     r,
                     gi,
@@ -373,6 +414,15 @@ def conditional_draws(
         out[:, bi[:, None], cols[None, :]] = draw
         out[:, gi[:, None], cols[None, :]] = values[gi][:, cols][None]
     return out, mask
+
+
+def _beyond(post: Posterior, us: np.ndarray) -> np.ndarray:
+    """Return per new model whether it is beyond any group's fitted data (``x_max``)."""
+    from scale_transfer.odds import logit
+
+    x = np.broadcast_to(logit(us), (len(post.groups), us.shape[-1]))
+    x_max = post.drift["x_max"].to_numpy(float)  # rows in group order
+    return (x >= x_max[:, None]).any(axis=0)
 
 
 def _condition(

@@ -68,10 +68,6 @@ PARAMS = ("log_level", "log_alpha", "logit_e_ir")
 #: level follow from these (:func:`scale_transfer.odds.inner_from_mean`); anchoring two points
 #: the data pin down leaves the weakly identified curvature on one axis of its own.
 ODDS_PARAMS = ("odds_ref", "odds_log_rise", "log_headroom", "log_scatter", "scatter_slope")
-#: Of these, the ones non-centred whatever the model's centring: the headroom is pinned by the
-#: data only where a group's top bends, and a weakly identified group would leave a funnel
-#: with the population sd.
-ODDS_NON_CENTRED = ("log_headroom",)
 #: Smallest upstream error used (log of 0 is undefined).
 E_MIN = 1e-6
 #: The odds law clips accuracies to ``[ACC_EPS, 1 - ACC_EPS]`` before taking logits.
@@ -412,7 +408,8 @@ class SamplerConfig:
         (ESS 260 against 1,215, 18 divergences). ``"auto"`` (default) takes ``"low_rank"``
         for the frontier likelihood, whose gap parameters correlate with the law's (on
         800 simulated points: 36-58 leapfrog steps per draw against 258-262 with
-        ``"diag"``, docs/calibration.md), and ``"diag"`` otherwise. See :func:`resolve_adaptation`.
+        ``"diag"``, docs/calibration.md) and for the odds law, ``"diag"`` otherwise. See
+        :func:`~scale_transfer.sampling.resolve_adaptation`.
     init : {"lsq", "default"}
         Where chains start. ``"lsq"`` (default): at per-group least-squares estimates
         (:func:`lsq_start`), jittered by up to ``INIT_JITTER`` on the unconstrained scale,

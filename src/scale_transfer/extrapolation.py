@@ -10,17 +10,28 @@ and the posterior spread of the law) at each band point:
 - ``r = y - m``, ``d = x - x_inner_max >= 0`` (how far beyond the inner data), ``w = 1/s^2``;
 - drift slope through the origin ``beta = sum(w d r) / sum(w d^2)`` (no drift at the edge);
 - scatter inflation ``kappa2 = mean(((r - beta d) / s)^2)``, ``var_beta = kappa2 / sum(w d^2)``;
-- the band's reach ``D = x_max - x_inner_max`` (``x_max``: the group's largest fitted x).
+- the band's reach ``D = x_max - x_inner_max`` (``x_max``: the group's largest fitted x);
+- the drift in units of the band's own predictive sd, ``beta_z = beta / rms(s)``.
 
 A new model at ``x`` at or beyond ``x_max`` (``d = x - x_max >= 0``) is then drawn, per
 posterior draw with mean ``mu`` and scatter sd ``sigma``, as
 
-    y = mu + beta * min(d, CAP * D) + sqrt(kappa2 sigma^2 + var_beta d^2 + (DRIFT_SD beta d)^2) eps
+    y = mu + beta * min(d, CAP * D) + sqrt(kappa2 sigma^2 + var_beta d^2 + (tau sigma d)^2) eps
 
 (:func:`apply_drift`): the drift continues, but its mean shift stops at the band's own
-reach (``CAP``), and its uncertainty grows with the drift's size (``DRIFT_SD``). Inside the
-data the predictive is the fitted one. Measured on timm and the scaling benchmark (top 10%
-per task held out): 90% intervals held 0.86 and 0.93, 50% intervals 0.51 and 0.56.
+reach (``CAP``), and its uncertainty grows with the distance beyond the data at the rate of
+the drifts of all groups, ``tau = DRIFT_SD * sqrt(mean(beta_z^2))`` over the fit's groups,
+in units of each group's scatter. A group whose band shows no drift is not thereby sure that
+none comes beyond it: on timm, ImageNet-ReaL's band showed none (``beta_z = -1.9``) and its
+top 10% fell below the curve. Inside the data the predictive is the fitted one.
+
+The band's standardized residuals ``(r - beta d) / (s sqrt(kappa2))``, matched across groups
+by model, also give the correlation of a new model's deviations across tasks beyond the data
+(:func:`band_correlation`), which conditional prediction uses
+(:mod:`scale_transfer.conditional`).
+
+Measured on timm and the scaling benchmark (top 10% per task held out):
+docs/validation.md.
 """
 
 from __future__ import annotations
@@ -37,19 +48,25 @@ from scale_transfer.odds import logit
 if TYPE_CHECKING:
     from scale_transfer.posterior import Posterior
 
-__all__ = ["BAND_DIVISOR", "CAP", "DRIFT_SD", "apply_drift", "band_split", "drift_layer", "learn"]
+__all__ = [
+    "BAND_DIVISOR", "CAP", "DRIFT_SD", "apply_drift", "band_correlation", "band_split",
+    "drift_correlation", "drift_layer", "drift_rate", "learn",
+]  # fmt: skip
 
 #: Band size per group: ``ceil(n / BAND_DIVISOR)`` of its ``n`` fitted points.
 BAND_DIVISOR = 9
 #: The mean shift stops at ``CAP`` times the band's reach beyond its inner data.
 CAP = 1.0
-#: Sd of the drift's continuation, as a multiple of its size ``beta * d``.
+#: Sd of the drift's continuation, as a multiple of the groups' root-mean-square drift.
 DRIFT_SD = 1.0
 #: Columns of a drift table.
 DRIFT_COLUMNS = (
     "group", "setting", "task", "n_band", "x_inner_max", "x_max", "reach", "beta", "kappa2",
-    "var_beta",
+    "var_beta", "beta_z",
 )  # fmt: skip
+#: Prefix of the drift table's columns of band residual correlations (``corr_0`` is the
+#: correlation with group 0, and so on; fits saved before them have none).
+CORR_PREFIX = "corr_"
 
 _KEYS = ["setting", "task"]
 
@@ -89,7 +106,7 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
     ``band`` holds the points above the inner fit's data (:func:`band_split`). Returns a
     table with :data:`DRIFT_COLUMNS`, one row per group of ``inner``.
     """
-    rows = []
+    rows, resid = [], {}
     frame = inner.data[inner.data["used"]] if "used" in inner.data else inner.data
     for g, (setting, task) in enumerate(
         zip(inner.groups["setting"], inner.groups["task"], strict=True)
@@ -97,7 +114,7 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
         b = band[(band["setting"] == setting) & (band["task"] == task)]
         mine = frame[(frame["setting"] == setting) & (frame["task"] == task)]
         x_in = float(logit(mine["us_acc"]).max())
-        beta = kappa2 = var_beta = 0.0
+        beta = kappa2 = var_beta = beta_z = 0.0
         x_max = x_in
         if len(b):
             mu, sd, x = inner._odds_parts(b["us_acc"].to_numpy(float))
@@ -109,9 +126,15 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
             w = 1.0 / scale**2
             lever = float(np.sum(w * d * d))
             beta = float(np.sum(w * d * r) / lever) if lever > 0 else 0.0
-            kappa2 = float(np.mean(((r - beta * d) / scale) ** 2))
+            z = (r - beta * d) / scale
+            kappa2 = float(np.mean(z**2))
             var_beta = kappa2 / lever if lever > 0 else 0.0
+            beta_z = beta / float(np.sqrt(np.mean(scale**2)))
             x_max = max(x_in, float(x.max()))
+            resid[g] = pd.Series(
+                np.asarray(z) / math.sqrt(kappa2) if kappa2 > 0 else np.asarray(z),
+                index=b["model"].astype(str).to_numpy(),
+            )
         rows.append(
             {
                 "group": inner.group_labels[g],
@@ -124,9 +147,50 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
                 "beta": beta,
                 "kappa2": kappa2 if len(b) else 1.0,
                 "var_beta": var_beta,
+                "beta_z": beta_z,
             }
         )
-    return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
+    out = pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
+    corr = band_correlation(resid, len(out))
+    for j in range(len(out)):
+        out[f"{CORR_PREFIX}{j}"] = corr[:, j]
+    return out
+
+
+def band_correlation(resid: dict[int, pd.Series], n_groups: int) -> np.ndarray:
+    """Correlation across groups of the band's standardized residuals, by model.
+
+    ``resid`` maps a group's position to its residuals indexed by model (a model twice in a
+    group is left out). Shrunk toward 0 and made positive definite as
+    :func:`scale_transfer.conditional.shrunk_correlation` does; 0 for a group without band.
+    """
+    from scale_transfer.conditional import shrunk_correlation
+
+    z = pd.DataFrame(
+        {g: r[~r.index.duplicated(keep=False)] for g, r in resid.items()},
+        columns=range(n_groups),
+    )
+    return shrunk_correlation(z)
+
+
+def drift_correlation(drift: pd.DataFrame) -> np.ndarray | None:
+    """Return the drift table's band residual correlation (groups in row order), or None."""
+    cols = [f"{CORR_PREFIX}{j}" for j in range(len(drift))]
+    if not all(c in drift.columns for c in cols):
+        return None
+    return drift[cols].to_numpy(float)
+
+
+def drift_rate(drift: pd.DataFrame) -> float | None:
+    """``tau``: the drift's continuation sd per unit of logit US accuracy, in scatter units.
+
+    ``DRIFT_SD`` times the root-mean-square standardized drift over the groups with a band;
+    None for a table without ``beta_z`` (fits saved before it: their own drift is used).
+    """
+    if "beta_z" not in drift.columns:
+        return None
+    bz = drift.loc[drift["n_band"] > 0, "beta_z"].to_numpy(float)
+    return DRIFT_SD * float(np.sqrt(np.mean(bz**2))) if len(bz) else 0.0
 
 
 def apply_drift(
@@ -149,6 +213,7 @@ def apply_drift(
     """
     loc, scale, own = mu.copy(), sd.copy(), sd.copy()
     by_group = drift.set_index("group")
+    tau = drift_rate(drift)
     for g, label in enumerate(labels):
         if label not in by_group.index:
             continue
@@ -160,8 +225,11 @@ def apply_drift(
         d = np.maximum(d, 0.0)
         beta = float(row["beta"])
         shift = beta * np.minimum(d, CAP * float(row["reach"]))
-        extra = float(row["var_beta"]) * d**2 + (DRIFT_SD * beta * d) ** 2
-        var = float(row["kappa2"]) * sd[:, g, :] ** 2 + extra
+        var = float(row["kappa2"]) * sd[:, g, :] ** 2 + float(row["var_beta"]) * d**2
+        if tau is None:  # a table saved before beta_z: the group's own drift
+            var = var + (DRIFT_SD * beta * d) ** 2
+        else:
+            var = var + (tau * sd[:, g, :] * d) ** 2
         loc[:, g, :] = np.where(beyond, mu[:, g, :] + shift, mu[:, g, :])
         scale[:, g, :] = np.where(beyond, np.sqrt(var), sd[:, g, :])
         own[:, g, :] = np.where(beyond, math.sqrt(float(row["kappa2"])) * sd[:, g, :], sd[:, g, :])

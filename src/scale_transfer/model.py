@@ -40,7 +40,6 @@ from scale_transfer.config import (
     DEFAULT_PRIORS,
     E_MIN,
     LIKELIHOODS,
-    ODDS_NON_CENTRED,
     ODDS_PARAMS,
     PACKAGE_DIR,
     PARAMS,
@@ -376,9 +375,8 @@ def _odds_params(args: tuple, x_ref: Any, x_top: Any) -> tuple[Any, ...]:
     """
     from scale_transfer.odds import inner_from_mean
 
-    nc_args = (*args[:2], False, *args[3:])  # centred=False
     m_ref, log_rise, log_headroom, log_scatter, slope = (
-        _group_param(p, *(nc_args if p in ODDS_NON_CENTRED else args)) for p in ODDS_PARAMS
+        _group_param(p, *args) for p in ODDS_PARAMS
     )
     span = x_top - x_ref
     m_top = m_ref + pt.exp(log_rise) * span
