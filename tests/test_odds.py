@@ -124,6 +124,16 @@ def test_apply_drift_shifts_beyond_the_data_only_and_caps_the_shift():
     np.testing.assert_allclose(loc2[0, 0], -loc[0, 0])
 
 
+def test_the_headroom_is_each_groups_own_the_rest_pooled():
+    from scale_transfer.model import build_model, prepare_data
+
+    cfg = ModelConfig(law="odds", extrapolation="none")
+    model = build_model(prepare_data(odds_data(), cfg), cfg)
+    free = {rv.name for rv in model.free_RVs}
+    assert "log_headroom_group" in free and "log_headroom_mu" not in model.named_vars
+    assert {"odds_ref_mu", "odds_ref_sigma", "log_scatter_mu"} <= free
+
+
 def test_the_drift_uncertainty_is_pooled_over_the_groups():
     # g2's band showed no drift; beyond the data it still gets the groups' drift rate
     drift = pd.DataFrame({"group": ["g1", "g2"], "n_band": [5, 5], "x_max": [1.0, 1.0],

@@ -22,7 +22,7 @@ posterior draw with mean ``mu`` and scatter sd ``sigma``, as
 reach (``CAP``), and its uncertainty grows with the distance beyond the data at the rate of
 the drifts of all groups, ``tau = DRIFT_SD * sqrt(mean(beta_z^2))`` over the fit's groups,
 in units of each group's scatter. A group whose band shows no drift is not thereby sure that
-none comes beyond it: on timm, ImageNet-ReaL's band showed none (``beta_z = -1.9``) and its
+none comes beyond it: on timm, ImageNet-ReaL's band showed little drift, and its
 top 10% fell below the curve. Inside the data the predictive is the fitted one.
 
 The band's standardized residuals ``(r - beta d) / (s sqrt(kappa2))``, matched across groups

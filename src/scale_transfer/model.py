@@ -18,7 +18,8 @@ normal (partial pooling), so a task with few points borrows strength from the ot
 ``ModelConfig(law="odds")`` builds the odds-space law instead (:mod:`scale_transfer.odds`):
 Gaussian in ``logit(acc_ds)`` around ``logit(c * sigmoid(a + alpha * logit(acc_us)))`` with a
 log scatter sd linear in ``logit(acc_us)``; its five per-group parameters
-(:data:`~scale_transfer.config.ODDS_PARAMS`) are pooled the same way.
+(:data:`~scale_transfer.config.ODDS_PARAMS`) are pooled the same way, except the headroom of
+the asymptote, which each group has on its own (:data:`~scale_transfer.config.ODDS_UNPOOLED`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ from scale_transfer.config import (
     E_MIN,
     LIKELIHOODS,
     ODDS_PARAMS,
+    ODDS_UNPOOLED,
     PACKAGE_DIR,
     PARAMS,
     POOLINGS,
@@ -375,8 +377,11 @@ def _odds_params(args: tuple, x_ref: Any, x_top: Any) -> tuple[Any, ...]:
     """
     from scale_transfer.odds import inner_from_mean
 
+    config = args[1]
+    own = (args[0], replace(config, pooling="independent"), *args[2:])
+    unpooled = config.pooling == "hierarchical"
     m_ref, log_rise, log_headroom, log_scatter, slope = (
-        _group_param(p, *args) for p in ODDS_PARAMS
+        _group_param(p, *(own if unpooled and p in ODDS_UNPOOLED else args)) for p in ODDS_PARAMS
     )
     span = x_top - x_ref
     m_top = m_ref + pt.exp(log_rise) * span

@@ -16,6 +16,7 @@ import xarray as xr
 from scale_transfer import compile_cache, suffstats
 from scale_transfer.config import (
     ODDS_PARAMS,
+    ODDS_UNPOOLED,
     PARAMS,
     TARGET_ACCEPT_DEFAULT,
     TARGET_ACCEPT_HIGH,
@@ -324,8 +325,12 @@ def _pooled_start(
     fd: FitData,
     config: ModelConfig,
     per_group: Mapping[str, np.ndarray],
+    unpooled: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
-    """Return starting values of pooled per-group parameters from one value per group each."""
+    """Return starting values of pooled per-group parameters from one value per group each.
+
+    Parameters named in ``unpooled`` are each group's own in a hierarchical fit.
+    """
     n_groups = len(fd.groups)
     start: dict[str, np.ndarray] = {}
     if config.by_setting and len(fd.settings) > 1:
@@ -338,7 +343,7 @@ def _pooled_start(
         if config.pooling == "complete":
             start[name] = np.asarray(v.mean())
             continue
-        if config.pooling == "independent":
+        if config.pooling == "independent" or name in unpooled:
             start[f"{name}_group"] = v
             continue
         task = np.bincount(task_of_group, weights=v, minlength=n_tasks) / np.maximum(
@@ -402,7 +407,7 @@ def odds_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         return {}
     vals = np.where(np.isnan(vals), np.nanmean(vals, axis=0), vals)
     per_group = dict(zip(ODDS_PARAMS, vals.T, strict=True))
-    return _pooled_start(fd, config, per_group)
+    return _pooled_start(fd, config, per_group, unpooled=ODDS_UNPOOLED)
 
 
 def check_vars(config: ModelConfig) -> tuple[str, ...]:
