@@ -145,7 +145,9 @@ def _to_space(post: Posterior, acc: np.ndarray) -> np.ndarray:
 
 def _from_space(post: Posterior, y: np.ndarray) -> np.ndarray:
     if post.law == "odds":
-        return 1.0 / (1.0 + np.exp(-y))
+        from scipy.special import expit
+
+        return expit(y)
     return np.clip(y, 0.0, 1.0)
 
 

@@ -293,18 +293,20 @@ class Posterior:
 
     def _odds_draws(self, us: np.ndarray, kind: str, seed: int) -> np.ndarray:
         """:meth:`predict_draws` for the odds law."""
+        from scipy.special import expit
+
         from scale_transfer.extrapolation import apply_drift
 
         if kind not in ("curve", "new-model"):
             raise ValueError(f"kind must be 'curve' or 'new-model'; got {kind!r}")
         mu, sd, x = self._odds_parts(us)
         if kind == "curve":
-            return 1.0 / (1.0 + np.exp(-mu))
+            return expit(mu)
         loc, scale = mu, sd
         if self.drift is not None:
             loc, scale = apply_drift(self.drift, self.group_labels, x, mu, sd)
         z = loc + scale * np.random.default_rng(seed).standard_normal(mu.shape)
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)
 
     def _gap_mean(self, acc: np.ndarray) -> np.ndarray:
         """Mean gap of a good model below the frontier accuracy ``acc`` (frontier fits)."""
