@@ -31,13 +31,13 @@ equal-tailed (or highest-density) over these draws (:func:`scale_transfer.interv
 
 Which correlation ``R``: for a new model beyond any group's fitted data, a fit with a drift
 layer learned it where such models are: the leave-future-out band's standardized residuals,
-matched by model (:func:`band_correlation`, shrunk as above). Among timm's top models the
-residuals of ImageNet-R and Sketch correlate at about 0.8, not the 0.92 of all fitted
-points, and a model's deviation beyond the data is partly the curve's drift, which the
-fitted points' correlation does not see. Inside the data, and for a fit without a drift layer (the
-paper's law), only the scatter ``S`` is correlated, by :func:`residual_correlation` (or
-``corr`` where given), and the drift layer's uncertainty ``D = s^2 - S^2`` (0 inside the
-data) is each task's own: ``C = S R S + diag(D)``.
+matched by model (:func:`scale_transfer.extrapolation.band_correlation`, shrunk as above).
+Among timm's top models the residuals of ImageNet-R and Sketch correlate at about 0.8, not
+the 0.92 of all fitted points, and a model's deviation beyond the data is partly the
+curve's drift, which the fitted points' correlation does not see. Inside the data, and for
+a fit without a drift layer (the paper's law), only the scatter ``S`` is correlated, by
+:func:`residual_correlation` (or ``corr`` where given), and the drift layer's uncertainty
+``D = s^2 - S^2`` (0 inside the data) is each task's own: ``C = S R S + diag(D)``.
 
 Measured on timm: docs/validation.md ("Conditional prediction").
 """
@@ -61,7 +61,6 @@ __all__ = [
     "MIN_EIGENVALUE",
     "MIN_SHARED",
     "PRIOR_SD",
-    "band_correlation",
     "conditional_draws",
     "given_options",
     "parse_given",
@@ -237,19 +236,6 @@ def _positive_definite(r: np.ndarray) -> np.ndarray:
     return fixed / d[:, None] / d[None, :]
 
 
-def band_correlation(post: Posterior) -> np.ndarray | None:
-    """Return the drift layer's correlation across groups of new models beyond the data.
-
-    Learned by leave-future-out (:func:`scale_transfer.extrapolation.band_correlation`);
-    None for a fit without a drift layer, or one saved before the layer had it.
-    """
-    if post.drift is None:
-        return None
-    from scale_transfer.extrapolation import drift_correlation
-
-    return drift_correlation(post.drift)
-
-
 # ----------------------------------------------------------------- the given values
 def _group_index(post: Posterior, name: str) -> int:
     """Position of a group named by its label or, where unambiguous, its task."""
@@ -356,7 +342,8 @@ def conditional_draws(
         The correlation of the scatter across groups (the drift layer's uncertainty then
         each task's own). Default: for a new model beyond any group's data, a fit with a
         drift layer correlates the whole predictive sd by its leave-future-out correlation
-        (:func:`band_correlation`); otherwise the scatter is correlated by
+        (:func:`~scale_transfer.extrapolation.band_correlation`); otherwise the scatter is
+        correlated by
         :func:`residual_correlation`.
 
     Returns
@@ -378,7 +365,11 @@ def conditional_draws(
     mask = np.isfinite(values)
     # beyond the data (of any group) a fit with a drift layer correlates the whole predictive
     # sd as its leave-future-out band did; inside, the scatter as the fitted points do
-    band = band_correlation(post) if corr is None else None
+    band = None
+    if corr is None and post.drift is not None:
+        from scale_transfer.extrapolation import drift_correlation
+
+        band = drift_correlation(post.drift)  # None for a fit saved before the layer had it
     far = _beyond(post, us) if band is not None else np.zeros(n_new, dtype=bool)
     near = None
     if not far.all():

@@ -25,7 +25,7 @@ in units of each group's scatter. A group whose band shows no drift is not there
 none comes beyond it: on timm, ImageNet-ReaL's band showed little drift, and its
 top 10% fell below the curve. Inside the data the predictive is the fitted one.
 
-The band's standardized residuals ``(r - beta d) / (s sqrt(kappa2))``, matched across groups
+The band's standardized residuals ``(r - beta d) / s``, matched across groups
 by model, also give the correlation of a new model's deviations across tasks beyond the data
 (:func:`band_correlation`), which conditional prediction uses
 (:mod:`scale_transfer.conditional`).
@@ -131,10 +131,7 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
             var_beta = kappa2 / lever if lever > 0 else 0.0
             beta_z = beta / float(np.sqrt(np.mean(scale**2)))
             x_max = max(x_in, float(x.max()))
-            resid[g] = pd.Series(
-                np.asarray(z) / math.sqrt(kappa2) if kappa2 > 0 else np.asarray(z),
-                index=b["model"].astype(str).to_numpy(),
-            )
+            resid[g] = pd.Series(np.asarray(z), index=b["model"].astype(str).to_numpy())
         rows.append(
             {
                 "group": inner.group_labels[g],
