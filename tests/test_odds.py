@@ -1,11 +1,15 @@
 """The odds-space law, its drift layer (leave-future-out) and the extrapolation self-check."""
 
+import copy
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
 
 from scale_transfer.config import ModelConfig
+from scale_transfer.convergence import ConvergenceWarning
 from scale_transfer.extrapolation import (
     CAP,
     DRIFT_SD,
@@ -13,6 +17,9 @@ from scale_transfer.extrapolation import (
     band_split,
     drift_correlation,
     drift_rate,
+    fitted_rows,
+    refit,
+    refit_verdicts,
 )
 from scale_transfer.odds import logit, logit_mean
 from scale_transfer.posterior import Posterior, fit
@@ -187,12 +194,45 @@ def test_self_check_table(lfo):
     assert (t.crps > 0).all() and (t.mse > 0).all() and (t.width90 > 0).all()
 
 
+def test_refits_convergence_is_kept(lfo):
+    r = lfo.refits
+    assert list(r.refit) == ["drift layer", "self-check"]
+    # the refits drop each group's top band, then the next one: fewer points each time
+    n = int(lfo.groups["n"].sum())
+    assert n > r.points.iloc[0] > r.points.iloc[1] > 0
+    assert (r.max_rhat >= 1.0).all() and (r.min_ess_bulk > 0).all() and (r.seconds > 0).all()
+    assert (r.ok == (r.failed == "")).all()
+    lines = refit_verdicts(r)
+    assert len(lines) == 2 and lines[0].startswith("drift layer refit (")
+
+
+def test_a_refit_that_fails_its_check_fails_the_report_verdict(lfo, monkeypatch):
+    from scale_transfer.report.core import _verdict
+
+    bad = lfo.refits.copy()
+    bad.loc[1, ["ok", "max_rhat", "failed"]] = [False, 1.05, "R-hat 1.050 > 1.01 at x."]
+    monkeypatch.setattr(lfo, "refits", bad)
+    v = _verdict(lfo)
+    assert not v.ok and "self-check refit: NOT CONVERGED (max R-hat 1.050" in v.numbers
+    assert any("R-hat 1.050 > 1.01 at x." in reason for reason in v.reasons)
+    assert "NOT CONVERGED" in refit_verdicts(bad)[1]
+
+
+def test_a_refit_that_fails_warns_naming_the_refit(lfo):
+    # one draw per chain cannot pass the checks: the warning says which refit failed
+    post = copy.copy(lfo)
+    post.sampler = dataclasses.replace(lfo.sampler, draws=5, tune=5, strict=False)
+    with pytest.warns(ConvergenceWarning, match="the drift layer's refit .* did not converge"):
+        refit(post, fitted_rows(lfo), "drift layer")
+
+
 def test_save_and_load_keep_the_drift_layer_and_the_self_check(lfo, tmp_path):
     path = lfo.save(tmp_path / "odds.nc")
     back = Posterior.load(path)
     assert back.config == lfo.config
     pd.testing.assert_frame_equal(back.drift, lfo.drift, check_dtype=False)
     pd.testing.assert_frame_equal(back.self_check, lfo.self_check, check_dtype=False)
+    pd.testing.assert_frame_equal(back.refits, lfo.refits, check_dtype=False)
     np.testing.assert_allclose(
         back.predict_draws([0.95], "new-model"), lfo.predict_draws([0.95], "new-model")
     )

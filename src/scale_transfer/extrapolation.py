@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAND_DIVISOR", "CAP", "DRIFT_SD", "apply_drift", "band_correlation", "band_split",
-    "drift_correlation", "drift_layer", "drift_rate", "learn",
+    "drift_correlation", "drift_layer", "drift_rate", "learn", "refit_table", "refit_verdicts",
 ]  # fmt: skip
 
 #: Band size per group: ``ceil(n / BAND_DIVISOR)`` of its ``n`` fitted points.
@@ -233,17 +234,83 @@ def apply_drift(
     return (loc, scale, own) if scatter else (loc, scale)
 
 
-def refit(post: Posterior, frame: pd.DataFrame) -> Posterior:
+#: What each refit of :func:`learn` is for, in the words of its warnings and tables.
+REFIT_ROLES = {
+    "drift layer": "the drift layer's refit (the data without each group's top band)",
+    "self-check": "the self-check's refit (the data without each group's top two bands)",
+}
+
+
+def refit(post: Posterior, frame: pd.DataFrame, role: str = "drift layer") -> Posterior:
     """Fit ``post``'s model to other data (no drift layer, no progress bar).
 
-    The same structure and groups: the compiled model is reused.
+    The same structure and groups: the compiled model is reused. A refit that fails the
+    convergence check warns (raises in strict mode) as the main fit does, naming the refit
+    (``role``, a key of :data:`REFIT_ROLES`) and what rests on it.
     """
+    from scale_transfer.convergence import ConvergenceError, ConvergenceWarning
     from scale_transfer.posterior import fit
 
     config = dataclasses.replace(post.config, extrapolation="none")
     sampler = dataclasses.replace(post.sampler, progress=False)
     data = frame.drop(columns=[c for c in ("used", "on_hull") if c in frame])
-    return fit(data, config, sampler, min_points=1)
+    what = f"scale-transfer: {REFIT_ROLES[role]} did not converge; the extrapolation "
+    what += "intervals beyond the data and the self-check rest on it."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            out = fit(data, config, sampler, min_points=1)
+        except ConvergenceError as err:
+            raise ConvergenceError(f"{what} {err}") from err
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            text = str(w.message).removeprefix("scale-transfer: the sampler did not converge. ")
+            warnings.warn(f"{what} {text}", ConvergenceWarning, stacklevel=2)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
+
+
+def refit_table(fits: dict[str, Posterior]) -> pd.DataFrame:
+    """Return the convergence of the refits, one row per refit (role -> fit).
+
+    Columns ``refit, points, ok, max_rhat, min_ess_bulk, min_ess_tail, divergences,
+    max_depth_hits, seconds, failed`` (``failed``: the failed checks' text, empty when ok).
+    """
+    rows = []
+    for role, p in fits.items():
+        d = p.diagnostics
+        rows.append(
+            {
+                "refit": role,
+                "points": int(p.groups["n"].sum()),
+                "ok": bool(d.ok),
+                "max_rhat": float(d.max_rhat),
+                "min_ess_bulk": float(d.min_ess_bulk),
+                "min_ess_tail": float(d.min_ess_tail),
+                "divergences": int(d.divergences),
+                "max_depth_hits": int(d.max_depth_hits),
+                "seconds": float(np.nansum([d.compile_seconds, d.sample_seconds])),
+                "failed": " ".join(d.failed),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def refit_verdicts(refits: pd.DataFrame | None) -> list[str]:
+    """Return one line per refit of :func:`refit_table`: its verdict and numbers."""
+    if refits is None:
+        return []
+    lines = []
+    for r in refits.itertuples(index=False):
+        head = "converged" if r.ok else "NOT CONVERGED"
+        line = (
+            f"{r.refit} refit ({r.points:,} points): {head}: max R-hat {r.max_rhat:.3f}, "
+            f"min bulk ESS {r.min_ess_bulk:.0f}, min tail ESS {r.min_ess_tail:.0f}, "
+            f"{r.divergences} divergences"
+        )
+        lines.append(line + (f". {r.failed}" if not r.ok and r.failed else ""))
+    return lines
 
 
 def fitted_rows(post: Posterior) -> pd.DataFrame:
@@ -252,29 +319,34 @@ def fitted_rows(post: Posterior) -> pd.DataFrame:
     return data[data["used"]] if "used" in data else data
 
 
-def learn(post: Posterior, *, self_check: bool = True) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def learn(
+    post: Posterior, *, self_check: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
     """Learn the drift layer of ``post`` (odds law), and its self-check.
 
     One inner fit (the data without each group's top band) gives the layer; with
     ``self_check``, one more (without the next band too) gives the inner fit its own
     layer, and the inner fit with that layer is scored on the band
     (:func:`scale_transfer.selfcheck.score_table`). Three fits in all, counting ``post``.
+
+    Returns
+    -------
+    drift, self_check, refits : pandas.DataFrame
+        The drift table, the self-check's scores (None without ``self_check``) and the
+        refits' convergence (:func:`refit_table`).
     """
     from scale_transfer.selfcheck import score_points, score_table
 
     if post.law != "odds":
         raise ValueError("the drift layer needs a fit of the odds law (law='odds')")
     rest, band, sizes = band_split(fitted_rows(post))
-    inner = refit(post, rest)
+    inner = refit(post, rest, "drift layer")
     drift = drift_layer(inner, band)
-    # the refits' convergence, for whoever wants to know (not saved with the fit)
-    drift.attrs["refit_diagnostics"] = [inner.diagnostics.to_dict()]
     if not self_check:
-        return drift, None
+        return drift, None, refit_table({"drift layer": inner})
     rest2, band2, _ = band_split(rest, sizes)
-    inner2 = refit(post, rest2)
+    inner2 = refit(post, rest2, "self-check")
     inner.drift = drift_layer(inner2, band2)
-    drift.attrs["refit_diagnostics"].append(inner2.diagnostics.to_dict())
     table = score_table(score_points(inner, band, seed=post.sampler.seed))
     table.attrs["drift_layer"] = True
-    return drift, table
+    return drift, table, refit_table({"drift layer": inner, "self-check": inner2})

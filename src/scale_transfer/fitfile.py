@@ -91,14 +91,20 @@ class FitParts(NamedTuple):
     diagnostics: Diagnostics
     data_hash: str
     info: FitFileInfo
-    #: the drift layer (``extrapolation="lfo"``) and the self-check, where the fit has them
+    #: the drift layer (``extrapolation="lfo"``), the self-check and the convergence of the
+    #: refits behind them, where the fit has them
     drift: pd.DataFrame | None = None
     self_check: pd.DataFrame | None = None
+    refits: pd.DataFrame | None = None
 
 
 #: Optional tables a fit may carry, by group name in the file and attribute of the fit;
 #: the attribute ``tables_sha256`` holds a checksum of their text.
-TABLES = {"extrapolation_drift": "drift", "self_check": "self_check"}
+TABLES = {
+    "extrapolation_drift": "drift",
+    "self_check": "self_check",
+    "refit_diagnostics": "refits",
+}
 TABLES_CHECKSUM_ATTR = "tables_sha256"
 
 
@@ -373,10 +379,10 @@ def read_fit(path: str | os.PathLike, config: ModelConfig | None = None) -> FitP
         if group in dt.children
     }
     if tables and _tables_checksum(tables) != attrs.get(TABLES_CHECKSUM_ATTR):
-        raise _fail(path, "the stored drift layer or self-check does not match its checksum "
-                          "(edited?)", version)  # fmt: skip
+        raise _fail(path, "the stored drift layer, self-check or refit diagnostics do not "
+                          "match their checksum (edited?)", version)  # fmt: skip
     return FitParts(keep, saved, sampler, groups, data, diag, str(attrs["data_hash"]), info,
-                    tables.get("extrapolation_drift"), tables.get("self_check"))  # fmt: skip
+                    *(tables.get(group) for group in TABLES))  # fmt: skip
 
 
 def _check_draws(dt: xr.DataTree, diag: Diagnostics, path: Path, version: str | None) -> None:

@@ -107,5 +107,5 @@ def fit(
     if config.extrapolation == "lfo":
         from scale_transfer.extrapolation import learn
 
-        post.drift, post.self_check = learn(post, self_check=self_check)
+        post.drift, post.self_check, post.refits = learn(post, self_check=self_check)
     return post

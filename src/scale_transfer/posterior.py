@@ -70,6 +70,10 @@ class Posterior:
         #: The extrapolation self-check (:func:`scale_transfer.selfcheck.check`): scores of
         #: the fit without each group's top band on that band; None when not computed.
         self.self_check: pd.DataFrame | None = None
+        #: The convergence of the refits behind :attr:`drift` and :attr:`self_check`
+        #: (:func:`scale_transfer.extrapolation.refit_table`): one row per refit; None
+        #: without them (and in fits saved before they were kept).
+        self.refits: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
@@ -536,7 +540,7 @@ class Posterior:
         parts = read_fit(path, config)
         post = cls(*parts[:7])
         post.file_info = parts.info
-        post.drift, post.self_check = parts.drift, parts.self_check
+        post.drift, post.self_check, post.refits = parts.drift, parts.self_check, parts.refits
         return post
 
     def recheck(self, **kwargs: Any) -> Diagnostics:

@@ -150,6 +150,7 @@ def fit(
     """Fit the hierarchical power-law model with MCMC and save it to netCDF."""
     from scale_transfer.config import ModelConfig
     from scale_transfer.data import read_tidy
+    from scale_transfer.extrapolation import refit_verdicts
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.sampling import ConvergenceError
 
@@ -181,6 +182,8 @@ def fit(
         fail(str(err), code=3)
     post.save(out, overwrite=overwrite)
     typer.echo(post.diagnostics.verdict())
+    for line in refit_verdicts(post.refits):
+        typer.echo(line)
     typer.echo(f"wrote {out}")
 
 
@@ -326,6 +329,7 @@ def report(
     """
     import time
 
+    from scale_transfer.extrapolation import refit_verdicts
     from scale_transfer.lsq import fit_lsq_frame
     from scale_transfer.posterior import Posterior
     from scale_transfer.report import report_paths, write_report
@@ -356,6 +360,8 @@ def report(
         overwrite=overwrite,
     )
     typer.echo(post.diagnostics.verdict())
+    for line in refit_verdicts(post.refits):
+        typer.echo(line)
     typer.echo(f"wrote {paths['html']} and {paths['md']} ({time.perf_counter() - t0:.1f} s)")
 
 

@@ -51,11 +51,30 @@ def report_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def _verdict(post: Posterior) -> Verdict:
+    """Return the main fit's verdict, failed also by a failed refit behind the drift layer."""
     d = post.diagnostics
-    if d.ok:
-        return Verdict(True, d.verdict())
+    refits = getattr(post, "refits", None)
+    bad = refits[~refits["ok"].astype(bool)] if isinstance(refits, pd.DataFrame) else None
+    if d.ok and (bad is None or bad.empty):
+        text = d.verdict()
+        if isinstance(refits, pd.DataFrame) and len(refits):
+            text += f"; the {len(refits)} refits behind the drift layer converged too"
+        return Verdict(True, text)
     numbers = d.verdict().split(". ")[0].removeprefix("NOT CONVERGED: ")
-    return Verdict(False, d.verdict(), numbers, tuple(d.failed or [d.verdict()]))
+    reasons = list(d.failed)
+    if bad is not None and not bad.empty:
+        numbers = f"main fit: {numbers}; " + "; ".join(
+            f"{r.refit} refit: NOT CONVERGED (max R-hat {r.max_rhat:.3f}, min bulk ESS "
+            f"{r.min_ess_bulk:.0f}, {r.divergences} divergences)"
+            for r in bad.itertuples(index=False)
+        )
+        reasons += [
+            f"The {r.refit} refit did not converge: {r.failed} The extrapolation intervals "
+            "beyond the data and the self-check rest on it; refit with another --seed or more "
+            "--tune/--draws."
+            for r in bad.itertuples(index=False)
+        ]
+    return Verdict(False, d.verdict(), numbers, tuple(reasons or [d.verdict()]))
 
 
 def _self_check(post: Posterior, given: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -109,6 +128,18 @@ def _sections(
         if has_check
         else [Block("note", "This fit carries no extrapolation self-check: nothing to show.")]
     )
+    refit_blocks = (
+        [
+            Block(
+                "p",
+                "The drift layer and the self-check come from refits of the same model to "
+                "the data without each task's top band(s) by US accuracy; their checks:",
+            ),
+            Block("table", "refits"),
+        ]
+        if "refits" in doc.tables
+        else []
+    )
     return [
         Section("answer", "1. Answer", (Block("answer", answer), Block("table", "asymptotes"))),
         Section(
@@ -135,7 +166,12 @@ def _sections(
         Section(
             "convergence",
             "5. Convergence",
-            (Block("verdict"), Block("table", "diagnostics"), *fig("rank", "ppc")),
+            (
+                Block("verdict"),
+                Block("table", "diagnostics"),
+                *refit_blocks,
+                *fig("rank", "ppc"),
+            ),
         ),
         Section(
             "data", "6. Details: data", (Block("p", text.data_intro(post)), Block("table", "data"))
@@ -186,6 +222,8 @@ def build_document(
     extra = tables.extrapolation_table(post, us_acc, prob, interval_kind=kind)
     asym_shown, extra_shown = _shown_tables(asym, extra, prob, kind)
     check = _self_check(post, self_check)
+    refits = getattr(post, "refits", None)
+    refits = refits if isinstance(refits, pd.DataFrame) and len(refits) else None
     specs = figure_specs(post, summary, prob, kind, lsq, truth, lsq_prob)
     doc = Document(
         title=title
@@ -199,6 +237,7 @@ def build_document(
             "asymptotes": asym_shown,
             "extrapolation": extra_shown,
             "diagnostics": tables.diagnostics_table(post),
+            **({"refits": tables.refit_table(refits)} if refits is not None else {}),
             "data": tables.format_frame(tables.data_table(post)),
             "model": tables.model_table(cfg),
             "priors": tables.prior_table(cfg),

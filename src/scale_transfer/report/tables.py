@@ -42,6 +42,7 @@ __all__ = [
     "lsq_interval_prob",
     "model_table",
     "prior_table",
+    "refit_table",
     "priors_used",
     "sampler_table",
     "short_label",
@@ -304,6 +305,21 @@ def sampler_table(post: Posterior) -> pd.DataFrame:
         if value is not None and math.isfinite(value):
             sc[key] = f"{value:.1f}"
     return pd.DataFrame({"option": list(sc), "value": [str(v) for v in sc.values()]})
+
+
+def refit_table(refits: pd.DataFrame) -> pd.DataFrame:
+    """Return the refits' convergence as shown (:attr:`Posterior.refits`)."""
+    return pd.DataFrame(
+        {
+            "refit": refits["refit"],
+            "points": refits["points"].map(lambda v: f"{int(v):,}"),
+            "verdict": refits["ok"].map(lambda ok: "converged" if ok else "NOT CONVERGED"),
+            "max R-hat": refits["max_rhat"].map(lambda v: f"{v:.3f}"),
+            "min bulk ESS": refits["min_ess_bulk"].map(lambda v: f"{v:.0f}"),
+            "min tail ESS": refits["min_ess_tail"].map(lambda v: f"{v:.0f}"),
+            "divergences": refits["divergences"].map(lambda v: f"{int(v)}"),
+        }
+    )
 
 
 def diagnostics_table(post: Posterior) -> pd.DataFrame:
