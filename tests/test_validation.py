@@ -205,6 +205,9 @@ def test_quick_protocol_run(small: pd.DataFrame, tmp_path: Path) -> None:
     pts = res.points
     assert (pts["lower_90"] <= pts["upper_90"]).all()
     assert {"converged", "max_rhat", "divergences"} <= set(res.fits.columns)
+    # the default's drift layer comes from a refit: its convergence is in the fits table
+    default = res.fits.set_index("method").loc["default"]
+    assert default["refits_max_rhat"] >= 1.0 and default["refits_min_ess_bulk"] > 0
     paths = res.save(tmp_path)
     assert all(p.exists() for p in paths)
     with pytest.raises(FileExistsError):

@@ -398,8 +398,10 @@ def validate_extrapolation(
         points.append(pts)
         infos.append(info)
         if log is not None:
-            log(f"{m}: {info['seconds']:.0f} s" + (
-                "" if info.get("converged", True) else " (NOT converged)"))  # fmt: skip
+            flags = ("" if info.get("converged", True) else " (NOT converged)") + (
+                "" if info.get("refits_converged", True) else " (a refit NOT converged)"
+            )
+            log(f"{m}: {info['seconds']:.0f} s{flags}")
     pts = pd.concat(points, ignore_index=True)
     table = _summarise(pts, train, probs)
     name = None if isinstance(data, pd.DataFrame) else str(data)

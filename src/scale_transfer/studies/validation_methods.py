@@ -198,6 +198,14 @@ def bayes_method(
         **diagnostics_record(post.diagnostics, ("max_rhat", "min_ess_bulk", "divergences")),
         "seconds": time.perf_counter() - t0,
     }
+    refits = getattr(post, "refits", None)
+    if refits is not None and len(refits):  # the refits behind the drift layer, worst of them
+        info |= {
+            "refits_converged": bool(refits["ok"].all()),
+            "refits_max_rhat": float(refits["max_rhat"].max()),
+            "refits_min_ess_bulk": float(refits["min_ess_bulk"].min()),
+            "refits_divergences": int(refits["divergences"].sum()),
+        }
     check = getattr(post, "self_check", None)
     if check is not None:
         pooled = check[check["task"] == ALL].iloc[0]
