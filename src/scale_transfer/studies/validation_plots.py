@@ -55,7 +55,8 @@ def plot_validation(result: ValidationResult, title: str | None = None):  # noqa
     )
     ax = axes[0]
     probs = np.array(result.probs)
-    ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="nominal")
+    lo = max(0.0, float(probs.min()) - 0.1)  # the levels scored, not an empty 0-0.4
+    ax.plot([lo, 1], [lo, 1], color="0.5", ls="--", lw=1, label="nominal")
     span = 0.012 * (len(methods) - 1)
     for i, m in enumerate(methods):
         r = pooled.iloc[i]
@@ -66,9 +67,9 @@ def plot_validation(result: ValidationResult, title: str | None = None):  # noqa
         for p in probs:
             ax.scatter(np.full(len(sub), p + dx), sub[f"coverage_{prob_label(p)}"], s=9,
                        color=colors[m], alpha=0.45, lw=0)  # fmt: skip
-    ax.set_xlim(0, 1)
+    ax.set_xlim(lo, 1)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xticks(np.r_[0, probs])
+    ax.set_xticks(probs, [f"{p:.0%}" for p in probs], fontsize=8)
     ax.set_xlabel("nominal probability of the predictive interval (equal-tailed)")
     ax.set_ylabel("share of held-out models inside")
     ax.set_title("Calibration (line: all tasks; dots: single tasks)", fontsize=10)
