@@ -66,7 +66,9 @@ def test_fit_summary_predict_end_to_end(tmp_path, capsys):
     assert saved.sampler.adaptation == "low_rank"  # the choices are saved
     assert saved.sampler.target_accept == 0.9 and saved.config.centered is True
     s_csv = tmp_path / "s.csv"
+    capsys.readouterr()
     main(["summary", str(model), "--prob", "0.9", "--out", str(s_csv)])
+    assert "asymptote of the frontier (the best models: the upper hull" in capsys.readouterr().err
     s = pd.read_csv(s_csv)
     assert list(s.columns[:6]) == ["task", "mean", "lower", "upper", "prob", "interval_kind"]
     p_csv = tmp_path / "p.csv"

@@ -202,6 +202,7 @@ def summary(
     highest density), and setting, median, sd, n.
     """
     from scale_transfer.posterior import SUMMARY_VARS, Posterior
+    from scale_transfer.report.text import whose_asymptote
 
     check_out(out, overwrite)
     check_prob(prob)
@@ -210,6 +211,8 @@ def summary(
     post = Posterior.load(model)
     df = post.summary(prob=prob, interval_kind=interval.value, var=var)
     df = df.rename(columns={"interval": "interval_kind"})
+    if var in ("asymptote", "e_ir"):  # on stderr: the table stays clean for pipes
+        typer.echo(f"{var} of {whose_asymptote(post.config)}", err=True)
     cols = ["task", "mean", "lower", "upper", "prob", "interval_kind", "setting", "median", "sd"]
     write_table(df[cols + ["n"]], out, overwrite)
 
@@ -391,6 +394,7 @@ def demo(
     from scale_transfer.lsq import fit_lsq_frame
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.report import report_paths, write_report
+    from scale_transfer.report.text import whose_asymptote
     from scale_transfer.sampling import SamplerConfig
     from scale_transfer.simulate import simulate as _simulate
 
@@ -458,7 +462,10 @@ def demo(
     s = post.summary(prob=prob)
     s["truth"] = s["task"].map(dict(zip(sim.truth["task"], sim.truth["asymptote"], strict=True)))
     s["lsq"] = s["task"].map(dict(zip(lsq["task"], lsq["asymptote"], strict=True)))
-    typer.echo(f"\nasymptote 1 - e_IR: posterior median and {100 * prob:g}% equal-tailed interval")
+    typer.echo(
+        f"\nasymptote 1 - e_IR of {whose_asymptote(post.config)}: posterior median and "
+        f"{100 * prob:g}% equal-tailed interval"
+    )
     cols = ["task", "median", "lower", "upper", "lsq", "truth"]
     typer.echo(s[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
     typer.echo(f"\n{post.diagnostics.verdict()}")
