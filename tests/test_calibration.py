@@ -1,6 +1,7 @@
 """Calibration on simulated data with known truth (fast version of docs/calibration.md)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scale_transfer.config import SamplerConfig
@@ -40,3 +41,40 @@ def test_hull_asymptote_intervals_cover_truth_on_simulations():
     assert 0.55 <= cov <= 1.0, cov
     assert np.all(t.lower <= t.upper)
     assert float(t.abs_error.mean()) < 0.03
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_calibrate_command_writes_resumes_and_refuses_other_settings(tmp_path, capsys):
+    from scale_transfer.cli import main
+
+    out = tmp_path / "cal"
+    args = ["calibrate", "--out", str(out), "--seeds", "2", "--n-models", "80",
+            "--variants", "hull", "--draws", "60", "--tune", "60", "--chains", "2"]  # fmt: skip
+    main(args)
+    first = capsys.readouterr().out
+    assert "2 fits run, 0 already done" in first
+    table = pd.read_csv(out / "calibration.csv")
+    assert len(table) == 16 and set(table["seed"]) == {0, 1}
+    truth = simulate("jft-25shot", 80, 1).truth.set_index("task")["asymptote"]
+    rows = table[table["seed"] == 1].set_index("task")
+    np.testing.assert_allclose(rows["truth"], truth[rows.index])
+    for p in ("50", "90"):  # the covered flags are the intervals' own
+        inside = (rows[f"lower_{p}"] <= rows["truth"]) & (rows["truth"] <= rows[f"upper_{p}"])
+        assert (rows[f"covered_{p}"] == inside).all()
+    # the 50% interval lies inside the 90% one
+    assert (table["lower_90"] <= table["lower_50"]).all()
+    assert (table["upper_50"] <= table["upper_90"]).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.loc[0, "coverage_90"] == pytest.approx(table["covered_90"].mean())
+    assert summary.loc[0, "estimand"].startswith("the frontier")
+    assert (out / "calibration.png").stat().st_size > 10_000
+    # the same command again: nothing refitted
+    main(args)
+    assert "0 fits run, 2 already done" in capsys.readouterr().out
+    assert pd.read_csv(out / "calibration.csv").equals(table)
+    # other settings in the same folder: refused, nothing overwritten
+    with pytest.raises(SystemExit) as e:
+        main([*args[:6], "120", *args[7:]])
+    assert e.value.code == 2
+    assert "other settings" in capsys.readouterr().err
+    assert pd.read_csv(out / "calibration.csv").equals(table)

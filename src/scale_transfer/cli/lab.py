@@ -1,4 +1,4 @@
-"""Commands of the lab: study, bench, validate-extrapolation."""
+"""Commands of the lab: study, bench, validate-extrapolation, calibrate."""
 
 from __future__ import annotations
 
@@ -341,3 +341,63 @@ def validate_extrapolation(
         alarm = any(w in line for w in ("NOT", "WORSE", "MORE than"))
         typer.echo(("warning: " if alarm else "") + line, err=True)
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def calibrate(
+    out: Annotated[Path, typer.Option(help="Folder for calibration.csv, summary.csv, figure.")],
+    setting: Annotated[
+        str,
+        typer.Option(help="jft-25shot, jft-1shot, in21k-25shot or in21k-1shot."),
+    ] = "jft-25shot",
+    seeds: Annotated[int, typer.Option(help="Number of simulations.")] = 20,
+    first_seed: Annotated[int, typer.Option("--first-seed", help="Seed of the first one.")] = 0,
+    n_models: Annotated[int, typer.Option("--n-models", help="Models per simulation.")] = 3000,
+    variants: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: default (fit's default model), hull (the paper's hull fit), "
+            "frontier (the frontier likelihood on all points)."
+        ),
+    ] = "default",
+    prob: Annotated[
+        list[float] | None,
+        typer.Option(help="Interval probabilities, e.g. --prob 0.5 0.9 (the default)."),
+    ] = None,
+    draws: Annotated[int, typer.Option(help="Draws per chain of each fit.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option(help="Chains.")] = 4,
+) -> None:
+    """Score asymptote intervals against the simulator's true asymptotes (the frontier's).
+
+    One simulation of SETTING per seed, each variant fitted to it; per task, whether its
+    equal-tailed intervals hold the true asymptote. Resumable: rerun the same command with the
+    same --out to go on where it stopped. Writes OUT/calibration.csv (one row per seed,
+    variant and task), OUT/summary.csv (one row per variant) and OUT/calibration.png.
+    """
+    from scale_transfer.simulate import SETTINGS
+    from scale_transfer.studies.calibrate import PROBS, VARIANTS
+    from scale_transfer.studies.calibrate import calibrate as _calibrate
+
+    if setting not in SETTINGS:
+        fail(f"--setting must be one of {', '.join(SETTINGS)}; got {setting!r}")
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    bad = [v for v in names if v not in VARIANTS]
+    if bad or not names:
+        fail(f"--variants: unknown {bad[0]!r}; choose from {', '.join(VARIANTS)}" if bad
+             else "--variants: name at least one")  # fmt: skip
+    for p in prob or ():
+        check_prob(p)
+    if seeds < 1 or n_models < 10:
+        fail("--seeds must be at least 1 and --n-models at least 10")
+    sampler = sampler_options(locals())
+    try:
+        run = _calibrate(out, setting=setting, seeds=range(first_seed, first_seed + seeds),
+                         n_models=n_models, variants=names, probs=tuple(prob or PROBS),
+                         sampler=sampler, log=lambda line: typer.echo(line, err=True))  # fmt: skip
+    except ValueError as err:
+        fail(str(err))
+    typer.echo(f"{run.n_fitted} fits run, {run.n_skipped} already done")
+    write_table(run.summary, None, False)
+    for path in run.paths:
+        typer.echo(f"wrote {path}")
