@@ -234,10 +234,16 @@ def apply_drift(
     return (loc, scale, own) if scatter else (loc, scale)
 
 
-#: What each refit of :func:`learn` is for, in the words of its warnings and tables.
+#: Each refit of :func:`learn`: what it is, and what rests on it (its warnings' words).
 REFIT_ROLES = {
-    "drift layer": "the drift layer's refit (the data without each group's top band)",
-    "self-check": "the self-check's refit (the data without each group's top two bands)",
+    "drift layer": (
+        "the drift layer's refit (the data without each group's top band)",
+        "the new-model intervals beyond the data rest on it",
+    ),
+    "self-check": (
+        "the self-check's refit (the data without each group's top two bands)",
+        "the self-check's scores rest on it",
+    ),
 }
 
 
@@ -254,8 +260,8 @@ def refit(post: Posterior, frame: pd.DataFrame, role: str = "drift layer") -> Po
     config = dataclasses.replace(post.config, extrapolation="none")
     sampler = dataclasses.replace(post.sampler, progress=False)
     data = frame.drop(columns=[c for c in ("used", "on_hull") if c in frame])
-    what = f"scale-transfer: {REFIT_ROLES[role]} did not converge; the extrapolation "
-    what += "intervals beyond the data and the self-check rest on it."
+    which, rests = REFIT_ROLES[role]
+    what = f"scale-transfer: {which} did not converge; {rests}."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB, VERSION
+from scale_transfer.extrapolation import REFIT_ROLES
 from scale_transfer.publish import write_atomic
 from scale_transfer.report import tables, text
 from scale_transfer.report.document import Block, Document, Figure, Section, Verdict
@@ -69,9 +70,9 @@ def _verdict(post: Posterior) -> Verdict:
             for r in bad.itertuples(index=False)
         )
         reasons += [
-            f"The {r.refit} refit did not converge: {r.failed} The extrapolation intervals "
-            "beyond the data and the self-check rest on it; refit with another --seed or more "
-            "--tune/--draws."
+            f"The {r.refit} refit did not converge: {r.failed} "
+            f"{REFIT_ROLES.get(r.refit, ('', 'what it measures rests on it'))[1].capitalize()}; "
+            "refit with another --seed or more --tune/--draws."
             for r in bad.itertuples(index=False)
         ]
     return Verdict(False, d.verdict(), numbers, tuple(reasons or [d.verdict()]))
