@@ -332,3 +332,11 @@ def test_notes_follow_the_fit(tmp_path):
     p2 = Posterior(p.dt, indep, p.sampler, p.groups, p.data, p.diagnostics, p.data_hash)
     md = write_report(p2, tmp_path / "b")["md"].read_text()
     assert "'(new task)' is an unseen task" not in md and "an unseen task." not in md
+
+
+def test_the_odds_law_report_cautions_about_its_asymptote():
+    from scale_transfer.config import ModelConfig
+    from scale_transfer.report.text import calibration_note
+
+    assert "held 12% of the true asymptotes" in calibration_note(ModelConfig(law="odds"))
+    assert "Caution" not in calibration_note(ModelConfig(law="error"))
