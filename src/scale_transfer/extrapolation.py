@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAND_DIVISOR", "CAP", "DRIFT_SD", "apply_drift", "band_correlation", "band_split",
-    "drift_correlation", "drift_layer", "drift_rate", "learn", "refit_table", "refit_verdicts",
+    "drift_correlation", "drift_layer", "drift_rate", "learn", "refit_diagnostics",
+    "refit_verdicts",
 ]  # fmt: skip
 
 #: Band size per group: ``ceil(n / BAND_DIVISOR)`` of its ``n`` fitted points.
@@ -277,7 +278,7 @@ def refit(post: Posterior, frame: pd.DataFrame, role: str = "drift layer") -> Po
     return out
 
 
-def refit_table(fits: dict[str, Posterior]) -> pd.DataFrame:
+def refit_diagnostics(fits: dict[str, Posterior]) -> pd.DataFrame:
     """Return the convergence of the refits, one row per refit (role -> fit).
 
     Columns ``refit, points, ok, max_rhat, min_ess_bulk, min_ess_tail, divergences,
@@ -304,7 +305,7 @@ def refit_table(fits: dict[str, Posterior]) -> pd.DataFrame:
 
 
 def refit_verdicts(refits: pd.DataFrame | None) -> list[str]:
-    """Return one line per refit of :func:`refit_table`: its verdict and numbers."""
+    """Return one line per refit of :func:`refit_diagnostics`: its verdict and numbers."""
     if refits is None:
         return []
     lines = []
@@ -339,7 +340,7 @@ def learn(
     -------
     drift, self_check, refits : pandas.DataFrame
         The drift table, the self-check's scores (None without ``self_check``) and the
-        refits' convergence (:func:`refit_table`).
+        refits' convergence (:func:`refit_diagnostics`).
     """
     from scale_transfer.selfcheck import score_points, score_table
 
@@ -349,10 +350,10 @@ def learn(
     inner = refit(post, rest, "drift layer")
     drift = drift_layer(inner, band)
     if not self_check:
-        return drift, None, refit_table({"drift layer": inner})
+        return drift, None, refit_diagnostics({"drift layer": inner})
     rest2, band2, _ = band_split(rest, sizes)
     inner2 = refit(post, rest2, "self-check")
     inner.drift = drift_layer(inner2, band2)
     table = score_table(score_points(inner, band, seed=post.sampler.seed))
     table.attrs["drift_layer"] = True
-    return drift, table, refit_table({"drift layer": inner, "self-check": inner2})
+    return drift, table, refit_diagnostics({"drift layer": inner, "self-check": inner2})

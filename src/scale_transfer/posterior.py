@@ -71,7 +71,7 @@ class Posterior:
         #: the fit without each group's top band on that band; None when not computed.
         self.self_check: pd.DataFrame | None = None
         #: The convergence of the refits behind :attr:`drift` and :attr:`self_check`
-        #: (:func:`scale_transfer.extrapolation.refit_table`): one row per refit; None
+        #: (:func:`scale_transfer.extrapolation.refit_diagnostics`): one row per refit; None
         #: without them (and in fits saved before they were kept).
         self.refits: pd.DataFrame | None = None
 

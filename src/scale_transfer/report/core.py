@@ -51,14 +51,20 @@ def report_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
     return paths
 
 
+def _refits(post: Posterior) -> pd.DataFrame | None:
+    """Return the convergence of the refits behind the drift layer, or None without any."""
+    refits = getattr(post, "refits", None)
+    return refits if isinstance(refits, pd.DataFrame) and len(refits) else None
+
+
 def _verdict(post: Posterior) -> Verdict:
     """Return the main fit's verdict, failed also by a failed refit behind the drift layer."""
     d = post.diagnostics
-    refits = getattr(post, "refits", None)
-    bad = refits[~refits["ok"].astype(bool)] if isinstance(refits, pd.DataFrame) else None
+    refits = _refits(post)
+    bad = refits[~refits["ok"].astype(bool)] if refits is not None else None
     if d.ok and (bad is None or bad.empty):
         text = d.verdict()
-        if isinstance(refits, pd.DataFrame) and len(refits):
+        if refits is not None:
             text += f"; the {len(refits)} refits behind the drift layer converged too"
         return Verdict(True, text)
     numbers = d.verdict().split(". ")[0].removeprefix("NOT CONVERGED: ")
@@ -71,7 +77,7 @@ def _verdict(post: Posterior) -> Verdict:
         )
         reasons += [
             f"The {r.refit} refit did not converge: {r.failed} "
-            f"{REFIT_ROLES.get(r.refit, ('', 'what it measures rests on it'))[1].capitalize()}; "
+            f"{REFIT_ROLES[r.refit][1].capitalize()}; "
             "refit with another --seed or more --tune/--draws."
             for r in bad.itertuples(index=False)
         ]
@@ -223,8 +229,7 @@ def build_document(
     extra = tables.extrapolation_table(post, us_acc, prob, interval_kind=kind)
     asym_shown, extra_shown = _shown_tables(asym, extra, prob, kind)
     check = _self_check(post, self_check)
-    refits = getattr(post, "refits", None)
-    refits = refits if isinstance(refits, pd.DataFrame) and len(refits) else None
+    refits = _refits(post)
     specs = figure_specs(post, summary, prob, kind, lsq, truth, lsq_prob)
     doc = Document(
         title=title

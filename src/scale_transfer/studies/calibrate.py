@@ -54,12 +54,13 @@ def _whose(kwargs: dict[str, Any]) -> str:
 
 def _rows(post: Any, truth: pd.Series, probs: Sequence[float], **fields: Any) -> list[dict]:
     """One row per task: the asymptote's intervals against the truth, and the diagnostics."""
-    main = post.summary(prob=probs[-1], interval_kind=DEFAULT_KIND).set_index("task")
+    summaries = {p: post.summary(prob=p, interval_kind=DEFAULT_KIND).set_index("task")
+                 for p in probs}  # fmt: skip
+    main = summaries[probs[-1]]
     main = main[main.index != "(new task)"]
     rows = {t: {**fields, "task": t, "truth": float(truth[t]), "mean": float(r["mean"]),
                 "median": float(r["median"])} for t, r in main.iterrows()}  # fmt: skip
-    for p in probs:
-        s = post.summary(prob=p, interval_kind=DEFAULT_KIND).set_index("task")
+    for p, s in summaries.items():
         for t, row in rows.items():
             lo, hi = float(s.loc[t, "lower"]), float(s.loc[t, "upper"])
             row |= {f"lower_{_label(p)}": lo, f"upper_{_label(p)}": hi,
@@ -199,6 +200,8 @@ def calibrate(
     -------
     CalibrationRun
     """
+    import matplotlib.pyplot as plt
+
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
@@ -220,8 +223,10 @@ def calibrate(
     todo = [(s, v) for s in seeds for v in variants if (int(s), v) not in done]
     n_skipped = len(seeds) * len(variants) - len(todo)
     t_start = time.perf_counter()
+    sim = None
     for i, (seed, v) in enumerate(todo, 1):
-        sim = simulate(setting, n_models=n_models, seed=int(seed))
+        if sim is None or sim.seed != int(seed):  # one simulation per seed, all its variants
+            sim = simulate(setting, n_models=n_models, seed=int(seed))
         truth = sim.truth.set_index("task")["asymptote"]
         t0 = time.perf_counter()
         post = fit_quietly(sim.data, sampler_config=replace(sampler, seed=int(seed)),
@@ -243,8 +248,6 @@ def calibrate(
     fig = plot_calibration(table, probs, f"{setting}, {n_models} models per simulation, "
                            f"{table['seed'].nunique()} simulations")  # fmt: skip
     fig.savefig(out / "calibration.png", dpi=120, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     paths = [csv, out / "summary.csv", out / "calibration.png", sfile]
     return CalibrationRun(table, summary, paths, len(todo), n_skipped)
