@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 
 from scale_transfer.model import DEFAULT_PRIORS, ModelConfig, build_model, prepare_data
@@ -14,7 +15,7 @@ def sim():
 
 def test_config_validation_and_roundtrip():
     with pytest.raises(ValueError, match="target must be one of"):
-        ModelConfig(target="top")
+        ModelConfig(target="best")
     with pytest.raises(ValueError, match="unknown prior"):
         ModelConfig(priors={"nope": {"dist": "Normal"}})
     c = ModelConfig(likelihood="frontier", priors={"sigma": {"dist": "HalfNormal", "sigma": 0.02}})
@@ -35,10 +36,13 @@ def test_prepare_data_hull_and_groups(sim):
     assert fd_all.data_hash() != fd_hull.data_hash()
 
 
-@pytest.mark.parametrize("likelihood", ["gaussian", "student_t", "frontier"])
+@pytest.mark.parametrize(
+    ("target", "likelihood"),
+    [("all", "gaussian"), ("all", "student_t"), ("all", "frontier"), ("top", "frontier")],
+)
 @pytest.mark.parametrize("pooling", ["hierarchical", "independent", "complete"])
-def test_model_builds_with_finite_logp(sim, likelihood, pooling):
-    cfg = ModelConfig(likelihood=likelihood, pooling=pooling)
+def test_model_builds_with_finite_logp(sim, target, likelihood, pooling):
+    cfg = ModelConfig(target=target, likelihood=likelihood, pooling=pooling)
     m = build_model(prepare_data(sim.data, cfg), cfg)
     assert set(m.coords["group"]) == set(sim.truth.task)
     logp = m.compile_logp()(m.initial_point())
@@ -203,3 +207,92 @@ def test_a_hull_with_fewer_points_than_parameters_is_warned_about(sim):
         prepare_data(df, ModelConfig(target="all"))
         prepare_data(df, ModelConfig(target="hull", pooling="complete"))
         prepare_data(sim.data, ModelConfig(target="hull"))
+
+
+@pytest.mark.parametrize("w", [0.1, 0.3, 0.44])
+def test_hypoexp_gaussian_logcdf_matches_the_integral_of_its_density(w: float) -> None:
+    from scale_transfer.likelihoods import hypoexp_gaussian_logcdf, hypoexp_gaussian_logp
+
+    sigma, nu = 0.004, 0.03
+    grid = np.linspace(-0.06, 0.5, 200001)
+    x = pt.dvector("x")
+    pdf = np.exp(hypoexp_gaussian_logp(x, 0.0, sigma, nu, w).eval({x: grid}))
+    cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(grid))])
+    t = np.array([-0.012, -0.004, 0.0, 0.005, 0.02, 0.08, 0.3])
+    ours = np.exp(hypoexp_gaussian_logcdf(t, sigma, nu, w).eval())
+    np.testing.assert_allclose(ours, np.interp(t, grid, cdf), rtol=2e-4, atol=1e-9)
+    # far above the frontier the CDF is tiny but its log stays finite and ordered
+    far = hypoexp_gaussian_logcdf(np.array([-0.05, -0.03]), sigma, nu, w).eval()
+    assert np.all(np.isfinite(far)) and far[0] < far[1] < -20
+
+
+def test_frontier_top_logp_is_a_density_below_its_cut_and_draws_stay_below() -> None:
+    from scale_transfer.likelihoods import frontier_top_logp, frontier_top_random
+
+    mu, sigma, nu, w, cut = 0.02, 0.004, 0.03, 0.3, 0.03
+    grid = np.linspace(-0.05, cut, 40001)
+    x = pt.dvector("x")
+    lp = frontier_top_logp(x, mu, sigma, nu, w, cut).eval({x: grid})
+    np.testing.assert_allclose(np.trapezoid(np.exp(lp), grid), 1.0, atol=1e-4)
+    draws = frontier_top_random(mu, sigma, nu, w, cut, rng=1, size=20000)
+    assert np.all(draws < cut)
+    # the draws follow the truncated density: compare their mean with the density's
+    mean = np.trapezoid(grid * np.exp(lp), grid)
+    assert abs(draws.mean() - mean) < 4 * draws.std() / np.sqrt(draws.size)
+
+
+def test_select_top_keeps_the_best_share_of_each_us_bin_with_a_separating_cut(sim) -> None:
+    from scale_transfer.model import prepare_data, select_top
+
+    df = sim.data.assign(setting="s").reset_index(drop=True)
+    keep, cut = select_top(df, share=0.2, n_bins=5)
+    assert 0.2 <= keep.mean() <= 0.3
+    e_ds = 1 - df["ds_acc"].to_numpy()
+    assert np.all(e_ds[keep] < cut[keep]) and np.all(np.isnan(cut[~keep]))
+    for task, rows in df.groupby("task").indices.items():
+        order = rows[np.argsort(df["us_acc"].to_numpy()[rows], kind="stable")]
+        for part in np.array_split(order, 5):
+            kept, dropped = part[keep[part]], part[~keep[part]]
+            assert len(np.unique(cut[kept])) == 1, task  # one cut per bin ...
+            assert np.all(e_ds[dropped] >= cut[kept][0])  # ... above every kept point only
+    # ties at the edge are all kept or all dropped: never split by the cut
+    tied = df.copy()
+    tied["ds_acc"] = np.round(tied["ds_acc"], 2)
+    keep_t, cut_t = select_top(tied, share=0.2, n_bins=5)
+    e_t = 1 - tied["ds_acc"].to_numpy()
+    for c in np.unique(cut_t[keep_t]):
+        same_bin = keep_t & (cut_t == c)
+        assert not np.any(np.isclose(e_t[same_bin], c))
+    fd = prepare_data(sim.data, ModelConfig(target="top", likelihood="frontier"))
+    assert fd.e_ds_cut is not None and len(fd.e_ds_cut) == len(fd.e_ds)
+    assert np.all(fd.e_ds < fd.e_ds_cut)
+    with pytest.raises(ValueError, match="target='top' needs likelihood='frontier'"):
+        ModelConfig(target="top")
+
+
+def test_frontier_top_kernel_matches_its_graph_in_value_and_gradient() -> None:
+    import pytensor
+
+    from scale_transfer.likelihoods import frontier_top_logp, frontier_top_logp_graph
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    shift = rng.normal(0.0, 0.01, n)
+    y = shift + rng.exponential(0.02, n) + rng.normal(0.0, 0.003, n)
+    cut = np.full(n, np.quantile(y, 0.3))
+    # points above and below the frontier, and far below it (both sides of each switch)
+    keep = y < cut
+    y, shift, cut = y[keep], shift[keep], cut[keep]
+    scalars = {"mu": 0.001, "sigma": 0.003, "nu": 0.03, "w": 0.35}
+    xs = {k: pt.dscalar(k) for k in scalars}
+    yv, sv, cv = pt.dvector("y"), pt.dvector("shift"), pt.dvector("cut")
+    outs = []
+    for f in (frontier_top_logp, frontier_top_logp_graph):
+        total = f(yv, xs["mu"] + sv, xs["sigma"], xs["nu"], xs["w"], cv).sum()
+        for mode in ("FAST_RUN", "NUMBA"):
+            fn = pytensor.function(
+                [yv, sv, cv, *xs.values()], [total, *pt.grad(total, [*xs.values()])], mode=mode
+            )
+            outs.append(np.array(fn(y, shift, cut, *scalars.values())))
+    for other in outs[1:]:
+        np.testing.assert_allclose(other, outs[0], rtol=1e-9)

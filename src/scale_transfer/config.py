@@ -31,6 +31,8 @@ __all__ = [
     "POOLINGS",
     "SAMPLERS",
     "TARGETS",
+    "TOP_BINS",
+    "TOP_SHARE",
     "ModelConfig",
     "SamplerConfig",
 ]
@@ -40,13 +42,22 @@ VERSION = importlib.metadata.version("scale-transfer")
 #: This package's folder: warnings are attributed to the first caller outside it.
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
-Target = Literal["all", "hull"]
+Target = Literal["all", "hull", "top"]
 Pooling = Literal["hierarchical", "independent", "complete"]
 Likelihood = Literal["gaussian", "student_t", "frontier"]
 Law = Literal["error", "odds"]
 Extrapolation = Literal["none", "lfo"]
 
-TARGETS = ("all", "hull")
+#: ``"top"``: the best points of each bin of US accuracy (:data:`TOP_SHARE` of each of up
+#: to :data:`TOP_BINS` bins per task), fitted with the frontier likelihood truncated to
+#: them (:func:`scale_transfer.likelihoods.frontier_top_logp`): an estimate of the
+#: frontier's law that needs only a fifth of the points.
+TARGETS = ("all", "hull", "top")
+#: ``target="top"``: share of each bin's points kept (the best by DS accuracy) ...
+TOP_SHARE = 0.2
+#: ... in this many bins of equal count along the task's US accuracy (fewer where a task
+#: has under 10 points per bin).
+TOP_BINS = 30
 POOLINGS = ("hierarchical", "independent", "complete")
 LIKELIHOODS = ("gaussian", "student_t", "frontier")
 #: The law: the paper's, in error (``e_ds = k e_us**alpha + e_ir``), or the odds-space law
@@ -194,8 +205,10 @@ class ModelConfig:
 
     Parameters
     ----------
-    target : {"all", "hull"}
-        Fit every point, or only the upper-hull points of each group.
+    target : {"all", "hull", "top"}
+        Fit every point, only the upper-hull points of each group, or the best points of
+        each bin of US accuracy (:data:`TOP_SHARE` of each of :data:`TOP_BINS` bins; needs
+        ``likelihood="frontier"``, which is then truncated to the kept points).
     pooling : {"hierarchical", "independent", "complete"}
         Partial pooling across tasks (default), none (each task its own fixed prior),
         or one curve shared by all tasks.
@@ -319,6 +332,11 @@ class ModelConfig:
         ):
             raise ValueError(
                 "law='odds' needs likelihood='gaussian', no effects and no discrepancy"
+            )
+        if self.target == "top" and self.likelihood != "frontier":
+            raise ValueError(
+                "target='top' needs likelihood='frontier': the best points of each bin are "
+                "fitted with the frontier likelihood truncated to them"
             )
         if self.law == "odds" and self.summary_stats is True:
             raise ValueError("summary_stats=True needs law='error' (the odds law has none)")
@@ -489,4 +507,6 @@ class SamplerConfig:
 #: for 1.0-1.7x the wall time (docs/calibration.md, measured 2026-11-29). From the higher target on,
 #: :func:`check_convergence` no longer advises raising it.
 TARGET_ACCEPT_HIGH = 0.99
+#: ``target_accept="auto"`` with ``target="top"``.
+TARGET_ACCEPT_TOP = 0.9
 TARGET_ACCEPT_DEFAULT = 0.95

@@ -13,11 +13,16 @@ import pytensor.tensor as pt
 
 __all__ = [
     "FRONTIER_MAX_SHARE",
+    "exgaussian_cdf",
     "exgaussian_logp",
     "frontier_gap_draws",
     "frontier_gap_mean",
     "frontier_logp",
     "frontier_random",
+    "frontier_top_logp",
+    "frontier_top_logp_graph",
+    "frontier_top_random",
+    "hypoexp_gaussian_logcdf",
     "hypoexp_gaussian_logp",
 ]
 
@@ -77,6 +82,76 @@ def frontier_logp(value, mu, sigma, nu, w, bad_share, nu_bad):
     good = pt.log1p(-bad_share) + hypoexp_gaussian_logp(value, mu, sigma, nu, w)
     bad = pt.log(bad_share) + exgaussian_logp(value, mu, sigma, nu_bad)
     return pt.logaddexp(good, bad)
+
+
+def exgaussian_cdf(t, sigma, nu):
+    """``P(Normal(0, sigma) + Exponential(mean=nu) <= t)``, stable everywhere.
+
+    ``Phi(t/sigma) - exp(-t/nu + sigma^2/(2 nu^2)) Phi(t/sigma - sigma/nu)``; with
+    ``z = t/sigma - sigma/nu`` the second term is ``erfcx(-z/sqrt 2)/2 * exp(-t^2/(2 sigma^2))``
+    (no overflow for ``t`` far below zero), and for ``z >= 8``, where the normal CDF is 1 to
+    double precision, the exponential's closed form.
+    """
+    z = t / sigma - sigma / nu
+    zl = pt.minimum(z, EXG_Z_SWITCH)
+    phi = 0.5 * pt.erfc(-t / (sigma * np.sqrt(2.0)))
+    left = 0.5 * pt.erfcx(-zl / np.sqrt(2.0)) * pt.exp(-0.5 * pt.sqr(t / sigma))
+    right = pt.exp(-t / nu + 0.5 * pt.sqr(sigma / nu))
+    return phi - pt.switch(pt.lt(z, EXG_Z_SWITCH), left, right)
+
+
+def hypoexp_gaussian_logcdf(t, sigma, nu, w):
+    """Log CDF at ``t`` of ``Normal(0, sigma) + Exp(mean (1-w) nu) + Exp(mean w nu)``.
+
+    The gap's CDF is ``((1-w) F_a - w F_b) / (1-2w)`` in terms of the two exponential
+    parts' ex-Gaussian CDFs (:func:`exgaussian_cdf`), for ``0 < w < 1/2``.
+    """
+    fa = exgaussian_cdf(t, sigma, (1.0 - w) * nu)
+    fb = exgaussian_cdf(t, sigma, w * nu)
+    return pt.log(pt.maximum(((1.0 - w) * fa - w * fb) / (1.0 - 2.0 * w), 1e-300))
+
+
+def frontier_top_logp(value, mu, sigma, nu, w, cut):
+    """Log density of the frontier likelihood of a point selected for ``value < cut``.
+
+    The two-part gap plus noise above the frontier error ``mu``
+    (:func:`hypoexp_gaussian_logp`), truncated to errors below ``cut``: the point was kept
+    because it is among the best of its bin of US accuracy, so its density is divided by
+    the probability of being kept. Failed models lie far below any cut and need no part of
+    their own. Computed in one compiled loop with its gradient
+    (:mod:`scale_transfer.kernels`); :func:`frontier_top_logp_graph` is the same density as
+    PyTensor operations.
+    """
+    from scale_transfer.kernels import frontier_top_logp_fused
+
+    return frontier_top_logp_fused(value, mu, sigma, nu, w, cut)
+
+
+def frontier_top_logp_graph(value, mu, sigma, nu, w, cut):
+    """:func:`frontier_top_logp` as PyTensor operations: the reference the kernel matches."""
+    return hypoexp_gaussian_logp(value, mu, sigma, nu, w) - hypoexp_gaussian_logcdf(
+        cut - mu, sigma, nu, w
+    )
+
+
+def frontier_top_random(mu, sigma, nu, w, cut, rng=None, size=None):
+    """Draw values of :func:`frontier_top_logp` (rejection from the untruncated law)."""
+    rng = np.random.default_rng(rng)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (mu, sigma, nu, w, cut)))
+    size = shape if size is None else size
+    mu, sigma, nu, w, cut = (np.broadcast_to(v, size) for v in (mu, sigma, nu, w, cut))
+    out = np.full(size, np.nan)
+    todo = np.ones(size, bool)
+    for _ in range(200):  # a point is kept with probability about the top share
+        gap = frontier_gap_draws(rng, nu, w, 0.0, 1.0, size)
+        y = mu + sigma * rng.standard_normal(size) + gap
+        take = todo & (y < cut)
+        out[take] = y[take]
+        todo &= ~take
+        if not todo.any():
+            break
+    out[todo] = np.minimum(mu, cut)[todo]  # kept with negligible probability: at the edge
+    return out
 
 
 def frontier_gap_draws(

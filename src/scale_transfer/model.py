@@ -47,6 +47,8 @@ from scale_transfer.config import (
     PARAMS,
     POOLINGS,
     TARGETS,
+    TOP_BINS,
+    TOP_SHARE,
     ModelConfig,
 )
 from scale_transfer.data import MIN_POINTS, read_tidy
@@ -55,6 +57,8 @@ from scale_transfer.likelihoods import (
     frontier_gap_mean,
     frontier_logp,
     frontier_random,
+    frontier_top_logp,
+    frontier_top_random,
 )
 
 __all__ = [
@@ -96,6 +100,8 @@ class FitData:
     #: logits of the used points' US and DS accuracies (clipped to ``ACC_EPS``)
     logit_us: np.ndarray | None = None
     logit_ds: np.ndarray | None = None
+    #: ``target="top"``: each used point's cut, the DS error below which it was kept
+    e_ds_cut: np.ndarray | None = None
 
     @property
     def used(self) -> pd.DataFrame:
@@ -160,7 +166,11 @@ def prepare_data(
     # every frame, also one with a 'setting' column: one set of rules
     df = read_tidy(data, min_points=min_points)
     df = mark_hull(df.reset_index(drop=True))
-    df["used"] = df["on_hull"] if config.target == "hull" else True
+    cut = None
+    if config.target == "top":
+        df["used"], cut = select_top(df)
+    else:
+        df["used"] = df["on_hull"] if config.target == "hull" else True
     used = df[df["used"]]
     settings = list(pd.unique(used["setting"]))
     tasks = list(pd.unique(used["task"]))
@@ -176,6 +186,12 @@ def prepare_data(
     # (tasks of one setting can have different upstream measurements, e.g. timm's
     # imagenet-r and imagenet-a use 200-class subsets, 5x lower upstream error)
     groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
+    if config.target == "top":
+        # the low end of the group's US accuracy (90th percentile of log e_us): where a
+        # flat frontier's level is bounded, so that its level and exponent do not form a
+        # ridge (a level near zero at the reference point leaves the exponent free)
+        low = pd.Series(log_e_us).groupby(group_idx).quantile(0.9)
+        groups["log_e_ref"] = low.reindex(range(len(groups))).to_numpy(float)
     if config.target == "hull" and config.pooling != "complete":  # complete: one curve
         _warn_few_hull_points(groups, config)
     odds = {}
@@ -200,7 +216,46 @@ def prepare_data(
         group_idx=group_idx,
         **_effect_codes(used, config),
         **odds,
+        e_ds_cut=None if cut is None else cut[df["used"].to_numpy()],
     )
+
+
+def select_top(
+    df: pd.DataFrame, share: float | None = None, n_bins: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mark the best points of each bin of US accuracy, per task and setting.
+
+    Each group's points are cut into up to ``n_bins`` bins of equal count along US
+    accuracy (at least 10 points per bin); in each bin the ``share`` of points with the
+    highest DS accuracy is kept, ties at the edge included. A kept point's cut is the DS
+    error halfway between the worst kept point of its bin and the next one: every point of
+    the bin below it is kept, every point above it is not, the selection the truncated
+    likelihood (:func:`~scale_transfer.likelihoods.frontier_top_logp`) conditions on.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Whether each row of ``df`` is kept, and its cut (NaN where not kept).
+    """
+    share = TOP_SHARE if share is None else share
+    n_bins = TOP_BINS if n_bins is None else n_bins
+    keep = np.zeros(len(df), bool)
+    cut = np.full(len(df), np.nan)
+    e_ds = 1.0 - df["ds_acc"].to_numpy(float)
+    us = df["us_acc"].to_numpy(float)
+    for rows in df.groupby(["setting", "task"], sort=False).indices.values():
+        bins = max(1, min(n_bins, len(rows) // 10))
+        order = rows[np.argsort(us[rows], kind="stable")]
+        for part in np.array_split(order, bins):
+            values = np.unique(e_ds[part])  # sorted, distinct
+            n_keep = max(1, int(np.ceil(share * len(part))))
+            worst = np.sort(e_ds[part])[n_keep - 1]
+            j = int(np.searchsorted(values, worst))
+            edge = (values[j] + values[j + 1]) / 2 if j + 1 < len(values) else values[j] + 1e-6
+            kept = part[e_ds[part] < edge]
+            keep[kept] = True
+            cut[kept] = edge
+    return keep, cut
 
 
 #: Discrepancy term: domain of ``log e_us`` (clipped to it), number of basis functions,
@@ -448,8 +503,13 @@ def _likelihood(
     e_ir: Any,
     gidx: Any,
     e_ds_obs: Any,
+    e_ds_cut: Any = None,
 ) -> None:
-    """Add the observed ``e_ds`` under the configured likelihood around the law ``mu``."""
+    """Add the observed ``e_ds`` under the configured likelihood around the law ``mu``.
+
+    With ``target="top"`` the frontier likelihood is truncated to errors below each point's
+    ``e_ds_cut`` (:func:`~scale_transfer.likelihoods.frontier_top_logp`).
+    """
     if config.likelihood == "gaussian":
         pm.Normal("e_ds", mu=mu, sigma=sigma[gidx], observed=e_ds_obs, dims="obs_id")
     elif config.likelihood == "student_t":
@@ -459,20 +519,23 @@ def _likelihood(
         gap = _prior("gap", priors["gap"], dims="group")
         shape = _prior("gap_shape", priors["gap_shape"], dims="group")
         power = _prior("gap_power", priors["gap_power"], dims="group")
-        bad_share = _prior("bad_share", priors["bad_share"])
-        bad_gap = _prior("bad_gap", priors["bad_gap"])
         mu_pos = pt.maximum(mu, E_MIN)
         nu = frontier_gap_mean(gap[gidx], power[gidx], log_level[gidx], e_ir[gidx], mu_pos, lib=pt)
+        if e_ds_cut is None:  # every point: the failed models' part of its own
+            bad_share = _prior("bad_share", priors["bad_share"])
+            bad_gap = _prior("bad_gap", priors["bad_gap"])
+            rest, logp, random = (bad_share, nu + bad_gap), frontier_logp, frontier_random
+        else:  # the best of each bin, truncated at its cut
+            rest, logp, random = (e_ds_cut,), frontier_top_logp, frontier_top_random
         pm.CustomDist(
             "e_ds",
             mu,
             sigma[gidx],
             nu,
             FRONTIER_MAX_SHARE * shape[gidx],
-            bad_share,
-            nu + bad_gap,
-            logp=frontier_logp,
-            random=frontier_random,
+            *rest,
+            logp=logp,
+            random=random,
             observed=e_ds_obs,
             dims="obs_id",
         )
@@ -543,6 +606,9 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
         log_e_us = pm.Data("log_e_us", fd.log_e_us, dims="obs_id")
         e_ds_obs = pm.Data("e_ds_obs", fd.e_ds, dims="obs_id")
         gidx = pm.Data("group_idx", fd.group_idx, dims="obs_id")
+        cut = None
+        if config.target == "top":
+            cut = pm.Data("e_ds_cut", fd.e_ds_cut, dims="obs_id")
         log_level, alpha, e_ir, sigma = _law_params(args, log_e_ref)
         lvl_obs, alpha_obs = log_level[gidx], alpha[gidx]
         if config.effects:
@@ -550,5 +616,5 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
         mu = pt.exp(lvl_obs + alpha_obs * (log_e_us - log_e_ref[gidx])) + e_ir[gidx]
         if getattr(config, "discrepancy", False):
             mu = mu + _discrepancy(model, priors, centered, log_e_us, gidx)
-        _likelihood(config, priors, mu, sigma, log_level, e_ir, gidx, e_ds_obs)
+        _likelihood(config, priors, mu, sigma, log_level, e_ir, gidx, e_ds_obs, cut)
     return model

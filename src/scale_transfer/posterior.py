@@ -261,8 +261,8 @@ class Posterior:
 
             nu = self._gap_mean(acc)
             w = FRONTIER_MAX_SHARE * self.draws("gap_shape")[..., None]
-            bad = self.draws("bad_share").reshape(-1, 1, 1)
-            nu_bad = nu + self.draws("bad_gap").reshape(-1, 1, 1)
+            bad, nu_bad = self._bad_part()
+            nu_bad = nu + nu_bad
             noise = sigma * rng.standard_normal(shape)
             noise = noise + frontier_gap_draws(rng, nu, w, bad, nu_bad, shape)
         # noise is on downstream *error*: accuracy moves the other way
@@ -334,8 +334,21 @@ class Posterior:
         if self.config.likelihood != "frontier":
             raise ValueError("expected_gap needs a fit with likelihood='frontier'")
         acc = self.predict_draws(accuracies(us_acc, "us_acc"), "curve")
-        extra = self.draws("bad_share") * self.draws("bad_gap")
-        return self._gap_mean(acc) + extra.reshape(-1, 1, 1)
+        bad, bad_gap = self._bad_part()
+        return self._gap_mean(acc) + bad * bad_gap
+
+    def _bad_part(self) -> tuple[np.ndarray, np.ndarray]:
+        """Draws of the failed models' share and extra gap, ``(draws, 1, 1)`` each.
+
+        Zero for a ``target="top"`` fit: it keeps only the best of each bin of US accuracy,
+        so it learns the gap of well-tuned models and nothing of failed ones; its new-model
+        predictive is that of a well-tuned model.
+        """
+        if self.config.target == "top":
+            zero = np.zeros((1, 1, 1))
+            return zero, zero
+        bad = self.draws("bad_share").reshape(-1, 1, 1)
+        return bad, self.draws("bad_gap").reshape(-1, 1, 1)
 
     def _effect_acc(
         self, us: np.ndarray, kind: str, effects: Mapping[str, Any], rng: np.random.Generator

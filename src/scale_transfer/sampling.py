@@ -20,6 +20,7 @@ from scale_transfer.config import (
     PARAMS,
     TARGET_ACCEPT_DEFAULT,
     TARGET_ACCEPT_HIGH,
+    TARGET_ACCEPT_TOP,
     ModelConfig,
     SamplerConfig,
 )
@@ -67,7 +68,10 @@ def _data_updates(fd: FitData, stats: bool = False) -> dict[str, np.ndarray]:
     ref = {"log_e_ref": fd.groups["log_e_ref"].to_numpy(float)}
     if stats:
         return ref | suffstats.moments(fd)
-    return ref | {"log_e_us": fd.log_e_us, "e_ds_obs": fd.e_ds, "group_idx": fd.group_idx}
+    points = {"log_e_us": fd.log_e_us, "e_ds_obs": fd.e_ds, "group_idx": fd.group_idx}
+    if fd.e_ds_cut is not None:  # target="top"
+        points["e_ds_cut"] = fd.e_ds_cut
+    return ref | points
 
 
 def _uses_stats(fd: FitData, config: ModelConfig, exact: bool = False) -> bool:
@@ -179,6 +183,8 @@ def resolve_target_accept(sc: SamplerConfig, fd: FitData, config: ModelConfig) -
         return sc
     high = config.likelihood == "frontier" or (sc.sampler == "nutpie" and _uses_stats(fd, config))
     chosen = TARGET_ACCEPT_HIGH if high else TARGET_ACCEPT_DEFAULT
+    if config.target == "top":
+        chosen = TARGET_ACCEPT_TOP
     return dataclasses.replace(sc, target_accept=chosen)
 
 

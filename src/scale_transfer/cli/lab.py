@@ -357,7 +357,8 @@ def calibrate(
         str,
         typer.Option(
             help="Comma-separated: default (fit's default model), hull (the paper's hull fit), "
-            "frontier (the frontier likelihood on all points)."
+            "frontier (the frontier likelihood on all points), top (the frontier likelihood "
+            "truncated to the best fifth of each bin of US accuracy)."
         ),
     ] = "default",
     prob: Annotated[

@@ -36,6 +36,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {"extrapolation": "none"},
     "hull": {"target": "hull", "likelihood": "gaussian"},
     "frontier": {"target": "all", "likelihood": "frontier"},
+    "top": {"target": "top", "likelihood": "frontier"},
 }
 #: Interval probabilities scored by default.
 PROBS = (0.5, 0.9)
