@@ -268,31 +268,3 @@ def test_select_top_keeps_the_best_share_of_each_us_bin_with_a_separating_cut(si
     assert np.all(fd.e_ds < fd.e_ds_cut)
     with pytest.raises(ValueError, match="target='top' needs likelihood='frontier'"):
         ModelConfig(target="top")
-
-
-def test_frontier_top_kernel_matches_its_graph_in_value_and_gradient() -> None:
-    import pytensor
-
-    from scale_transfer.likelihoods import frontier_top_logp, frontier_top_logp_graph
-
-    rng = np.random.default_rng(0)
-    n = 2000
-    shift = rng.normal(0.0, 0.01, n)
-    y = shift + rng.exponential(0.02, n) + rng.normal(0.0, 0.003, n)
-    cut = np.full(n, np.quantile(y, 0.3))
-    # points above and below the frontier, and far below it (both sides of each switch)
-    keep = y < cut
-    y, shift, cut = y[keep], shift[keep], cut[keep]
-    scalars = {"mu": 0.001, "sigma": 0.003, "nu": 0.03, "w": 0.35}
-    xs = {k: pt.dscalar(k) for k in scalars}
-    yv, sv, cv = pt.dvector("y"), pt.dvector("shift"), pt.dvector("cut")
-    outs = []
-    for f in (frontier_top_logp, frontier_top_logp_graph):
-        total = f(yv, xs["mu"] + sv, xs["sigma"], xs["nu"], xs["w"], cv).sum()
-        for mode in ("FAST_RUN", "NUMBA"):
-            fn = pytensor.function(
-                [yv, sv, cv, *xs.values()], [total, *pt.grad(total, [*xs.values()])], mode=mode
-            )
-            outs.append(np.array(fn(y, shift, cut, *scalars.values())))
-    for other in outs[1:]:
-        np.testing.assert_allclose(other, outs[0], rtol=1e-9)

@@ -20,7 +20,6 @@ __all__ = [
     "frontier_logp",
     "frontier_random",
     "frontier_top_logp",
-    "frontier_top_logp_graph",
     "frontier_top_random",
     "hypoexp_gaussian_logcdf",
     "hypoexp_gaussian_logp",
@@ -118,17 +117,8 @@ def frontier_top_logp(value, mu, sigma, nu, w, cut):
     (:func:`hypoexp_gaussian_logp`), truncated to errors below ``cut``: the point was kept
     because it is among the best of its bin of US accuracy, so its density is divided by
     the probability of being kept. Failed models lie far below any cut and need no part of
-    their own. Computed in one compiled loop with its gradient
-    (:mod:`scale_transfer.kernels`); :func:`frontier_top_logp_graph` is the same density as
-    PyTensor operations.
+    their own.
     """
-    from scale_transfer.kernels import frontier_top_logp_fused
-
-    return frontier_top_logp_fused(value, mu, sigma, nu, w, cut)
-
-
-def frontier_top_logp_graph(value, mu, sigma, nu, w, cut):
-    """:func:`frontier_top_logp` as PyTensor operations: the reference the kernel matches."""
     return hypoexp_gaussian_logp(value, mu, sigma, nu, w) - hypoexp_gaussian_logcdf(
         cut - mu, sigma, nu, w
     )
