@@ -507,6 +507,4 @@ class SamplerConfig:
 #: for 1.0-1.7x the wall time (docs/calibration.md, measured 2026-11-29). From the higher target on,
 #: :func:`check_convergence` no longer advises raising it.
 TARGET_ACCEPT_HIGH = 0.99
-#: ``target_accept="auto"`` with ``target="top"``.
-TARGET_ACCEPT_TOP = 0.9
 TARGET_ACCEPT_DEFAULT = 0.95

@@ -148,8 +148,8 @@ def fit(
         typer.Option(
             "--target-accept",
             help="NUTS target acceptance in (0, 1); default auto (0.99 for the frontier "
-            "likelihood and for Gaussian fits sampled from sufficient statistics, 0.9 for "
-            "target top, else 0.95).",
+            "likelihood on all points and for Gaussian fits sampled from sufficient "
+            "statistics, else 0.95).",
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
