@@ -193,8 +193,9 @@ TOP_CALIBRATION_NOTE = (
     " Caution: on 6 simulations with known truth (3,000 models each, jft-25shot and "
     "in21k-1shot; docs/calibration.md) the 90% asymptote intervals of such fits held 42 of "
     "48 true asymptotes (0.88), but only 2 of the 6 fits passed the convergence check (at "
-    "target_accept 0.9; the default is now 0.95): read these intervals only if this fit's "
-    "convergence section says it converged, and as not yet calibrated on 20 simulations."
+    "target_accept 0.9; at the default 0.95, 2 of 3): read these intervals only if this "
+    "fit's convergence section says it converged, and as not yet calibrated on 20 "
+    "simulations."
 )
 
 
