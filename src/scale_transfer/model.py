@@ -185,13 +185,14 @@ def prepare_data(
     # reference point per group: the mean log upstream error of the group's fitted points
     # (tasks of one setting can have different upstream measurements, e.g. timm's
     # imagenet-r and imagenet-a use 200-class subsets, 5x lower upstream error)
-    groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
     if config.target == "top":
         # the low end of the group's US accuracy (90th percentile of log e_us): where a
         # flat frontier's level is bounded, so that its level and exponent do not form a
         # ridge (a level near zero at the reference point leaves the exponent free)
         low = pd.Series(log_e_us).groupby(group_idx).quantile(0.9)
         groups["log_e_ref"] = low.reindex(range(len(groups))).to_numpy(float)
+    else:
+        groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
     if config.target == "hull" and config.pooling != "complete":  # complete: one curve
         _warn_few_hull_points(groups, config)
     odds = {}
@@ -247,11 +248,10 @@ def select_top(
         bins = max(1, min(n_bins, len(rows) // 10))
         order = rows[np.argsort(us[rows], kind="stable")]
         for part in np.array_split(order, bins):
-            values = np.unique(e_ds[part])  # sorted, distinct
             n_keep = max(1, int(np.ceil(share * len(part))))
-            worst = np.sort(e_ds[part])[n_keep - 1]
-            j = int(np.searchsorted(values, worst))
-            edge = (values[j] + values[j + 1]) / 2 if j + 1 < len(values) else values[j] + 1e-6
+            worst = np.partition(e_ds[part], n_keep - 1)[n_keep - 1]
+            above = e_ds[part][e_ds[part] > worst]
+            edge = (worst + above.min()) / 2 if above.size else worst + 1e-6
             kept = part[e_ds[part] < edge]
             keep[kept] = True
             cut[kept] = edge

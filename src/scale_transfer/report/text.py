@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import TOP_BINS, TOP_SHARE
 from scale_transfer.report.tables import interval_label, short_label
 
 if TYPE_CHECKING:
@@ -29,14 +30,21 @@ __all__ = [
 ]
 
 
+#: The points a ``target="top"`` fit keeps, in words.
+TOP_POINTS = (
+    f"the best {TOP_SHARE:.0%} of each task's points in each of up to {TOP_BINS} bins of US "
+    "accuracy"
+)
+
+
 def whose_asymptote(config: ModelConfig) -> str:
     """Say whose curve the fit's asymptote belongs to."""
     if config.target == "hull":
         who = "the frontier (the best models: the upper hull of each task)"
     elif config.target == "top":
         who = (
-            "the frontier (the best models' curve, from the best fifth of each bin of US "
-            "accuracy under a truncated stochastic-frontier likelihood)"
+            f"the frontier (the best models' curve, from {TOP_POINTS} under a truncated "
+            "stochastic-frontier likelihood)"
         )
     elif config.likelihood == "frontier":
         who = "the frontier (the best models' curve, under a stochastic-frontier likelihood)"
@@ -111,7 +119,7 @@ def data_intro(post: Posterior) -> str:
     settings = ", ".join(map(str, pd.unique(post.groups["setting"])))
     fitted = {
         "hull": "the upper convex hull of each task",
-        "top": "the best fifth of each task's points in each of up to 30 bins of US accuracy",
+        "top": TOP_POINTS,
     }.get(post.config.target, "all points")
     return (
         f"{len(d)} points ({n_models} models) on {len(post.groups)} tasks, setting(s): "
