@@ -53,13 +53,33 @@ def test_initial_point_puts_the_start_in_the_flat_vector(sim) -> None:
     fn = _initial_point_fn(compiled.initial_point_func, layout, start)
     x1, x2 = fn(1), fn(2)
     assert x1.shape == (compiled.n_dim,)
-    slots = {name: (sl, is_log) for name, sl, _, is_log in layout}
-    sl, is_log = slots["sigma"]
-    assert is_log
+    slots = {name: (sl, pair) for name, sl, _, pair in layout}
+    sl, pair = slots["sigma"]
+    assert pair[0] is np.log
     assert np.all(np.abs(x1[sl] - np.log(start["sigma"])) <= INIT_JITTER)
     sl, _ = slots["logit_e_ir_task"]
     assert np.all(np.abs(x1[sl] - start["logit_e_ir_task"]) <= INIT_JITTER)
     assert not np.allclose(x1, x2)  # chains start apart
+
+
+def test_frontier_top_start_sets_the_gap_within_the_jitter(sim) -> None:
+    # the gap's shape (logit scale) and power (log above its lower bound -1) start at 0.5,
+    # jittered like the other starts: PyMC's default start jitters them by +-1, and a
+    # chain started at a power of 4 stalled in tuning with a collapsed step size
+    config = ModelConfig(target="top", likelihood="frontier")
+    fd = prepare_data(sim.data, config)
+    start = lsq_start(fd, config)
+    assert np.all(start["gap"] > 2 * start["sigma"])  # well beyond the noise
+    compiled, layout, _ = _compiled_with_layout(fd, config, "numba")
+    slots = {name: (sl, pair) for name, sl, _, pair in layout}
+    for seed in range(5):
+        x = _initial_point_fn(compiled.initial_point_func, layout, start)(seed)
+        for name in ("gap_shape", "gap_power"):
+            sl, (forward, backward) = slots[name]
+            assert np.all(np.abs(x[sl] - forward(start[name])) <= INIT_JITTER)
+            np.testing.assert_allclose(backward(forward(start[name])), start[name])
+        power = slots["gap_power"][1][1](x[slots["gap_power"][0]])
+        assert np.all((power > 0.1) & (power < 1.1))
 
 
 def test_init_option(sim) -> None:

@@ -38,6 +38,8 @@ from scale_transfer.model import FitData, ModelConfig, build_model, is_centered,
 from scale_transfer.sampling import (
     CHECK_VARS,
     ConvergenceWarning,
+    _transform_pair,
+    init_jitter,
     jittered_start,
     lsq_start,
     resolve_sampler_config,
@@ -217,13 +219,15 @@ def _start_points(
     """
     start = lsq_start(fd, config)
     default = model.initial_point()
-    per_chain = [jittered_start(model, start, rng) for _ in range(chains)]
+    jitter = init_jitter(config)
+    per_chain = [jittered_start(model, start, rng, jitter) for _ in range(chains)]
     out = []
     for rv in model.free_RVs:
         x = np.asarray(default[model.rvs_to_values[rv].name], dtype=float)
-        if rv.name in per_chain[0]:  # no transform, or a log transform (jittered_start's rule)
+        if rv.name in per_chain[0]:  # a transform jittered_start handles, or none
             v = np.stack([np.broadcast_to(c[rv.name], x.shape) for c in per_chain])
-            out.append(v if model.rvs_to_transforms.get(rv) is None else np.log(v))
+            forward = _transform_pair(model, rv)[0]
+            out.append(v if forward is None else forward(v))
         else:
             out.append(np.broadcast_to(x, (chains, *x.shape)).copy())
     return out
