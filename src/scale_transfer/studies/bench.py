@@ -5,6 +5,9 @@ process tree, for each case:
 
 - ``paper-all``: ``simulate("jft-25shot", 3000, 0)``, all points (24,000 points, 8 tasks);
 - ``paper-hull``: the same data, upper-hull points only;
+- ``paper-top``: the same data, ``target="top"`` (the best fifth of each bin of US accuracy,
+  4,800 points) with the frontier likelihood: the frontier at paper scale (frontier fit
+  only; ``paper-all``'s frontier fit runs only when ``frontier_cases`` names it);
 - ``timm``: :func:`scale_transfer.zoo.load_timm` (5 shifted ImageNet test sets x ~1556
   models, all points), when a timm results folder is given;
 
@@ -48,6 +51,7 @@ import numpy as np
 from scale_transfer.publish import write_atomic
 from scale_transfer.studies.bench_cases import (
     CASES,
+    FRONTIER_ONLY,
     LIKELIHOODS,
     TARGETS,
     BenchConfig,
@@ -400,14 +404,15 @@ def _plan(cfg: BenchConfig) -> list[tuple[str, str, str | None]]:
     """(case, method, likelihood) in run order: cheap first, the costly frontier fits last."""
     plan = []
     for case in cfg.cases:
+        if case in FRONTIER_ONLY:
+            continue
         plan.append((case, "lsq-bootstrap", None))
         if "gaussian" in cfg.likelihoods:
             plan.append((case, "bayes", "gaussian"))
         if cfg.with_naive:
             plan.append((case, "naive-pymc", None))
-    for case in cfg.cases:
-        if "frontier" in cfg.likelihoods:
-            plan.append((case, "bayes", "frontier"))
+    if "frontier" in cfg.likelihoods:
+        plan += [(case, "bayes", "frontier") for case in cfg.frontier_cases]
     return plan
 
 
