@@ -40,10 +40,12 @@ __all__ = [
     "SamplerConfig",
     "SamplingTimeout",
     "check_convergence",
+    "init_jitter",
     "jittered_start",
     "lsq_start",
     "resolve_sampler_config",
     "sample",
+    "transform_pair",
 ]
 
 
@@ -462,7 +464,7 @@ def check_vars(config: ModelConfig) -> tuple[str, ...]:
     return CHECK_VARS
 
 
-def _transform_pair(model: Any, rv: Any) -> tuple[Any, Any] | None:
+def transform_pair(model: Any, rv: Any) -> tuple[Any, Any] | None:
     """NumPy forward and backward of ``rv``'s transform to the unconstrained scale.
 
     ``(None, None)`` without a transform; ``None`` for a transform not handled here (its
@@ -497,14 +499,14 @@ def _transform_pair(model: Any, rv: Any) -> tuple[Any, Any] | None:
 def _layout(model: Any, compiled: Any) -> list[tuple[str, slice, tuple[int, ...], Any]]:
     """Position of each free variable in nutpie's flat unconstrained vector.
 
-    Each entry also holds the variable's transforms (:func:`_transform_pair`).
+    Each entry also holds the variable's transforms (:func:`transform_pair`).
     """
     out, pos = [], 0
     for rv in model.free_RVs:
         value = model.rvs_to_values[rv]
         shape = tuple(int(s) for s in compiled.shapes[value.name])
         size = int(np.prod(shape))
-        out.append((rv.name, slice(pos, pos + size), shape, _transform_pair(model, rv)))
+        out.append((rv.name, slice(pos, pos + size), shape, transform_pair(model, rv)))
         pos += size
     return out
 
@@ -537,7 +539,7 @@ def jittered_start(
     """One chain's ``initvals`` for ``pymc.sample``: ``start`` jittered like nutpie's."""
     out = {}
     for rv in model.free_RVs:
-        pair = _transform_pair(model, rv)
+        pair = transform_pair(model, rv)
         if rv.name not in start or pair is None:
             continue
         v = np.asarray(start[rv.name], float)

@@ -38,11 +38,11 @@ from scale_transfer.model import FitData, ModelConfig, build_model, is_centered,
 from scale_transfer.sampling import (
     CHECK_VARS,
     ConvergenceWarning,
-    _transform_pair,
     init_jitter,
     jittered_start,
     lsq_start,
     resolve_sampler_config,
+    transform_pair,
 )
 
 __all__ = ["BatchFit", "batch_diagnostics", "fit_batch"]
@@ -226,7 +226,7 @@ def _start_points(
         x = np.asarray(default[model.rvs_to_values[rv].name], dtype=float)
         if rv.name in per_chain[0]:  # a transform jittered_start handles, or none
             v = np.stack([np.broadcast_to(c[rv.name], x.shape) for c in per_chain])
-            forward = _transform_pair(model, rv)[0]
+            forward = transform_pair(model, rv)[0]
             out.append(v if forward is None else forward(v))
         else:
             out.append(np.broadcast_to(x, (chains, *x.shape)).copy())
