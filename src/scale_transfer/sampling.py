@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy import special
 
 from scale_transfer import compile_cache, suffstats
 from scale_transfer.config import (
@@ -337,8 +338,8 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         # frontier lies under them all (in error): start it that far lower, or the points
         # below it cost the start tens of thousands in log density (measured: chains started
         # through the middle stalled in tuning with a collapsed step size)
-        e_ir = np.clip(1.0 / (1.0 + np.exp(-vals[:, 2])) - TOP_START_DROP * vals[:, 3], 1e-3, 0.99)
-        vals[:, 2] = np.log(e_ir / (1.0 - e_ir))
+        e_ir = special.expit(vals[:, 2]) - TOP_START_DROP * vals[:, 3]
+        vals[:, 2] = special.logit(np.clip(e_ir, 1e-3, 0.99))
     fill = np.nanmean(vals, axis=0)
     vals = np.where(np.isnan(vals), fill, vals)
     vals[:, 0] = np.clip(vals[:, 0], -8.0, 1.0)  # reducible error at the reference point
@@ -477,7 +478,7 @@ def transform_pair(model: Any, rv: Any) -> tuple[Any, Any] | None:
     if kind == "LogTransform":
         return np.log, np.exp
     if kind == "LogOddsTransform":
-        return (lambda x: np.log(x) - np.log1p(-x)), (lambda y: 1.0 / (1.0 + np.exp(-y)))
+        return special.logit, special.expit
     if kind == "Interval":
         from pytensor.tensor.basic import get_underlying_scalar_constant_value
         from pytensor.tensor.exceptions import NotScalarConstantError
