@@ -268,3 +268,49 @@ def test_select_top_keeps_the_best_share_of_each_us_bin_with_a_separating_cut(si
     assert np.all(fd.e_ds < fd.e_ds_cut)
     with pytest.raises(ValueError, match="target='top' needs likelihood='frontier'"):
         ModelConfig(target="top")
+
+
+@pytest.mark.parametrize("pooling", ["hierarchical", "independent"])
+def test_anchored_top_law_has_the_posterior_of_the_law_it_reparametrizes(pooling) -> None:
+    # a top fit samples each law through the frontier's error at the best models and the
+    # irreducible share of it; its log density must be the direct parametrization's plus
+    # the log Jacobian of the map, log((1 - f) / (1 - e_ir)), at every point
+    from scipy import special
+
+    from scale_transfer.model import uses_anchor
+
+    config = ModelConfig(target="top", likelihood="frontier", pooling=pooling)
+    fd = prepare_data(simulate("jft-25shot", 300, 0).data, config)  # 60 points per task
+    assert uses_anchor(config, fd)
+    new, old = build_model(fd, config), build_model(fd, config, for_prior=True)
+    dim = "group" if pooling == "independent" else "task"
+    assert {f"logit_frontier_best_{dim}", f"logit_e_ir_share_{dim}"} <= set(new.named_vars)
+    assert f"logit_e_ir_{dim}" in {v.name for v in old.free_RVs}
+    new_logp, old_logp = new.compile_logp(), old.compile_logp()
+    delta = (fd.groups["log_e_best"] - fd.groups["log_e_ref"]).to_numpy(float)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in old.initial_point().items()}
+        level, e_ir = point[f"log_level_{dim}"], special.expit(point[f"logit_e_ir_{dim}"])
+        alpha = np.exp(point[f"log_alpha_{dim}"])
+        best = e_ir + np.exp(level + alpha * delta)
+        assert np.all(best < 1)
+        anchored = {
+            k: v for k, v in point.items() if k not in (f"log_level_{dim}", f"logit_e_ir_{dim}")
+        }
+        anchored[f"logit_frontier_best_{dim}"] = special.logit(best)
+        anchored[f"logit_e_ir_share_{dim}"] = special.logit(e_ir / best)
+        jacobian = np.sum(np.log1p(-best) - np.log1p(-e_ir))
+        np.testing.assert_allclose(new_logp(anchored), old_logp(point) + jacobian, rtol=1e-9)
+
+
+def test_top_fits_with_setting_offsets_keep_the_direct_law() -> None:
+    from scale_transfer.model import uses_anchor
+
+    data = pd.concat(
+        [simulate(s, 300, 0).data.assign(setting=s) for s in ("jft-25shot", "in21k-1shot")]
+    )
+    config = ModelConfig(target="top", likelihood="frontier", by_setting=True)
+    fd = prepare_data(data, config)
+    assert not uses_anchor(config, fd)
+    assert "logit_e_ir_task" in {v.name for v in build_model(fd, config).free_RVs}

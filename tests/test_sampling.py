@@ -37,6 +37,33 @@ def test_lsq_start_names_are_model_variables(sim, pooling: str) -> None:
     assert all(np.isfinite(np.asarray(v)).all() for v in start.values())
 
 
+@pytest.mark.parametrize("pooling", ["hierarchical", "independent"])
+def test_anchored_top_start_names_the_model_variables_and_keeps_the_law(
+    pooling: str, monkeypatch
+) -> None:
+    # a top fit samples its law through the frontier at the best models: the start names
+    # those variables and maps back to the least-squares law of the direct start
+    from scipy import special
+
+    from scale_transfer import sampling
+    from scale_transfer.model import uses_anchor
+
+    config = ModelConfig(target="top", likelihood="frontier", pooling=pooling)
+    fd = prepare_data(simulate("jft-25shot", 300, 0).data, config)
+    assert uses_anchor(config, fd)
+    start = lsq_start(fd, config)
+    assert set(start) <= {rv.name for rv in build_model(fd, config).free_RVs}
+    monkeypatch.setattr(sampling, "uses_anchor", lambda config, fd: False)
+    direct = lsq_start(fd, config)
+    dim = "group" if pooling == "independent" else "task"
+    best = special.expit(start[f"logit_frontier_best_{dim}"])
+    e_ir = best * special.expit(start[f"logit_e_ir_share_{dim}"])
+    alpha = np.exp(start[f"log_alpha_{dim}"])
+    level = np.log(best - e_ir) - alpha * (fd.groups["log_e_best"] - fd.groups["log_e_ref"])
+    np.testing.assert_allclose(level, direct[f"log_level_{dim}"], rtol=1e-6)
+    np.testing.assert_allclose(special.logit(e_ir), direct[f"logit_e_ir_{dim}"], rtol=1e-6)
+
+
 def test_lsq_start_is_near_the_hull_truth(sim) -> None:
     config = ModelConfig(target="hull")
     fd = prepare_data(sim.data, config)

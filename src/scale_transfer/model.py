@@ -189,8 +189,10 @@ def prepare_data(
         # the low end of the group's US accuracy (90th percentile of log e_us): where a
         # flat frontier's level is bounded, so that its level and exponent do not form a
         # ridge (a level near zero at the reference point leaves the exponent free)
-        low = pd.Series(log_e_us).groupby(group_idx).quantile(0.9)
-        groups["log_e_ref"] = low.reindex(range(len(groups))).to_numpy(float)
+        by_group = pd.Series(log_e_us).groupby(group_idx)
+        ends = {"log_e_ref": TOP_REF_QUANTILE, "log_e_best": TOP_BEST_QUANTILE}
+        for col, q in ends.items():
+            groups[col] = by_group.quantile(q).reindex(range(len(groups))).to_numpy(float)
     else:
         groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
     if config.target == "hull" and config.pooling != "complete":  # complete: one curve
@@ -219,6 +221,14 @@ def prepare_data(
         **odds,
         e_ds_cut=None if cut is None else cut[df["used"].to_numpy()],
     )
+
+
+#: ``target="top"``: quantiles of each group's kept ``log e_us`` where its law is anchored:
+#: the level at the low end of its US accuracy (``log_e_ref``), where a flat frontier's
+#: level is bounded so that its level and exponent do not form a ridge, and the frontier's
+#: error at the high end (``log_e_best``, :func:`_anchored_law_params`)
+TOP_REF_QUANTILE = 0.9
+TOP_BEST_QUANTILE = 0.1
 
 
 def select_top(
@@ -418,6 +428,68 @@ def _law_params(args: tuple, log_e_ref: Any) -> tuple[Any, Any, Any, Any]:
     return log_level, alpha, e_ir, sigma
 
 
+def uses_anchor(config: ModelConfig, fd: FitData) -> bool:
+    """Whether a model samples its law through the frontier at the best models.
+
+    ``target="top"`` with each group its own task (no setting offsets), centred or each
+    group on its own (:func:`_anchored_law_params`); other models sample ``log_level``,
+    ``log_alpha`` and ``logit_e_ir`` directly.
+    """
+    if config.target != "top" or "log_e_best" not in fd.groups:
+        return False
+    if config.pooling == "independent":
+        return True
+    several = config.by_setting and len(fd.settings) > 1
+    return config.pooling == "hierarchical" and is_centered(config, fd) and not several
+
+
+def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[Any, ...]:
+    """Add the law of a top fit, sampled through the frontier's error at the best models.
+
+    The kept points pin the frontier's error down at both ends of their US range; with the
+    level anchored at the low end (``log_e_ref``) and ``logit_e_ir`` sampled directly, the
+    two trade off along a ridge (posterior correlation -0.95 on jft-25shot), and with the
+    exponent along a curved one where a frontier is flat. Here each group samples, besides
+    ``log_alpha`` (as :func:`_law_params`), the logit of the frontier's error ``f`` at the
+    high end of its US range (``log_e_best``) and the logit of the share ``u`` of it that is
+    irreducible: ``e_ir = u f`` and ``log_level = log(f (1 - u)) - alpha (log_e_best -
+    log_e_ref)``. The priors stay those of ``log_level`` and ``logit_e_ir``
+    (:data:`~scale_transfer.config.DEFAULT_PRIORS`), added as a potential with the
+    Jacobian of the map (``|d(log_level, logit_e_ir) / d(logit f, logit u)| = (1 - f) /
+    (1 - e_ir)``), so the posterior is the same as :func:`_law_params`'s up to the
+    frontier's error at the best models being below 1.
+    """
+    priors, config = args[0], args[1]
+    log_alpha = _group_param("log_alpha", *args)
+    alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
+    own = config.pooling == "independent"
+    dim = "group" if own else "task"
+    logit_f = pm.Flat(f"logit_frontier_best_{dim}", dims=dim)
+    logit_u = pm.Flat(f"logit_e_ir_share_{dim}", dims=dim)
+    log_f, log1m_f = -pt.softplus(-logit_f), -pt.softplus(logit_f)
+    log_e = log_f - pt.softplus(-logit_u)
+    log1m_e = pt.log1mexp(log_e)
+    log_level = log_f - pt.softplus(logit_u) - alpha * (log_e_best - log_e_ref)
+    logit_e_ir = log_e - log1m_e
+    logp = pt.sum(log1m_f - log1m_e)  # log Jacobian
+    for name, value in (("log_level", log_level), ("logit_e_ir", logit_e_ir)):
+        mu_spec, sigma_spec = priors[f"{name}_mu"], priors[f"{name}_sigma"]
+        if own:  # as _group_param: a fixed prior as wide as the population's
+            mu, sigma = mu_spec["mu"], float(np.hypot(mu_spec["sigma"], sigma_spec["sigma"]))
+        else:
+            mu, sigma = _prior(f"{name}_mu", mu_spec), _prior(f"{name}_sigma", sigma_spec)
+            pm.Deterministic(f"{name}_task", value, dims="task")
+        logp = logp + pt.sum(pm.logp(pm.Normal.dist(mu, sigma), value))
+    pm.Potential("law_prior", logp)
+    log_level = pm.Deterministic("log_level_group", log_level, dims="group")
+    pm.Deterministic("logit_e_ir_group", logit_e_ir, dims="group")
+    e_ir = pm.Deterministic("e_ir", pt.exp(log_e), dims="group")
+    pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
+    pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
+    sigma = _prior("sigma", priors["noise"], dims="group")
+    return log_level, alpha, e_ir, sigma
+
+
 def _odds_params(args: tuple, x_ref: Any, x_top: Any) -> tuple[Any, ...]:
     """Add the odds law's per-group parameters and deterministics; return the five tensors.
 
@@ -541,7 +613,9 @@ def _likelihood(
         )
 
 
-def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False) -> pm.Model:
+def build_model(
+    fd: FitData, config: ModelConfig, *, for_sampling: bool = False, for_prior: bool = False
+) -> pm.Model:
     """Build the PyMC model for these data.
 
     Data enter through ``pm.Data`` (``log_e_us``, ``e_ds_obs``, ``group_idx``) so that a
@@ -561,6 +635,10 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
         sufficient statistics (``pm.Data`` named :data:`~scale_transfer.suffstats.STAT_NAMES`
         instead of the per-point data). Same log density to rounding, but no observed
         ``e_ds`` (no predictive sampling). Default False: the per-point model.
+    for_prior : bool
+        Build the model in the parametrization its priors are stated in, to draw from the
+        prior: a top fit samples its law through the frontier at the best models
+        (:func:`uses_anchor`), whose variables have no prior of their own. Same posterior.
 
     Returns
     -------
@@ -609,7 +687,11 @@ def build_model(fd: FitData, config: ModelConfig, *, for_sampling: bool = False)
         cut = None
         if config.target == "top":
             cut = pm.Data("e_ds_cut", fd.e_ds_cut, dims="obs_id")
-        log_level, alpha, e_ir, sigma = _law_params(args, log_e_ref)
+        if uses_anchor(config, fd) and not for_prior:
+            best = pm.Data("log_e_best", fd.groups["log_e_best"].to_numpy(float), dims="group")
+            log_level, alpha, e_ir, sigma = _anchored_law_params(args, log_e_ref, best)
+        else:
+            log_level, alpha, e_ir, sigma = _law_params(args, log_e_ref)
         lvl_obs, alpha_obs = log_level[gidx], alpha[gidx]
         if config.effects:
             lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)

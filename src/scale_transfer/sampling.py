@@ -31,7 +31,7 @@ from scale_transfer.convergence import (
     Diagnostics,
     check_convergence,
 )
-from scale_transfer.model import FitData, build_model, is_centered
+from scale_transfer.model import FitData, build_model, is_centered, uses_anchor
 
 __all__ = [
     "CHECK_VARS",
@@ -58,7 +58,7 @@ class SamplingTimeout(RuntimeError):
 _COMPILED: dict[tuple, Any] = {}
 
 
-def _data_updates(fd: FitData, stats: bool = False) -> dict[str, np.ndarray]:
+def _data_updates(fd: FitData, config: ModelConfig, stats: bool = False) -> dict[str, np.ndarray]:
     if fd.logit_us is not None:  # the odds law
         return {
             "logit_us_ref": fd.groups["logit_us_ref"].to_numpy(float),
@@ -73,6 +73,8 @@ def _data_updates(fd: FitData, stats: bool = False) -> dict[str, np.ndarray]:
     points = {"log_e_us": fd.log_e_us, "e_ds_obs": fd.e_ds, "group_idx": fd.group_idx}
     if fd.e_ds_cut is not None:  # target="top"
         points["e_ds_cut"] = fd.e_ds_cut
+        if uses_anchor(config, fd):
+            ref["log_e_best"] = fd.groups["log_e_best"].to_numpy(float)
     return ref | points
 
 
@@ -126,7 +128,7 @@ def _compiled_with_layout(
             compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
         _COMPILED[key] = (compiled, _layout(model, compiled))
     compiled, layout = _COMPILED[key]
-    return compiled.with_data(**_data_updates(fd, stats)), layout, cached
+    return compiled.with_data(**_data_updates(fd, config, stats)), layout, cached
 
 
 def prepared_model(
@@ -363,7 +365,27 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
     else:
         start["sigma"] = vals[:, 3]
     start.update(_pooled_start(fd, config, dict(zip(PARAMS, vals[:, :3].T, strict=True))))
+    if uses_anchor(config, fd):  # log_level and logit_e_ir follow from the anchors
+        dim = "group" if config.pooling == "independent" else "task"
+        del start[f"log_level_{dim}"], start[f"logit_e_ir_{dim}"]
+        start.update(_anchored_start(fd, config, vals[:, :3]))
     return start
+
+
+def _anchored_start(fd: FitData, config: ModelConfig, vals: np.ndarray) -> dict[str, np.ndarray]:
+    """Return starts of the anchored law from per-group ``log_level, log_alpha, logit_e_ir``.
+
+    The frontier's error at the best models and the irreducible share of it
+    (:func:`scale_transfer.model._anchored_law_params`), on their logit scale.
+    """
+    e_ir = special.expit(vals[:, 2])
+    drop = np.exp(np.exp(vals[:, 1]) * (fd.groups["log_e_best"] - fd.groups["log_e_ref"]))
+    best = np.clip(e_ir + np.exp(vals[:, 0]) * drop.to_numpy(float), 1e-6, 1 - 1e-6)
+    dim = "group" if config.pooling == "independent" else "task"
+    return {
+        f"logit_frontier_best_{dim}": special.logit(best),
+        f"logit_e_ir_share_{dim}": special.logit(np.clip(e_ir / best, 1e-6, 1 - 1e-6)),
+    }
 
 
 def _pooled_start(

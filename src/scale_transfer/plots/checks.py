@@ -317,7 +317,8 @@ def prior_predictive_plot(
     from scale_transfer.model import build_model, prepare_data
 
     fd = prepare_data(data, config)
-    curves, asymptote = _prior_curves(build_model(fd, config), fd, config, draws, seed)
+    model = build_model(fd, config, for_prior=True)
+    curves, asymptote = _prior_curves(model, fd, config, draws, seed)
     grid = np.linspace(0.0, 1.0, 101)
     acc = curves(grid)
     in_range = np.all((acc >= 0) & (acc <= 1), axis=1)
