@@ -273,8 +273,8 @@ def test_select_top_keeps_the_best_share_of_each_us_bin_with_a_separating_cut(si
 @pytest.mark.parametrize("pooling", ["hierarchical", "independent"])
 def test_anchored_top_law_has_the_posterior_of_the_law_it_reparametrizes(pooling) -> None:
     # a top fit samples each law through the frontier's error at the best models and the
-    # irreducible share of it; its log density must be the direct parametrization's plus
-    # the log Jacobian of the map, log((1 - f) / (1 - e_ir)), at every point
+    # irreducible share of it, its exponent on the softplus scale; its log density must be
+    # the direct parametrization's plus the log Jacobian of the map at every point
     from scipy import special
 
     from scale_transfer.model import uses_anchor
@@ -295,12 +295,13 @@ def test_anchored_top_law_has_the_posterior_of_the_law_it_reparametrizes(pooling
         alpha = np.exp(point[f"log_alpha_{dim}"])
         best = e_ir + np.exp(level + alpha * delta)
         assert np.all(best < 1)
-        anchored = {
-            k: v for k, v in point.items() if k not in (f"log_level_{dim}", f"logit_e_ir_{dim}")
-        }
+        direct = (f"log_level_{dim}", f"log_alpha_{dim}", f"logit_e_ir_{dim}")
+        anchored = {k: v for k, v in point.items() if k not in direct}
+        anchored[f"alpha_raw_{dim}"] = np.log(np.expm1(alpha))
         anchored[f"logit_frontier_best_{dim}"] = special.logit(best)
         anchored[f"logit_e_ir_share_{dim}"] = special.logit(e_ir / best)
         jacobian = np.sum(np.log1p(-best) - np.log1p(-e_ir))
+        jacobian += np.sum(np.log(-np.expm1(-alpha)) - np.log(alpha))  # log(sigmoid(raw) / alpha)
         np.testing.assert_allclose(new_logp(anchored), old_logp(point) + jacobian, rtol=1e-9)
 
 

@@ -460,10 +460,14 @@ def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[
     frontier's error at the best models being below 1.
     """
     priors, config = args[0], args[1]
-    log_alpha = _group_param("log_alpha", *args)
-    alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
     own = config.pooling == "independent"
     dim = "group" if own else "task"
+    raw = pm.Flat(f"alpha_raw_{dim}", dims=dim)
+    alpha = pm.Deterministic("alpha", pt.softplus(raw), dims="group")
+    log_alpha = pt.log(alpha)
+    if not own:
+        pm.Deterministic("log_alpha_task", log_alpha, dims="task")
+    pm.Deterministic("log_alpha_group", log_alpha, dims="group")
     logit_f = pm.Flat(f"logit_frontier_best_{dim}", dims=dim)
     logit_u = pm.Flat(f"logit_e_ir_share_{dim}", dims=dim)
     log_f, log1m_f = -pt.softplus(-logit_f), -pt.softplus(logit_f)
@@ -471,14 +475,17 @@ def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[
     log1m_e = pt.log1mexp(log_e)
     log_level = log_f - pt.softplus(logit_u) - alpha * (log_e_best - log_e_ref)
     logit_e_ir = log_e - log1m_e
-    logp = pt.sum(log1m_f - log1m_e)  # log Jacobian
-    for name, value in (("log_level", log_level), ("logit_e_ir", logit_e_ir)):
+    # log Jacobians: of (log_level, logit_e_ir) and of log_alpha = log(softplus(raw))
+    logp = pt.sum(log1m_f - log1m_e) + pt.sum(-pt.softplus(-raw) - log_alpha)
+    laws = (("log_level", log_level), ("log_alpha", log_alpha), ("logit_e_ir", logit_e_ir))
+    for name, value in laws:
         mu_spec, sigma_spec = priors[f"{name}_mu"], priors[f"{name}_sigma"]
         if own:  # as _group_param: a fixed prior as wide as the population's
             mu, sigma = mu_spec["mu"], float(np.hypot(mu_spec["sigma"], sigma_spec["sigma"]))
         else:
             mu, sigma = _prior(f"{name}_mu", mu_spec), _prior(f"{name}_sigma", sigma_spec)
-            pm.Deterministic(f"{name}_task", value, dims="task")
+            if name != "log_alpha":
+                pm.Deterministic(f"{name}_task", value, dims="task")
         logp = logp + pt.sum(pm.logp(pm.Normal.dist(mu, sigma), value))
     pm.Potential("law_prior", logp)
     log_level = pm.Deterministic("log_level_group", log_level, dims="group")

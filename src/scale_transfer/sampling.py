@@ -367,7 +367,7 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
     start.update(_pooled_start(fd, config, dict(zip(PARAMS, vals[:, :3].T, strict=True))))
     if uses_anchor(config, fd):  # log_level and logit_e_ir follow from the anchors
         dim = "group" if config.pooling == "independent" else "task"
-        del start[f"log_level_{dim}"], start[f"logit_e_ir_{dim}"]
+        del start[f"log_level_{dim}"], start[f"log_alpha_{dim}"], start[f"logit_e_ir_{dim}"]
         start.update(_anchored_start(fd, config, vals[:, :3]))
     return start
 
@@ -385,6 +385,7 @@ def _anchored_start(fd: FitData, config: ModelConfig, vals: np.ndarray) -> dict[
     return {
         f"logit_frontier_best_{dim}": special.logit(best),
         f"logit_e_ir_share_{dim}": special.logit(np.clip(e_ir / best, 1e-6, 1 - 1e-6)),
+        f"alpha_raw_{dim}": np.log(np.expm1(np.exp(vals[:, 1]))),  # softplus's inverse
     }
 
 
