@@ -375,6 +375,11 @@ def is_centered(config: ModelConfig, fd: FitData) -> bool:
     return bool(config.centered)
 
 
+def _own_prior_sd(mu_spec: Mapping[str, Any], sigma_spec: Mapping[str, Any]) -> float:
+    """Return the sd of a group's own prior: as wide as the population's prior predictive."""
+    return float(np.hypot(mu_spec["sigma"], sigma_spec["sigma"]))
+
+
 def _group_param(
     name: str,
     priors: Mapping[str, Mapping[str, Any]],
@@ -391,7 +396,7 @@ def _group_param(
         return pm.Deterministic(f"{name}_group", value + pt.zeros(len(task_of_group)), dims="group")
     if config.pooling == "independent":
         # each task alone, under a fixed prior as wide as the population's prior predictive
-        sd = float(np.hypot(mu_spec["sigma"], sigma_spec["sigma"]))
+        sd = _own_prior_sd(mu_spec, sigma_spec)
         return pm.Normal(f"{name}_group", mu=mu_spec["mu"], sigma=sd, dims="group")
     mu = _prior(f"{name}_mu", mu_spec)
     sigma = _prior(f"{name}_sigma", sigma_spec)
@@ -449,15 +454,16 @@ def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[
     The kept points pin the frontier's error down at both ends of their US range; with the
     level anchored at the low end (``log_e_ref``) and ``logit_e_ir`` sampled directly, the
     two trade off along a ridge (posterior correlation -0.95 on jft-25shot), and with the
-    exponent along a curved one where a frontier is flat. Here each group samples, besides
-    ``log_alpha`` (as :func:`_law_params`), the logit of the frontier's error ``f`` at the
-    high end of its US range (``log_e_best``) and the logit of the share ``u`` of it that is
-    irreducible: ``e_ir = u f`` and ``log_level = log(f (1 - u)) - alpha (log_e_best -
-    log_e_ref)``. The priors stay those of ``log_level`` and ``logit_e_ir``
-    (:data:`~scale_transfer.config.DEFAULT_PRIORS`), added as a potential with the
-    Jacobian of the map (``|d(log_level, logit_e_ir) / d(logit f, logit u)| = (1 - f) /
-    (1 - e_ir)``), so the posterior is the same as :func:`_law_params`'s up to the
-    frontier's error at the best models being below 1.
+    exponent along a curved one where a frontier is flat. Here each group samples the logit
+    of the frontier's error ``f`` at the high end of its US range (``log_e_best``), the
+    logit of the share ``u`` of it that is irreducible, and ``alpha`` on the softplus scale
+    (along a flat frontier's ridge ``logit u`` grows linearly in ``alpha``):
+    ``e_ir = u f`` and ``log_level = log(f (1 - u)) - alpha (log_e_best - log_e_ref)``.
+    The priors stay those of ``log_level``, ``log_alpha`` and ``logit_e_ir``
+    (:data:`~scale_transfer.config.DEFAULT_PRIORS`), added as a potential with the log
+    Jacobian of the map (``log((1 - f) / (1 - e_ir))`` for ``(log_level, logit_e_ir)``,
+    ``log(sigmoid(raw) / alpha)`` for ``log_alpha``), so the posterior is the same as
+    :func:`_law_params`'s up to the frontier's error at the best models being below 1.
     """
     priors, config = args[0], args[1]
     own = config.pooling == "independent"
@@ -481,7 +487,7 @@ def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[
     for name, value in laws:
         mu_spec, sigma_spec = priors[f"{name}_mu"], priors[f"{name}_sigma"]
         if own:  # as _group_param: a fixed prior as wide as the population's
-            mu, sigma = mu_spec["mu"], float(np.hypot(mu_spec["sigma"], sigma_spec["sigma"]))
+            mu, sigma = mu_spec["mu"], _own_prior_sd(mu_spec, sigma_spec)
         else:
             mu, sigma = _prior(f"{name}_mu", mu_spec), _prior(f"{name}_sigma", sigma_spec)
             if name != "log_alpha":

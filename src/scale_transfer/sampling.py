@@ -365,7 +365,7 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
     else:
         start["sigma"] = vals[:, 3]
     start.update(_pooled_start(fd, config, dict(zip(PARAMS, vals[:, :3].T, strict=True))))
-    if uses_anchor(config, fd):  # log_level and logit_e_ir follow from the anchors
+    if uses_anchor(config, fd):  # the law's three parameters follow from the anchors
         dim = "group" if config.pooling == "independent" else "task"
         del start[f"log_level_{dim}"], start[f"log_alpha_{dim}"], start[f"logit_e_ir_{dim}"]
         start.update(_anchored_start(fd, config, vals[:, :3]))
@@ -375,12 +375,13 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
 def _anchored_start(fd: FitData, config: ModelConfig, vals: np.ndarray) -> dict[str, np.ndarray]:
     """Return starts of the anchored law from per-group ``log_level, log_alpha, logit_e_ir``.
 
-    The frontier's error at the best models and the irreducible share of it
-    (:func:`scale_transfer.model._anchored_law_params`), on their logit scale.
+    The frontier's error at the best models and the irreducible share of it, on their logit
+    scale, and the exponent on the softplus scale
+    (:func:`scale_transfer.model._anchored_law_params`).
     """
     e_ir = special.expit(vals[:, 2])
-    drop = np.exp(np.exp(vals[:, 1]) * (fd.groups["log_e_best"] - fd.groups["log_e_ref"]))
-    best = np.clip(e_ir + np.exp(vals[:, 0]) * drop.to_numpy(float), 1e-6, 1 - 1e-6)
+    offset = (fd.groups["log_e_best"] - fd.groups["log_e_ref"]).to_numpy(float)
+    best = np.clip(e_ir + np.exp(vals[:, 0] + np.exp(vals[:, 1]) * offset), 1e-6, 1 - 1e-6)
     dim = "group" if config.pooling == "independent" else "task"
     return {
         f"logit_frontier_best_{dim}": special.logit(best),
