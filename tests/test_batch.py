@@ -92,6 +92,8 @@ def test_fit_batch_refuses_mismatched_groups_and_short_padding(subsets):
         fit_batch([subsets[0], other], ModelConfig(target="hull"))
     with pytest.raises(ValueError, match="pad_to"):
         fit_batch(subsets, ModelConfig(target="hull", centered=True), pad_to=5)
+    with pytest.raises(ValueError, match="target='top'"):  # cuts and anchors per data set
+        fit_batch(subsets, ModelConfig(target="top", likelihood="frontier"))
 
 
 @pytest.mark.slow

@@ -397,6 +397,8 @@ def fit_batch(
             f"fit_batch fits the paper's law; got law={config.law!r} "
             "(pass ModelConfig(law='error', ...))"
         )
+    if config.target == "top":  # its cuts and anchors are data this batch does not swap
+        raise ValueError("fit_batch does not fit target='top'; fit each data set with fit()")
     t0 = time.perf_counter()
     fds, keys0, centred = _prepare_batch(datasets, config)
     sc = resolve_sampler_config(
