@@ -426,11 +426,23 @@ def _law_params(args: tuple, log_e_ref: Any) -> tuple[Any, Any, Any, Any]:
     logit_e_ir = _group_param("logit_e_ir", *args)
     alpha = pm.Deterministic("alpha", pt.exp(log_alpha), dims="group")
     e_ir = pm.Deterministic("e_ir", pm.math.sigmoid(logit_e_ir), dims="group")
+    return log_level, alpha, e_ir, _law_tail(priors, config, log_level, alpha, e_ir, log_e_ref)
+
+
+def _law_tail(
+    priors: Mapping[str, Any], config: ModelConfig, log_level: Any, alpha: Any, e_ir: Any,
+    log_e_ref: Any,
+) -> Any:  # fmt: skip
+    """Add ``k``, ``asymptote`` and the residual sd ``sigma`` of the law; return ``sigma``."""
     pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
     pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
     sigma_spec = priors["noise" if config.likelihood == "frontier" else "sigma"]
-    sigma = _prior("sigma", sigma_spec, dims="group")
-    return log_level, alpha, e_ir, sigma
+    return _prior("sigma", sigma_spec, dims="group")
+
+
+def anchor_dim(config: ModelConfig) -> str:
+    """Return the dimension of an anchored law's sampled variables (:func:`uses_anchor`)."""
+    return "group" if config.pooling == "independent" else "task"
 
 
 def uses_anchor(config: ModelConfig, fd: FitData) -> bool:
@@ -467,7 +479,7 @@ def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[
     """
     priors, config = args[0], args[1]
     own = config.pooling == "independent"
-    dim = "group" if own else "task"
+    dim = anchor_dim(config)
     raw = pm.Flat(f"alpha_raw_{dim}", dims=dim)
     alpha = pm.Deterministic("alpha", pt.softplus(raw), dims="group")
     log_alpha = pt.log(alpha)
@@ -497,10 +509,7 @@ def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[
     log_level = pm.Deterministic("log_level_group", log_level, dims="group")
     pm.Deterministic("logit_e_ir_group", logit_e_ir, dims="group")
     e_ir = pm.Deterministic("e_ir", pt.exp(log_e), dims="group")
-    pm.Deterministic("k", pt.exp(log_level - alpha * log_e_ref), dims="group")
-    pm.Deterministic("asymptote", 1.0 - e_ir, dims="group")
-    sigma = _prior("sigma", priors["noise"], dims="group")
-    return log_level, alpha, e_ir, sigma
+    return log_level, alpha, e_ir, _law_tail(priors, config, log_level, alpha, e_ir, log_e_ref)
 
 
 def _odds_params(args: tuple, x_ref: Any, x_top: Any) -> tuple[Any, ...]:

@@ -31,7 +31,7 @@ from scale_transfer.convergence import (
     Diagnostics,
     check_convergence,
 )
-from scale_transfer.model import FitData, build_model, is_centered, uses_anchor
+from scale_transfer.model import FitData, anchor_dim, build_model, is_centered, uses_anchor
 
 __all__ = [
     "CHECK_VARS",
@@ -366,7 +366,7 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         start["sigma"] = vals[:, 3]
     start.update(_pooled_start(fd, config, dict(zip(PARAMS, vals[:, :3].T, strict=True))))
     if uses_anchor(config, fd):  # the law's three parameters follow from the anchors
-        dim = "group" if config.pooling == "independent" else "task"
+        dim = anchor_dim(config)
         del start[f"log_level_{dim}"], start[f"log_alpha_{dim}"], start[f"logit_e_ir_{dim}"]
         start.update(_anchored_start(fd, config, vals[:, :3]))
     return start
@@ -382,7 +382,7 @@ def _anchored_start(fd: FitData, config: ModelConfig, vals: np.ndarray) -> dict[
     e_ir = special.expit(vals[:, 2])
     offset = (fd.groups["log_e_best"] - fd.groups["log_e_ref"]).to_numpy(float)
     best = np.clip(e_ir + np.exp(vals[:, 0] + np.exp(vals[:, 1]) * offset), 1e-6, 1 - 1e-6)
-    dim = "group" if config.pooling == "independent" else "task"
+    dim = anchor_dim(config)
     return {
         f"logit_frontier_best_{dim}": special.logit(best),
         f"logit_e_ir_share_{dim}": special.logit(np.clip(e_ir / best, 1e-6, 1 - 1e-6)),
