@@ -272,9 +272,10 @@ def test_select_top_keeps_the_best_share_of_each_us_bin_with_a_separating_cut(si
 
 @pytest.mark.parametrize("pooling", ["hierarchical", "independent"])
 def test_anchored_top_law_has_the_posterior_of_the_law_it_reparametrizes(pooling) -> None:
-    # a top fit samples each law through the frontier's error at the best models and the
-    # irreducible share of it, its exponent on the softplus scale; its log density must be
-    # the direct parametrization's plus the log Jacobian of the map at every point
+    # a top fit samples each law through the frontier's error at the best models, its rise
+    # to the low end of the US range and the irreducible share; its log density must be the
+    # direct parametrization's plus the log Jacobian of the map at every point (here taken
+    # by finite differences of the map, not from the model's formula)
     from scipy import special
 
     from scale_transfer.model import uses_anchor
@@ -284,25 +285,38 @@ def test_anchored_top_law_has_the_posterior_of_the_law_it_reparametrizes(pooling
     assert uses_anchor(config, fd)
     new, old = build_model(fd, config), build_model(fd, config, for_prior=True)
     dim = "group" if pooling == "independent" else "task"
-    assert {f"logit_frontier_best_{dim}", f"logit_e_ir_share_{dim}"} <= set(new.named_vars)
+    names = [f"logit_frontier_best_{dim}", f"log_frontier_rise_{dim}", f"logit_e_ir_share_{dim}"]
+    assert set(names) <= set(new.named_vars)
     assert f"logit_e_ir_{dim}" in {v.name for v in old.free_RVs}
     new_logp, old_logp = new.compile_logp(), old.compile_logp()
-    delta = (fd.groups["log_e_best"] - fd.groups["log_e_ref"]).to_numpy(float)
+    x_best, x_ref = fd.groups["log_e_best"].to_numpy(float), fd.groups["log_e_ref"].to_numpy(float)
+
+    def to_direct(q):  # (logit f, log d, logit u) -> (log_level, log_alpha, logit_e_ir)
+        f, d, u = special.expit(q[0]), np.exp(q[1]), special.expit(q[2])
+        e_ir, r = u * f, (1 - u) * f
+        alpha = np.log1p(d / r) / (x_ref - x_best)
+        return np.array([np.log(r + d), np.log(alpha), special.logit(e_ir)])
+
     rng = np.random.default_rng(0)
     for _ in range(3):
         point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in old.initial_point().items()}
         level, e_ir = point[f"log_level_{dim}"], special.expit(point[f"logit_e_ir_{dim}"])
         alpha = np.exp(point[f"log_alpha_{dim}"])
-        best = e_ir + np.exp(level + alpha * delta)
+        best = e_ir + np.exp(level + alpha * (x_best - x_ref))
         assert np.all(best < 1)
+        q = np.array([special.logit(best), np.log(np.exp(level) + e_ir - best),
+                      special.logit(e_ir / best)])  # fmt: skip
+        np.testing.assert_allclose(to_direct(q), [level, np.log(alpha), special.logit(e_ir)])
+        h, jac = 1e-6, np.zeros((len(best), 3, 3))
+        for j in range(3):
+            step = np.zeros_like(q)
+            step[j] = h
+            jac[:, :, j] = ((to_direct(q + step) - to_direct(q - step)) / (2 * h)).T
+        jacobian = np.sum(np.log(np.abs(np.linalg.det(jac))))
         direct = (f"log_level_{dim}", f"log_alpha_{dim}", f"logit_e_ir_{dim}")
         anchored = {k: v for k, v in point.items() if k not in direct}
-        anchored[f"alpha_raw_{dim}"] = np.log(np.expm1(alpha))
-        anchored[f"logit_frontier_best_{dim}"] = special.logit(best)
-        anchored[f"logit_e_ir_share_{dim}"] = special.logit(e_ir / best)
-        jacobian = np.sum(np.log1p(-best) - np.log1p(-e_ir))
-        jacobian += np.sum(np.log(-np.expm1(-alpha)) - np.log(alpha))  # log(sigmoid(raw) / alpha)
-        np.testing.assert_allclose(new_logp(anchored), old_logp(point) + jacobian, rtol=1e-9)
+        anchored.update(zip(names, q, strict=True))
+        np.testing.assert_allclose(new_logp(anchored), old_logp(point) + jacobian, rtol=1e-8)
 
 
 def test_top_fits_with_setting_offsets_keep_the_direct_law() -> None:

@@ -135,15 +135,18 @@ def test_other_likelihoods_predict(sim, likelihood):
     assert p.sampler.adaptation == ("low_rank" if likelihood == "frontier" else "diag")
 
 
+@pytest.mark.slow
 def test_frontier_fit_samples_with_short_trajectories(sim):
-    """With the low-rank mass matrix (the frontier's default) NUTS needs few steps per draw.
+    """With the low-rank mass matrix (the frontier's default) NUTS needs fewer steps per draw.
 
-    Measured on this fit: mean tree depth 4.5 with the low-rank mass matrix, 6.4 with
-    ``adaptation="diag"`` (which this bound rejects).
+    Measured on this fit: mean tree depth 4.5 (AMD EPYC) and 5.6 (Intel Xeon) with the
+    low-rank mass matrix, 6.4 with ``adaptation="diag"``; compared side by side, as a fixed
+    bound sits too close to what one machine's floating point gives.
     """
-    p = fit(sim.data, likelihood="frontier", draws=150, tune=300, chains=2, progress=False)
-    depth = p.dt["sample_stats"]["depth"].values
-    assert depth.mean() < 5.5
+    kw = dict(likelihood="frontier", draws=150, tune=300, chains=2, progress=False)
+    depth = {a: fit(sim.data, adaptation=a, **kw).dt["sample_stats"]["depth"].values.mean()
+             for a in ("auto", "diag")}  # fmt: skip
+    assert depth["auto"] < depth["diag"] - 0.5, depth
 
 
 def test_frontier_on_the_hull_warns():

@@ -58,10 +58,13 @@ def test_anchored_top_start_names_the_model_variables_and_keeps_the_law(
     dim = "group" if pooling == "independent" else "task"
     best = special.expit(start[f"logit_frontier_best_{dim}"])
     e_ir = best * special.expit(start[f"logit_e_ir_share_{dim}"])
-    alpha = np.logaddexp(0.0, start[f"alpha_raw_{dim}"])  # softplus
-    np.testing.assert_allclose(np.log(alpha), direct[f"log_alpha_{dim}"], rtol=1e-6)
-    level = np.log(best - e_ir) - alpha * (fd.groups["log_e_best"] - fd.groups["log_e_ref"])
+    at_ref = best + np.exp(start[f"log_frontier_rise_{dim}"])  # the frontier at log_e_ref
+    level = np.log(at_ref - e_ir)
     np.testing.assert_allclose(level, direct[f"log_level_{dim}"], rtol=1e-6)
+    alpha = np.log((at_ref - e_ir) / (best - e_ir)) / (
+        fd.groups["log_e_ref"] - fd.groups["log_e_best"]
+    )
+    np.testing.assert_allclose(np.log(alpha), direct[f"log_alpha_{dim}"], rtol=1e-6)
     np.testing.assert_allclose(special.logit(e_ir), direct[f"logit_e_ir_{dim}"], rtol=1e-6)
 
 

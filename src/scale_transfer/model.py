@@ -193,6 +193,8 @@ def prepare_data(
         ends = {"log_e_ref": TOP_REF_QUANTILE, "log_e_best": TOP_BEST_QUANTILE}
         for col, q in ends.items():
             groups[col] = by_group.quantile(q).reindex(range(len(groups))).to_numpy(float)
+        # the two ends apart, also where a group's points share one US accuracy
+        groups["log_e_best"] = np.minimum(groups["log_e_best"], groups["log_e_ref"] - TOP_MIN_SPAN)
     else:
         groups["log_e_ref"] = np.bincount(group_idx, weights=log_e_us) / groups["n"].to_numpy()
     if config.target == "hull" and config.pooling != "complete":  # complete: one curve
@@ -229,6 +231,8 @@ def prepare_data(
 #: error at the high end (``log_e_best``, :func:`_anchored_law_params`)
 TOP_REF_QUANTILE = 0.9
 TOP_BEST_QUANTILE = 0.1
+#: least distance in ``log e_us`` between the two ends (``log_e_best`` moves below)
+TOP_MIN_SPAN = 0.05
 
 
 def select_top(
@@ -461,40 +465,43 @@ def uses_anchor(config: ModelConfig, fd: FitData) -> bool:
 
 
 def _anchored_law_params(args: tuple, log_e_ref: Any, log_e_best: Any) -> tuple[Any, ...]:
-    """Add the law of a top fit, sampled through the frontier's error at the best models.
+    """Add the law of a top fit, sampled through the frontier at both ends of its data.
 
-    The kept points pin the frontier's error down at both ends of their US range; with the
-    level anchored at the low end (``log_e_ref``) and ``logit_e_ir`` sampled directly, the
-    two trade off along a ridge (posterior correlation -0.95 on jft-25shot), and with the
-    exponent along a curved one where a frontier is flat. Here each group samples the logit
-    of the frontier's error ``f`` at the high end of its US range (``log_e_best``), the
-    logit of the share ``u`` of it that is irreducible, and ``alpha`` on the softplus scale
-    (along a flat frontier's ridge ``logit u`` grows linearly in ``alpha``):
-    ``e_ir = u f`` and ``log_level = log(f (1 - u)) - alpha (log_e_best - log_e_ref)``.
+    The kept points pin the frontier's error down at both ends of their US range; sampled
+    as ``log_level``, ``log_alpha`` and ``logit_e_ir``, the law's parameters trade off along
+    ridges (``logit_e_ir`` against the level, posterior correlation -0.95 on jft-25shot; the
+    exponent against the irreducible share, 0.8-0.99, a curved ridge where a frontier is
+    flat). Here each group samples the logit of the frontier's error ``f`` at the high end of
+    its US range (``log_e_best``), the log of the frontier's rise ``d`` from there to the low
+    end (``log_e_ref``) and the logit of the share ``u`` of ``f`` that is irreducible: the
+    data pin the first two, and the exponent follows from where the irreducible error sits
+    under them, ``e_ir = u f``, ``r = (1 - u) f`` (the reducible error at the best models),
+    ``log_level = log(r + d)`` and ``alpha = log(1 + d / r) / (log_e_ref - log_e_best)``.
     The priors stay those of ``log_level``, ``log_alpha`` and ``logit_e_ir``
     (:data:`~scale_transfer.config.DEFAULT_PRIORS`), added as a potential with the log
-    Jacobian of the map (``log((1 - f) / (1 - e_ir))`` for ``(log_level, logit_e_ir)``,
-    ``log(sigmoid(raw) / alpha)`` for ``log_alpha``), so the posterior is the same as
-    :func:`_law_params`'s up to the frontier's error at the best models being below 1.
+    Jacobian of the map, ``log((1 - f) d / ((1 - e_ir) (r + d) log(1 + d / r)))``, so the
+    posterior is the same as :func:`_law_params`'s up to the frontier's error at the best
+    models being below 1.
     """
     priors, config = args[0], args[1]
     own = config.pooling == "independent"
     dim = anchor_dim(config)
-    raw = pm.Flat(f"alpha_raw_{dim}", dims=dim)
-    alpha = pm.Deterministic("alpha", pt.softplus(raw), dims="group")
-    log_alpha = pt.log(alpha)
-    if not own:
-        pm.Deterministic("log_alpha_task", log_alpha, dims="task")
-    pm.Deterministic("log_alpha_group", log_alpha, dims="group")
     logit_f = pm.Flat(f"logit_frontier_best_{dim}", dims=dim)
+    log_rise = pm.Flat(f"log_frontier_rise_{dim}", dims=dim)
     logit_u = pm.Flat(f"logit_e_ir_share_{dim}", dims=dim)
     log_f, log1m_f = -pt.softplus(-logit_f), -pt.softplus(logit_f)
     log_e = log_f - pt.softplus(-logit_u)
     log1m_e = pt.log1mexp(log_e)
-    log_level = log_f - pt.softplus(logit_u) - alpha * (log_e_best - log_e_ref)
+    log_r = log_f - pt.softplus(logit_u)
+    log_level = pt.logaddexp(log_r, log_rise)
+    span = pt.softplus(log_rise - log_r)  # log(1 + d / r) = alpha * (log_e_ref - log_e_best)
+    alpha = pm.Deterministic("alpha", span / (log_e_ref - log_e_best), dims="group")
+    log_alpha = pt.log(alpha)
+    if not own:
+        pm.Deterministic("log_alpha_task", log_alpha, dims="task")
+    pm.Deterministic("log_alpha_group", log_alpha, dims="group")
     logit_e_ir = log_e - log1m_e
-    # log Jacobians: of (log_level, logit_e_ir) and of log_alpha = log(softplus(raw))
-    logp = pt.sum(log1m_f - log1m_e) + pt.sum(-pt.softplus(-raw) - log_alpha)
+    logp = pt.sum(log1m_f + log_rise - log1m_e - log_level - pt.log(span))  # log Jacobian
     laws = (("log_level", log_level), ("log_alpha", log_alpha), ("logit_e_ir", logit_e_ir))
     for name, value in laws:
         mu_spec, sigma_spec = priors[f"{name}_mu"], priors[f"{name}_sigma"]

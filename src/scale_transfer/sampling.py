@@ -16,11 +16,14 @@ from scipy import special
 
 from scale_transfer import compile_cache, suffstats
 from scale_transfer.config import (
+    DEFAULT_TUNE,
     ODDS_PARAMS,
     ODDS_UNPOOLED,
     PARAMS,
     TARGET_ACCEPT_DEFAULT,
     TARGET_ACCEPT_HIGH,
+    TOP_MAX_DEPTH,
+    TOP_TUNE,
     ModelConfig,
     SamplerConfig,
 )
@@ -175,10 +178,36 @@ def resolve_adaptation(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
 def resolve_sampler_config(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:
     """Return ``sc`` with every ``"auto"`` resolved for this model and data.
 
-    The one place where ``"auto"`` settings become values: :func:`resolve_adaptation`, then
-    :func:`resolve_target_accept`. Resolving twice changes nothing.
+    The one place where ``"auto"`` settings become values: :func:`resolve_adaptation`,
+    :func:`resolve_target_accept`, :func:`resolve_tune` and :func:`resolve_max_depth`.
+    Resolving twice changes nothing.
     """
-    return resolve_target_accept(resolve_adaptation(sc, config), fd, config)
+    sc = resolve_target_accept(resolve_adaptation(sc, config), fd, config)
+    return resolve_max_depth(resolve_tune(sc, config), config)
+
+
+#: nutpie's own largest tree depth (``max_depth="auto"`` except in a top fit).
+NUTPIE_MAX_DEPTH = 10
+
+
+def _top_fit(config: ModelConfig) -> bool:
+    return config.target == "top" and config.likelihood == "frontier"
+
+
+def resolve_tune(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
+    """Return ``sc`` with ``tune="auto"`` resolved: :data:`TOP_TUNE` for a top fit."""
+    if sc.tune != "auto":
+        return sc
+    return dataclasses.replace(sc, tune=TOP_TUNE if _top_fit(config) else DEFAULT_TUNE)
+
+
+def resolve_max_depth(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
+    """Return ``sc`` with ``max_depth="auto"`` resolved: :data:`TOP_MAX_DEPTH` for a top fit."""
+    if sc.max_depth != "auto":
+        return sc
+    return dataclasses.replace(
+        sc, max_depth=TOP_MAX_DEPTH if _top_fit(config) else NUTPIE_MAX_DEPTH
+    )
 
 
 def resolve_target_accept(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:
@@ -375,18 +404,20 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
 def _anchored_start(fd: FitData, config: ModelConfig, vals: np.ndarray) -> dict[str, np.ndarray]:
     """Return starts of the anchored law from per-group ``log_level, log_alpha, logit_e_ir``.
 
-    The frontier's error at the best models and the irreducible share of it, on their logit
-    scale, and the exponent on the softplus scale
+    The frontier's error at the best models, its rise from there to the low end of the US
+    range and the irreducible share of the former, on their sampled scales
     (:func:`scale_transfer.model._anchored_law_params`).
     """
     e_ir = special.expit(vals[:, 2])
     offset = (fd.groups["log_e_best"] - fd.groups["log_e_ref"]).to_numpy(float)
-    best = np.clip(e_ir + np.exp(vals[:, 0] + np.exp(vals[:, 1]) * offset), 1e-6, 1 - 1e-6)
+    reducible = np.exp(vals[:, 0] + np.exp(vals[:, 1]) * offset)  # at the best models
+    best = np.clip(e_ir + reducible, 1e-6, 1 - 1e-6)
+    rise = np.maximum(np.exp(vals[:, 0]) - reducible, 1e-8)
     dim = anchor_dim(config)
     return {
         f"logit_frontier_best_{dim}": special.logit(best),
+        f"log_frontier_rise_{dim}": np.log(rise),
         f"logit_e_ir_share_{dim}": special.logit(np.clip(e_ir / best, 1e-6, 1 - 1e-6)),
-        f"alpha_raw_{dim}": np.log(np.expm1(np.exp(vals[:, 1]))),  # softplus's inverse
     }
 
 
@@ -583,8 +614,8 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
 
     if sc.adaptation == "auto":
         raise ValueError("resolve adaptation='auto' first (sampling.resolve_adaptation)")
-    if sc.target_accept == "auto":
-        raise ValueError("resolve target_accept='auto' first (sampling.resolve_target_accept)")
+    if "auto" in (sc.target_accept, sc.tune, sc.max_depth):
+        raise ValueError("resolve the 'auto' settings first (sampling.resolve_sampler_config)")
 
     kwargs = dict(
         draws=sc.draws,
@@ -596,6 +627,7 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
         progress_bar=sc.progress,
         target_accept=sc.target_accept,
         adaptation=sc.adaptation,
+        maxdepth=sc.max_depth,
     )
     # sample in nutpie's background thread: its own blocking call turns Ctrl-C into a
     # cut-short result, here an interrupt stops the chains and propagates (nothing is kept);

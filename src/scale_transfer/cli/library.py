@@ -126,7 +126,10 @@ def fit(
         ),
     ] = Extrapolation.auto,
     draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    tune: Annotated[
+        int | None,
+        typer.Option(help="Tuning steps per chain (default: 400 for a top fit, 1000 otherwise)."),
+    ] = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     sampler: Annotated[str, typer.Option(help="nutpie (default) or numpyro.")] = "nutpie",
@@ -380,7 +383,10 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for data, truth, fit and report.")],
     n_models: Annotated[int, typer.Option("--n-models", help="Simulated models.")] = 3000,
     draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
+    tune: Annotated[
+        int | None,
+        typer.Option(help="Tuning steps per chain (default: 400 for a top fit, 1000 otherwise)."),
+    ] = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (simulation and sampler).")] = 0,
     target: Annotated[
@@ -402,16 +408,19 @@ def demo(
     """
     import time
 
+    from scale_transfer.config import ModelConfig
     from scale_transfer.lsq import fit_lsq_frame
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.report import report_paths, write_report
     from scale_transfer.report.text import whose_asymptote
-    from scale_transfer.sampling import SamplerConfig
+    from scale_transfer.sampling import SamplerConfig, resolve_tune
     from scale_transfer.simulate import simulate as _simulate
 
     check_out(out, overwrite, folder=True)
     check_prob(prob)
-    SamplerConfig(draws=draws, tune=tune, chains=chains, seed=seed)  # bad values: before any work
+    sc = SamplerConfig(draws=draws, tune="auto" if tune is None else tune, chains=chains, seed=seed)
+    model_config = ModelConfig(target=target.value, likelihood=likelihood.value)
+    tune = resolve_tune(sc, model_config).tune  # bad values refused above, before any work
     files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
     existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
     if existing and not overwrite:
