@@ -530,9 +530,9 @@ AUTO_FIELDS = ("tune", "max_depth")
 DEFAULT_TUNE = 1000
 #: ``tune="auto"`` and ``max_depth="auto"`` of a top fit. Measured on jft-25shot (3,000
 #: models, seed 5, 4 chains x 1,000 draws, 2026-12-06): with 1,000 tuning steps at nutpie's
-#: depth 10, 255,000 leapfrog steps of tuning against 102,000 of draws (the first 22 draws
-#: of a chain up to 1,023 steps each, then 26 per draw from the 400th on); at 400 steps and
-#: depth 8, 95,000 of tuning, min bulk ESS 970 against 1,026, R-hat 1.008 against 1.008
-#: (docs/calibration.md).
+#: depth 10, 255,000 leapfrog steps of tuning against 102,000 of draws (a chain's first 22
+#: draws up to 1,023 steps each, 26 per draw from the 400th on), 203 s of sampling; at 400
+#: steps and depth 8, 95,000 of tuning and 115 s, min bulk ESS 970-1,063 against 1,026 and
+#: R-hat 1.008 either way (docs/calibration.md).
 TOP_TUNE = 400
 TOP_MAX_DEPTH = 8

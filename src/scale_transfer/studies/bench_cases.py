@@ -62,7 +62,8 @@ class BenchConfig:
     Parameters
     ----------
     draws, tune, chains : int
-        Sampler settings of the Bayesian fits (tune defaults to draws); kept as fields, the
+        Sampler settings of the Bayesian fits (``tune`` None: the package's default per fit,
+        ``tune="auto"``: 400 for ``paper-top``, 1000 otherwise); kept as fields, the
         JSON's ``config``, and handed to the fits as one :meth:`sampler_config`.
     n_boot : int
         Bootstrap resamples per task of the least-squares fit.
@@ -139,8 +140,6 @@ class BenchConfig:
         return cls(**(base | {k: v for k, v in kwargs.items() if v is not None}))
 
     def __post_init__(self) -> None:
-        if self.tune is None:
-            self.tune = self.draws
         if self.naive_draws is None:
             self.naive_draws = self.draws
         if self.naive_tune is None:
@@ -168,6 +167,8 @@ class BenchConfig:
             self.cases = tuple(c for c in self.cases if c != "timm")
         self.frontier_cases = tuple(c for c in self.frontier_cases if c in self.cases)
         for name in ("draws", "tune", "chains", "n_models", "naive_draws", "naive_tune"):
+            if name == "tune" and self.tune is None:  # the package's default per fit
+                continue
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.n_boot < 1:
@@ -182,7 +183,8 @@ class BenchConfig:
         """
         from scale_transfer.config import SamplerConfig
 
-        sc = SamplerConfig(draws=self.draws, tune=self.tune, chains=self.chains,
+        tune = "auto" if self.tune is None else self.tune
+        sc = SamplerConfig(draws=self.draws, tune=tune, chains=self.chains,
                            seed=self.seed + variant, progress=False)  # fmt: skip
         if naive:
             sc = replace(sc, draws=self.naive_draws, tune=self.naive_tune, adaptation="diag")
