@@ -416,7 +416,7 @@ class SamplerConfig:
         Draws kept per chain, number of chains.
     tune : int or "auto"
         Tuning steps per chain. ``"auto"`` (default) resolves per fit
-        (:func:`~scale_transfer.sampling.resolve_tune`): :data:`TOP_TUNE` for a top fit
+        (:func:`~scale_transfer.sampling.resolve_tuning`): :data:`TOP_TUNE` for a top fit
         (``target="top"`` with the frontier likelihood), :data:`DEFAULT_TUNE` otherwise.
     seed : int
         Random seed.
@@ -453,7 +453,7 @@ class SamplerConfig:
         nutpie's largest tree depth (at most ``2**max_depth - 1`` leapfrog steps per draw).
         ``"auto"`` (default): :data:`TOP_MAX_DEPTH` for a top fit, whose first tuning draws
         otherwise spend up to 1,023 steps each while the mass matrix is still unknown, and
-        nutpie's 10 elsewhere (:func:`~scale_transfer.sampling.resolve_max_depth`).
+        nutpie's 10 elsewhere (:func:`~scale_transfer.sampling.resolve_tuning`).
     time_limit : float, optional
         Seconds of sampling (compilation not counted) after which nutpie is stopped and
         :class:`SamplingTimeout` raised; default no limit. For batches of fits where one
@@ -526,8 +526,9 @@ TARGET_ACCEPT_HIGH = 0.99
 TARGET_ACCEPT_DEFAULT = 0.95
 #: Fields of :class:`SamplerConfig` that take ``"auto"`` besides a whole number.
 AUTO_FIELDS = ("tune", "max_depth")
-#: ``tune="auto"``: tuning steps per chain.
+#: ``tune="auto"`` and ``max_depth="auto"`` of every fit but a top fit (nutpie's own depth).
 DEFAULT_TUNE = 1000
+DEFAULT_MAX_DEPTH = 10
 #: ``tune="auto"`` and ``max_depth="auto"`` of a top fit. Measured on jft-25shot (3,000
 #: models, seed 5, 4 chains x 1,000 draws, 2026-12-06): with 1,000 tuning steps at nutpie's
 #: depth 10, 255,000 leapfrog steps of tuning against 102,000 of draws (a chain's first 22

@@ -16,6 +16,7 @@ from scipy import special
 
 from scale_transfer import compile_cache, suffstats
 from scale_transfer.config import (
+    DEFAULT_MAX_DEPTH,
     DEFAULT_TUNE,
     ODDS_PARAMS,
     ODDS_UNPOOLED,
@@ -179,35 +180,27 @@ def resolve_sampler_config(sc: SamplerConfig, fd: FitData, config: ModelConfig) 
     """Return ``sc`` with every ``"auto"`` resolved for this model and data.
 
     The one place where ``"auto"`` settings become values: :func:`resolve_adaptation`,
-    :func:`resolve_target_accept`, :func:`resolve_tune` and :func:`resolve_max_depth`.
-    Resolving twice changes nothing.
+    :func:`resolve_target_accept` and :func:`resolve_tuning`. Resolving twice changes
+    nothing.
     """
     sc = resolve_target_accept(resolve_adaptation(sc, config), fd, config)
-    return resolve_max_depth(resolve_tune(sc, config), config)
+    return resolve_tuning(sc, config)
 
 
-#: nutpie's own largest tree depth (``max_depth="auto"`` except in a top fit).
-NUTPIE_MAX_DEPTH = 10
+def resolve_tuning(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
+    """Return ``sc`` with ``tune="auto"`` and ``max_depth="auto"`` resolved for this model.
 
-
-def _top_fit(config: ModelConfig) -> bool:
-    return config.target == "top" and config.likelihood == "frontier"
-
-
-def resolve_tune(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
-    """Return ``sc`` with ``tune="auto"`` resolved: :data:`TOP_TUNE` for a top fit."""
-    if sc.tune != "auto":
-        return sc
-    return dataclasses.replace(sc, tune=TOP_TUNE if _top_fit(config) else DEFAULT_TUNE)
-
-
-def resolve_max_depth(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
-    """Return ``sc`` with ``max_depth="auto"`` resolved: :data:`TOP_MAX_DEPTH` for a top fit."""
-    if sc.max_depth != "auto":
-        return sc
-    return dataclasses.replace(
-        sc, max_depth=TOP_MAX_DEPTH if _top_fit(config) else NUTPIE_MAX_DEPTH
-    )
+    A top fit (``target="top"``) gets :data:`~scale_transfer.config.TOP_TUNE` tuning steps
+    and a largest tree depth of :data:`~scale_transfer.config.TOP_MAX_DEPTH`, other fits
+    :data:`~scale_transfer.config.DEFAULT_TUNE` and nutpie's
+    :data:`~scale_transfer.config.DEFAULT_MAX_DEPTH`.
+    """
+    top = config.target == "top"
+    if sc.tune == "auto":
+        sc = dataclasses.replace(sc, tune=TOP_TUNE if top else DEFAULT_TUNE)
+    if sc.max_depth == "auto":
+        sc = dataclasses.replace(sc, max_depth=TOP_MAX_DEPTH if top else DEFAULT_MAX_DEPTH)
+    return sc
 
 
 def resolve_target_accept(sc: SamplerConfig, fd: FitData, config: ModelConfig) -> SamplerConfig:

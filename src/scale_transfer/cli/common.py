@@ -14,12 +14,14 @@ import typer
 
 from scale_transfer.config import (
     ADAPTATIONS,
+    DEFAULT_TUNE,
     EXTRAPOLATIONS,
     INTERVAL_KINDS,
     LAWS,
     LIKELIHOODS,
     POOLINGS,
     TARGETS,
+    TOP_TUNE,
 )
 
 if TYPE_CHECKING:
@@ -115,6 +117,16 @@ def check_prob(prob: float) -> None:
     """Refuse an interval probability outside (0, 1)."""
     if not 0.0 < prob < 1.0:  # NaN fails too
         fail(f"--prob must be in (0, 1); got {prob}")
+
+
+#: ``--tune``: unset, the sampler's ``tune="auto"``.
+TuneOption = Annotated[
+    int | None,
+    typer.Option(
+        help=f"Tuning steps per chain (default: {TOP_TUNE} for a top fit, "
+        f"{DEFAULT_TUNE} otherwise)."
+    ),
+]
 
 
 def sampler_options(options: Mapping[str, Any], **fixed: Any) -> SamplerConfig:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from scale_transfer.cli.common import (
+    TuneOption,
     app,
     check_out,
     check_prob,
@@ -371,10 +372,7 @@ def calibrate(
         typer.Option(help="Interval probabilities, e.g. --prob 0.5 0.9 (the default)."),
     ] = None,
     draws: Annotated[int, typer.Option(help="Draws per chain of each fit.")] = 1000,
-    tune: Annotated[
-        int | None,
-        typer.Option(help="Tuning steps per chain (default: 400 for a top fit, 1000 otherwise)."),
-    ] = None,
+    tune: TuneOption = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
 ) -> None:
     """Score asymptote intervals against the simulator's true asymptotes (the frontier's).

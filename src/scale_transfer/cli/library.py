@@ -17,6 +17,7 @@ from scale_transfer.cli.common import (
     Likelihood,
     Pooling,
     Target,
+    TuneOption,
     app,
     check_out,
     check_prob,
@@ -126,10 +127,7 @@ def fit(
         ),
     ] = Extrapolation.auto,
     draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
-    tune: Annotated[
-        int | None,
-        typer.Option(help="Tuning steps per chain (default: 400 for a top fit, 1000 otherwise)."),
-    ] = None,
+    tune: TuneOption = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     sampler: Annotated[str, typer.Option(help="nutpie (default) or numpyro.")] = "nutpie",
@@ -383,10 +381,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for data, truth, fit and report.")],
     n_models: Annotated[int, typer.Option("--n-models", help="Simulated models.")] = 3000,
     draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
-    tune: Annotated[
-        int | None,
-        typer.Option(help="Tuning steps per chain (default: 400 for a top fit, 1000 otherwise)."),
-    ] = None,
+    tune: TuneOption = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (simulation and sampler).")] = 0,
     target: Annotated[
@@ -413,14 +408,14 @@ def demo(
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.report import report_paths, write_report
     from scale_transfer.report.text import whose_asymptote
-    from scale_transfer.sampling import SamplerConfig, resolve_tune
+    from scale_transfer.sampling import SamplerConfig, resolve_tuning
     from scale_transfer.simulate import simulate as _simulate
 
     check_out(out, overwrite, folder=True)
     check_prob(prob)
     sc = SamplerConfig(draws=draws, tune="auto" if tune is None else tune, chains=chains, seed=seed)
     model_config = ModelConfig(target=target.value, likelihood=likelihood.value)
-    tune = resolve_tune(sc, model_config).tune  # bad values refused above, before any work
+    tune = resolve_tuning(sc, model_config).tune  # bad values refused above, before any work
     files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
     existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
     if existing and not overwrite:
