@@ -74,7 +74,12 @@ def test_conditioning_narrows_and_moves_toward_the_truth(post):
     assert cond["given"].str.startswith("t1=").all()
     for task in ("t2", "t3"):
         p, c = plain[plain.task == task], cond[cond.task == task]
-        assert np.all((c.upper - c.lower).to_numpy() < 0.9 * (p.upper - p.lower).to_numpy())
+        # widths on the logit scale, where the scatter lives: in accuracy a band that moves
+        # toward 0.5 widens by location alone (|d acc / d logit| is largest there)
+        width_c = logit(c.upper) - logit(c.lower)
+        width_p = logit(p.upper) - logit(p.lower)
+        ratio = width_c / width_p  # measured 0.64-0.87 (seed 3)
+        assert np.all(ratio < 0.95) and ratio.mean() < 0.85, (task, ratio)
         err_p = np.abs(p["mean"].to_numpy() - truth[task])
         err_c = np.abs(c["mean"].to_numpy() - truth[task])
         assert np.all(err_c < err_p), (task, err_c, err_p)
