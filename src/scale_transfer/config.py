@@ -348,6 +348,16 @@ class ModelConfig:
         object.__setattr__(self, "priors", merged)
 
     @property
+    def estimand(self) -> str:
+        """Whose asymptote this model estimates: ``"frontier"`` or ``"typical model"``.
+
+        Hull and top fits and the frontier likelihood estimate the best models' curve; a
+        Gaussian or Student-t fit of all points the mean curve, a typical model's.
+        """
+        frontier = self.target != "all" or self.likelihood == "frontier"
+        return "frontier" if frontier else "typical model"
+
+    @property
     def full_priors(self) -> dict[str, dict[str, Any]]:
         """Return the default priors updated with the user's."""
         return copy.deepcopy(DEFAULT_PRIORS) | copy.deepcopy(self.priors)

@@ -47,6 +47,7 @@ import pandas as pd
 from scale_transfer.odds import logit
 
 if TYPE_CHECKING:
+    from scale_transfer.config import ModelConfig, SamplerConfig
     from scale_transfer.posterior import Posterior
 
 __all__ = [
@@ -245,21 +246,34 @@ REFIT_ROLES = {
         "the self-check's refit (the data without each group's top two bands)",
         "the self-check's scores rest on it",
     ),
+    "frontier": (
+        "the frontier fit (the best points of each bin of US accuracy, the same data)",
+        "the asymptotes reported rest on it",
+    ),
 }
 
 
-def refit(post: Posterior, frame: pd.DataFrame, role: str = "drift layer") -> Posterior:
+def refit(
+    post: Posterior,
+    frame: pd.DataFrame,
+    role: str = "drift layer",
+    config: ModelConfig | None = None,
+    sampler: SamplerConfig | None = None,
+) -> Posterior:
     """Fit ``post``'s model to other data (no drift layer, no progress bar).
 
     The same structure and groups: the compiled model is reused. A refit that fails the
     convergence check warns (raises in strict mode) as the main fit does, naming the refit
-    (``role``, a key of :data:`REFIT_ROLES`) and what rests on it.
+    (``role``, a key of :data:`REFIT_ROLES`) and what rests on it. ``config`` and
+    ``sampler``, where given, replace the model and the sampler settings.
     """
     from scale_transfer.convergence import ConvergenceError, ConvergenceWarning
     from scale_transfer.posterior import fit
 
-    config = dataclasses.replace(post.config, extrapolation="none")
-    sampler = dataclasses.replace(post.sampler, progress=False)
+    if config is None:
+        config = dataclasses.replace(post.config, extrapolation="none")
+    if sampler is None:
+        sampler = dataclasses.replace(post.sampler, progress=False)
     data = frame.drop(columns=[c for c in ("used", "on_hull") if c in frame])
     which, rests = REFIT_ROLES[role]
     what = f"scale-transfer: {which} did not converge; {rests}."
@@ -276,6 +290,11 @@ def refit(post: Posterior, frame: pd.DataFrame, role: str = "drift layer") -> Po
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out
+
+
+def fit_name(role: str) -> str:
+    """Name a fit of :data:`REFIT_ROLES`: "drift layer refit", "frontier fit"."""
+    return f"{role} fit" if role == "frontier" else f"{role} refit"
 
 
 def refit_diagnostics(fits: dict[str, Posterior]) -> pd.DataFrame:
@@ -312,7 +331,8 @@ def refit_verdicts(refits: pd.DataFrame | None) -> list[str]:
     for r in refits.itertuples(index=False):
         head = "converged" if r.ok else "NOT CONVERGED"
         line = (
-            f"{r.refit} refit ({r.points:,} points): {head}: max R-hat {r.max_rhat:.3f}, "
+            f"{fit_name(r.refit)} ({r.points:,} points): "
+            f"{head}: max R-hat {r.max_rhat:.3f}, "
             f"min bulk ESS {r.min_ess_bulk:.0f}, min tail ESS {r.min_ess_tail:.0f}, "
             f"{r.divergences} divergences"
         )

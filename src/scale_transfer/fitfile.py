@@ -54,6 +54,8 @@ CHECKED_GROUPS = ("posterior", "sample_stats")
 REQUIRED_ATTRS = ("model_config", "sampler_config", "structure_hash", "data_hash", "diagnostics")
 #: Groups every fit file has.
 REQUIRED_GROUPS = ("posterior", "sample_stats", "fit_data", "groups")
+#: The group that holds a fit's frontier fit (``Posterior.frontier``), itself a fit's tree.
+FRONTIER_GROUP = "frontier"
 #: How a fit file marks an object column of True / False / missing (netCDF stores text).
 _OBJECT_BOOL = "object-bool"
 
@@ -96,6 +98,8 @@ class FitParts(NamedTuple):
     drift: pd.DataFrame | None = None
     self_check: pd.DataFrame | None = None
     refits: pd.DataFrame | None = None
+    #: the frontier fit that gives this fit its frontier asymptotes, where it has one
+    frontier: FitParts | None = None
 
 
 #: Optional tables a fit may carry, by group name in the file and attribute of the fit;
@@ -200,6 +204,17 @@ def write_fit(post: Posterior, path: str | os.PathLike, *, overwrite: bool = Fal
         raise IsADirectoryError(f"{path} is a folder; save needs a file name (e.g. fit.nc)")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    dt = _fit_tree(post)
+    frontier = getattr(post, "frontier", None)
+    if frontier is not None:  # a complete fit of its own, in a group of the file
+        dt[FRONTIER_GROUP] = _fit_tree(frontier)
+    with staged(path, overwrite=overwrite) as tmp:
+        dt.to_netcdf(tmp)
+    return path
+
+
+def _fit_tree(post: Posterior) -> xr.DataTree:
+    """Return one fit as the tree :func:`write_fit` stores (groups and attributes)."""
     dt = xr.DataTree()
     for group in CHECKED_GROUPS:
         dt[group] = xr.DataTree(_storable(post.dt[group].to_dataset()))
@@ -228,9 +243,7 @@ def write_fit(post: Posterior, path: str | os.PathLike, *, overwrite: bool = Fal
     }
     if tables:
         dt.attrs[TABLES_CHECKSUM_ATTR] = _tables_checksum(tables)
-    with staged(path, overwrite=overwrite) as tmp:
-        dt.to_netcdf(tmp)
-    return path
+    return dt
 
 
 # ---------------------------------------------------------------------------- read
@@ -323,6 +336,15 @@ def read_fit(path: str | os.PathLike, config: ModelConfig | None = None) -> FitP
     """
     path = Path(path)
     dt = _open(path)
+    parts = _read_tree(dt, path, config)
+    if FRONTIER_GROUP in dt.children:  # named in its errors as "FILE, group 'frontier'"
+        where = Path(f"{path}, group '{FRONTIER_GROUP}'")
+        parts = parts._replace(frontier=_read_tree(dt[FRONTIER_GROUP], where, None))
+    return parts
+
+
+def _read_tree(dt: xr.DataTree, path: Path, config: ModelConfig | None) -> FitParts:
+    """Read one fit's tree (the file's root, or its frontier fit's group)."""
     attrs = dict(dt.attrs)
     version = attrs.get("scale_transfer_version")
     version = None if version is None else str(version)

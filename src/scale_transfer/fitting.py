@@ -18,7 +18,12 @@ from scale_transfer.model import FitData, prepare_data
 from scale_transfer.posterior import Posterior
 from scale_transfer.sampling import resolve_sampler_config, sample
 
-__all__ = ["fit", "warn_on_choices"]
+__all__ = ["FRONTIER_MODEL", "fit", "fit_frontier", "warn_on_choices", "wants_frontier"]
+
+#: The model of the frontier fit that gives a fit of the typical model its frontier
+#: asymptote (``fit(..., frontier=True)``): the best points of each bin of US accuracy under
+#: the truncated frontier likelihood, the estimate calibrated in docs/calibration.md.
+FRONTIER_MODEL = {"target": "top", "likelihood": "frontier"}
 
 
 def warn_on_choices(config: ModelConfig) -> None:
@@ -46,6 +51,7 @@ def fit(
     percent: bool = False,
     min_points: int = MIN_POINTS,
     self_check: bool = True,
+    frontier: bool | str = False,
     **kwargs: Any,
 ) -> Posterior:
     """Fit the hierarchical power-law model.
@@ -75,11 +81,21 @@ def fit(
         With ``extrapolation="lfo"``: also compute :attr:`Posterior.self_check` (one more
         fit; :func:`scale_transfer.extrapolation.learn`). The drift layer itself costs one
         fit beyond this one.
+    frontier : bool or "auto", default False
+        Also fit the best models' frontier to the same data (:func:`fit_frontier`: the best
+        points of each bin of US accuracy, truncated frontier likelihood) and attach it as
+        :attr:`Posterior.frontier`, whose asymptotes :meth:`Posterior.summary` and the
+        report then give: the asymptote calibrated on simulations with known truth
+        (docs/calibration.md). One more fit, about two minutes at 3,000 models x 8 tasks.
+        ``"auto"``: where this fit's own asymptote is a typical model's
+        (:func:`wants_frontier`), as the command line's ``fit`` does by default.
 
     Returns
     -------
     Posterior
     """
+    if frontier not in (True, False, "auto"):
+        raise ValueError(f"frontier must be True, False or 'auto'; got {frontier!r}")
     if percent:
         data = read_tidy(data, percent=True, min_points=min_points)
     mfields = set(ModelConfig.__dataclass_fields__)
@@ -99,6 +115,7 @@ def fit(
     warn_on_choices(config)
     if config.extrapolation == "lfo" and config.law != "odds":
         raise ValueError("extrapolation='lfo' needs law='odds'")
+    asked = sampler_config  # before it is resolved for this fit: a frontier fit resolves its own
     path_or_frame = data if not isinstance(data, os.PathLike) else str(data)
     fd: FitData = prepare_data(path_or_frame, config, min_points=min_points)
     sampler_config = resolve_sampler_config(sampler_config, fd, config)  # saved as sampled
@@ -108,4 +125,51 @@ def fit(
         from scale_transfer.extrapolation import learn
 
         post.drift, post.self_check, post.refits = learn(post, self_check=self_check)
+    if frontier and wants_frontier(config):
+        fit_frontier(post, asked)
     return post
+
+
+def wants_frontier(config: ModelConfig) -> bool:
+    """Whether a fit's own asymptote is a typical model's, so a frontier fit would add one.
+
+    True for fits of all points with the Gaussian or Student-t likelihood (the mean curve);
+    hull, top and frontier-likelihood fits estimate the frontier themselves.
+    """
+    return config.estimand == "typical model"
+
+
+def fit_frontier(post: Posterior, sampler_config: SamplerConfig | None = None) -> Posterior | None:
+    """Fit the frontier to ``post``'s data and attach it as ``post.frontier``; return it.
+
+    The model is :data:`FRONTIER_MODEL` with ``post``'s pooling and setting level; the
+    sampler ``sampler_config`` (default ``post``'s, with tuning, tree depth, target and
+    mass matrix resolved anew for this fit). Its convergence joins ``post.refits`` as the
+    row ``"frontier"``, so that the verdicts of the command line and the report include
+    it; a failed check warns (raises in strict mode), naming the frontier fit. Data too
+    thin for it leave ``post.frontier`` None, with a warning.
+    """
+    from scale_transfer.extrapolation import refit, refit_diagnostics
+
+    config = ModelConfig(
+        **FRONTIER_MODEL, pooling=post.config.pooling, by_setting=post.config.by_setting
+    )
+    if sampler_config is None:
+        sampler_config = post.sampler
+    auto = dict(tune="auto", max_depth="auto", target_accept="auto", adaptation="auto")
+    if sampler_config is post.sampler:  # as resolved for that fit: resolve again for this
+        sampler_config = dataclasses.replace(sampler_config, **auto)
+    try:
+        front = refit(post, post.data, "frontier", config=config, sampler=sampler_config)
+    except ValueError as err:
+        warnings.warn(
+            f"no frontier fit ({err}): the asymptotes reported are this fit's own, "
+            "a typical model's",
+            UserWarning,
+            stacklevel=2,
+        )
+        return None
+    post.frontier = front
+    row = refit_diagnostics({"frontier": front})
+    post.refits = row if post.refits is None else pd.concat([post.refits, row], ignore_index=True)
+    return front

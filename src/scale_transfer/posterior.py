@@ -74,6 +74,9 @@ class Posterior:
         #: (:func:`scale_transfer.extrapolation.refit_diagnostics`): one row per refit; None
         #: without them (and in fits saved before they were kept).
         self.refits: pd.DataFrame | None = None
+        #: The frontier fit (``fit(..., frontier=True)``): the best models' curve fitted to
+        #: the same data, whose asymptotes :meth:`summary` reports by default; None without.
+        self.frontier: Posterior | None = None
 
     # ------------------------------------------------------------------ draws
     def draws(self, name: str) -> np.ndarray:
@@ -115,6 +118,7 @@ class Posterior:
         seed: int = 0,
         *,
         interval_kind: str | None = None,
+        estimand: str = "auto",
     ) -> pd.DataFrame:
         """Posterior summary of a per-group quantity, with an unseen task's row.
 
@@ -130,17 +134,25 @@ class Posterior:
             Seed for the unseen-task draws.
         interval_kind : {"eti", "hdi"}, optional
             The same as ``kind``, under the name :meth:`predict` uses for it.
+        estimand : {"auto", "frontier", "own"}
+            Whose law: ``"own"`` this fit's; ``"frontier"`` the best models' (the
+            :attr:`frontier` fit's where this fit is a typical model's; an error where it
+            has none); ``"auto"`` (default) the frontier fit's where there is one, else own.
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``task, setting, mean, median, sd, lower, upper, prob, interval``
-            (plus ``n`` points fitted); with partial or complete pooling the last row
+            Columns ``task, setting, mean, median, sd, lower, upper, prob, interval``,
+            ``n`` (points fitted) and ``estimand`` (``"frontier"`` or ``"typical model"``:
+            whose law the row describes); with partial or complete pooling the last row
             (``task == "(new task)"``) is the population-level prediction for an unseen
             task (one per setting with the setting level); independent fits have none.
         """
         if var not in SUMMARY_VARS:
             raise ValueError(f"var must be one of {', '.join(SUMMARY_VARS)}; got {var!r}")
+        fit = self.estimand_fit(estimand)
+        if fit is not self:
+            return fit.summary(prob, kind, var, seed, interval_kind=interval_kind, estimand="own")
         if interval_kind is not None:
             if kind != "eti" and kind != interval_kind:
                 raise ValueError(f"kind={kind!r} and interval_kind={interval_kind!r} disagree")
@@ -194,7 +206,23 @@ class Posterior:
                     }
                 )
                 out = pd.concat([out, rows], ignore_index=True)
+        out["estimand"] = self.config.estimand
         return out
+
+    def estimand_fit(self, estimand: str = "auto") -> Posterior:
+        """Return the fit whose law :meth:`summary` reports for ``estimand`` (see there)."""
+        if estimand == "own" or (estimand == "auto" and self.frontier is None):
+            return self
+        if estimand not in ("auto", "frontier"):
+            raise ValueError(f"estimand must be 'auto', 'frontier' or 'own'; got {estimand!r}")
+        if self.frontier is not None:
+            return self.frontier
+        if self.config.estimand == "frontier":
+            return self
+        raise ValueError(
+            "this fit estimates a typical model's curve and carries no frontier fit: fit "
+            "with frontier=True (the command line's default), or ask for estimand='own'"
+        )
 
     # ---------------------------------------------------------------- predict
     def predict_draws(
@@ -550,10 +578,15 @@ class Posterior:
         :class:`~scale_transfer.fitfile.FitFileError`, naming the file and the fault
         (:func:`scale_transfer.fitfile.read_fit`).
         """
-        parts = read_fit(path, config)
+        return cls._from_parts(read_fit(path, config))
+
+    @classmethod
+    def _from_parts(cls, parts: Any) -> Posterior:
         post = cls(*parts[:7])
         post.file_info = parts.info
         post.drift, post.self_check, post.refits = parts.drift, parts.self_check, parts.refits
+        if parts.frontier is not None:
+            post.frontier = cls._from_parts(parts.frontier)
         return post
 
     def recheck(self, **kwargs: Any) -> Diagnostics:

@@ -72,6 +72,14 @@ class Kind(StrEnum):
     hull = "hull"
 
 
+class Estimand(StrEnum):
+    """Whose asymptote a summary gives."""
+
+    auto = "auto"
+    frontier = "frontier"
+    own = "own"
+
+
 class Centered(StrEnum):
     """Hierarchy parametrization."""
 

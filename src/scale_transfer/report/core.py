@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from scale_transfer.config import DEFAULT_KIND, DEFAULT_PROB, VERSION
-from scale_transfer.extrapolation import REFIT_ROLES
+from scale_transfer.extrapolation import REFIT_ROLES, fit_name
 from scale_transfer.publish import write_atomic
 from scale_transfer.report import tables, text
 from scale_transfer.report.document import Block, Document, Figure, Section, Verdict
@@ -65,18 +65,18 @@ def _verdict(post: Posterior) -> Verdict:
     if d.ok and (bad is None or bad.empty):
         text = d.verdict()
         if refits is not None:
-            text += f"; the {len(refits)} refits behind the drift layer converged too"
+            text += f"; the {len(refits)} other fits ({', '.join(refits['refit'])}) converged too"
         return Verdict(True, text)
     numbers = d.verdict().split(". ")[0].removeprefix("NOT CONVERGED: ")
     reasons = list(d.failed)
     if bad is not None and not bad.empty:
         numbers = f"main fit: {numbers}; " + "; ".join(
-            f"{r.refit} refit: NOT CONVERGED (max R-hat {r.max_rhat:.3f}, min bulk ESS "
+            f"{fit_name(r.refit)}: NOT CONVERGED (max R-hat {r.max_rhat:.3f}, min bulk ESS "
             f"{r.min_ess_bulk:.0f}, {r.divergences} divergences)"
             for r in bad.itertuples(index=False)
         )
         reasons += [
-            f"The {r.refit} refit did not converge: {r.failed} "
+            f"The {fit_name(r.refit)} did not converge: {r.failed} "
             f"{REFIT_ROLES[r.refit][1].capitalize()}; "
             "refit with another --seed or more --tune/--draws."
             for r in bad.itertuples(index=False)
@@ -136,14 +136,7 @@ def _sections(
         else [Block("note", "This fit carries no extrapolation self-check: nothing to show.")]
     )
     refit_blocks = (
-        [
-            Block(
-                "p",
-                "The drift layer and the self-check come from refits of the same model to "
-                "the data without each task's top band(s) by US accuracy; their checks:",
-            ),
-            Block("table", "refits"),
-        ]
+        [Block("p", text.other_fits(_refits(post))), Block("table", "refits")]
         if "refits" in doc.tables
         else []
     )
@@ -222,6 +215,7 @@ def build_document(
     kind = interval_kind
     lsq_prob = tables.lsq_interval_prob(lsq, lsq_prob, prob)
     cfg = post.config
+    whose = post.estimand_fit().config  # the asymptotes': the frontier fit's, where it has one
     summary = post.summary(prob=prob, interval_kind=kind)  # the one summary: tables and figures
     asym = tables.asymptote_table(
         post, prob, interval_kind=kind, lsq=lsq, truth=truth, lsq_prob=lsq_prob, summary=summary
@@ -258,9 +252,10 @@ def build_document(
     )
     notes = (
         text.interval_note(cfg, prob, kind)
-        + text.lsq_note(lsq, cfg, lsq_prob)
+        + text.frontier_note(post)
+        + text.lsq_note(lsq, whose, lsq_prob)
         + text.truth_note(truth)
-        + text.calibration_note(cfg)
+        + text.calibration_note(whose)
     )
     answer = text.answer(post, summary, extra, prob, kind, us_acc)
     short = short_label(prob, kind)

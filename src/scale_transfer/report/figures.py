@@ -68,6 +68,8 @@ def figure_specs(
     inner = 100 * plots.inner_prob_for(prob)
     common = {"prob": prob, "lsq": lsq, "truth": truth, "interval_kind": kind, "summary": summary}
     pooled = post.config.pooling != "independent"
+    has_frontier = getattr(post, "frontier", None) is not None
+    of_frontier = " of the frontier fit (the best models' curve)" if has_frontier else ""
     return {
         "figure_a": FigureSpec(
             lambda: plots.figure_a(post, **common),
@@ -75,7 +77,8 @@ def figure_specs(
             f"and coloured by parameter count, upper-hull points circled. Blue: posterior median "
             f"of the law and its {band}, dashed on the grey background where it is "
             f"extrapolated beyond the largest observed US accuracy. Purple: the asymptote "
-            f"1 - e_IR with its {interval_label(prob, kind)}.{_baseline_text(lsq, truth)}",
+            f"1 - e_IR{of_frontier} with its {interval_label(prob, kind)}."
+            f"{_baseline_text(lsq, truth)}",
         ),
         "forest_asymptotes": FigureSpec(
             lambda: plots.forest_asymptotes(post, lsq_prob=lsq_prob, **common),

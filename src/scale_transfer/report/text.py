@@ -103,10 +103,12 @@ def answer(
             item += ", " + _gains(extra, str(r.setting), str(r.task), us_acc)
         parts.append(item)
     asked = " / ".join(f"{u:g}" for u in us_acc)
+    whose = post.estimand_fit()
+    curve = "that curve" if whose is post else "a typical model's curve (the fit of all points)"
     return (
         f"Asymptote (1 - e_IR, the DS accuracy at 100% US accuracy) of "
-        f"{whose_asymptote(post.config)}: posterior median and {_interval_words(prob, kind)}; "
-        f"then what more pre-training would buy: the rise of that curve from each task's best "
+        f"{whose_asymptote(whose.config)}: posterior median and {_interval_words(prob, kind)}; "
+        f"then what more pre-training would buy: the rise of {curve} from each task's best "
         f"observed US accuracy to US accuracy {asked} (posterior medians, n/a where the data "
         f"reach it already; intervals in section 3). Per task: {'; '.join(parts)}."
     )
@@ -121,11 +123,46 @@ def data_intro(post: Posterior) -> str:
         "hull": "the upper convex hull of each task",
         "top": TOP_POINTS,
     }.get(post.config.target, "all points")
+    front = getattr(post, "frontier", None)
+    also = (
+        ""
+        if front is None
+        else f" The frontier fit, for the asymptotes: {int(front.groups['n'].sum())} points "
+        f"({TOP_POINTS})."
+    )
     return (
         f"{len(d)} points ({n_models} models) on {len(post.groups)} tasks, setting(s): "
         f"{settings}; US accuracy from {d['us_acc'].min():.3f} to {d['us_acc'].max():.3f}. "
-        f"Fitted: {int(post.groups['n'].sum())} points ({fitted})."
+        f"Fitted: {int(post.groups['n'].sum())} points ({fitted}).{also}"
     )
+
+
+def frontier_note(post: Posterior) -> str:
+    """Say which fit the asymptotes come from, where a frontier fit gives them."""
+    if getattr(post, "frontier", None) is None:
+        return ""
+    return (
+        " The asymptotes (the table, Figure A's purple band, the forest plot) come from a "
+        f"second fit to the same data, of the frontier: {TOP_POINTS} under a truncated "
+        "stochastic-frontier likelihood. The curves, the extrapolation and the new-model "
+        "intervals are those of the fit of all points, a typical model's, which sits below "
+        "the frontier."
+    )
+
+
+def other_fits(refits: pd.DataFrame) -> str:
+    """Say what the fits of the refit table are, before it."""
+    what = []
+    roles = set(refits["refit"])
+    if roles & {"drift layer", "self-check"}:
+        what.append(
+            "the drift layer and the self-check come from refits of the same model to the data "
+            "without each task's top band(s) by US accuracy"
+        )
+    if "frontier" in roles:
+        what.append(f"the asymptotes from the frontier fit ({TOP_POINTS})")
+    text = "; ".join(what)
+    return text[:1].upper() + text[1:] + "; their checks:"
 
 
 def law_text(law: str = "error") -> str:
@@ -198,12 +235,12 @@ def truth_note(truth: pd.DataFrame | None) -> str:
 
 #: What is measured of ``target="top"`` fits' asymptote intervals (docs/calibration.md).
 TOP_CALIBRATION_NOTE = (
-    " Caution: on 20 simulations with known truth in each of two settings (3,000 models "
-    "each; docs/calibration.md) the 90% asymptote intervals of such fits held 153 of 160 "
-    "true asymptotes in jft-25shot (0.96) and 143 in in21k-1shot (0.89), the 50% intervals "
-    "0.54 and 0.51; 38 of the 40 fits passed the convergence check (two had 1-2 divergent "
-    "transitions of 4,000): read these intervals only if this fit's convergence section "
-    "says it converged."
+    " Calibration of these asymptote intervals, measured on 20 simulations with known truth "
+    "in each of two settings (3,000 models each; docs/calibration.md): the 90% intervals "
+    "held 153 of 160 true asymptotes in jft-25shot (0.96) and 143 of 160 in in21k-1shot "
+    "(0.89), the 50% intervals 0.54 and 0.51. 38 of the 40 fits passed the convergence "
+    "check (two had 1-2 divergent transitions of 4,000); the calibration holds for fits "
+    "that converged, which section 5 says of this one."
 )
 
 
