@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import pytest
 
@@ -224,6 +225,39 @@ def test_hypoexp_gaussian_logcdf_matches_the_integral_of_its_density(w: float) -
     # far above the frontier the CDF is tiny but its log stays finite and ordered
     far = hypoexp_gaussian_logcdf(np.array([-0.05, -0.03]), sigma, nu, w).eval()
     assert np.all(np.isfinite(far)) and far[0] < far[1] < -20
+
+
+@pytest.mark.parametrize(("sigma", "nu", "w"), [(0.0026, 0.02, 0.3), (0.004, 0.5, 0.05)])
+def test_hypoexp_gaussian_logcdf_stays_exact_far_above_the_frontier(sigma, nu, w) -> None:
+    """Against quadrature of ``E_gap[Phi((t - gap)/sigma)]`` in log space, from 200 noise sd
+    below the frontier to 200 above: no floor (the log CDF was stuck at log(1e-300) below
+    -37 sd, a wall in the density of a kept point that the frontier passes above), no seam
+    at the switch to the closed form (26 sd), and a finite gradient everywhere."""
+    from scipy import integrate, special
+
+    from scale_transfer.likelihoods import hypoexp_gaussian_logcdf
+
+    rate_a, rate_b = 1 / ((1 - w) * nu), 1 / (w * nu)
+
+    def reference(t: float) -> float:
+        base = special.log_ndtr(t / sigma)
+
+        def f(g: float) -> float:
+            gap = rate_a * rate_b / (rate_b - rate_a) * (np.exp(-rate_a * g) - np.exp(-rate_b * g))
+            return gap * np.exp(special.log_ndtr((t - g) / sigma) - base)
+
+        top = max(t, 0) + 80 * nu + 60 * sigma
+        brk = [min(nu, top / 2), max(t, 0) + sigma, min(top / 4, max(t, 0) + 10 * sigma)]
+        v, _ = integrate.quad(f, 0, top, limit=2000, epsabs=0, epsrel=1e-12, points=brk)
+        return base + np.log(v)
+
+    xs = np.array([-200, -60, -38, -37, -36, -10, 0, 5, 25.9, 26.1, 60, 200.0])
+    ours = hypoexp_gaussian_logcdf(xs * sigma, sigma, nu, w).eval()
+    np.testing.assert_allclose(ours, [reference(x * sigma) for x in xs], rtol=0, atol=1e-7)
+    t = pt.dvector("t")
+    grad = pytensor.grad(hypoexp_gaussian_logcdf(t, sigma, nu, w).sum(), t)
+    slope = grad.eval({t: np.linspace(-300, 300, 601) * sigma})
+    assert np.all(np.isfinite(slope)) and np.all(slope > 0)  # a CDF rises
 
 
 def test_frontier_top_logp_is_a_density_below_its_cut_and_draws_stay_below() -> None:

@@ -99,15 +99,45 @@ def exgaussian_cdf(t, sigma, nu):
     return phi - pt.switch(pt.lt(z, EXG_Z_SWITCH), left, right)
 
 
+#: Above this standardized distance ``t / sigma`` the noise's CDF factors of
+#: :func:`hypoexp_gaussian_logcdf` are 1 to double precision (``erfc(-26/sqrt 2) = 2`` to
+#: 1e-149), and its factored form would overflow (``erfcx(-26/sqrt 2) ~ e^338``).
+CDF_X_SWITCH = 26.0
+
+
 def hypoexp_gaussian_logcdf(t, sigma, nu, w):
     """Log CDF at ``t`` of ``Normal(0, sigma) + Exp(mean (1-w) nu) + Exp(mean w nu)``.
 
     The gap's CDF is ``((1-w) F_a - w F_b) / (1-2w)`` in terms of the two exponential
-    parts' ex-Gaussian CDFs (:func:`exgaussian_cdf`), for ``0 < w < 1/2``.
+    parts' ex-Gaussian CDFs (:func:`exgaussian_cdf`), for ``0 < w < 1/2``. With
+    ``x = t / sigma`` each part is ``exp(-x^2/2)/2`` times a difference of scaled
+    complementary error functions, so for ``x < 26``
+    ``log F = -x^2/2 + log(B / (2 (1-2w)))`` with
+    ``B = (1-2w) erfcx(a) - (1-w) erfcx(a + c_a) + w erfcx(a + c_b)``, ``a = -x/sqrt 2`` and
+    ``c = sigma / (nu_part sqrt 2)``: the factor that underflows far below the frontier is
+    taken out in closed form (the sum of the parts' CDFs hit ``1e-300`` at ``x = -37``
+    before, a wall in the log density of a kept point that the frontier passes above).
+    Beyond, ``F = 1 - ((1-w) R_a - w R_b) / (1-2w)`` with the exponential tails
+    ``R = exp(c'^2/2 - c' x)``, ``c' = sigma / nu_part``. Three special functions per point.
     """
-    fa = exgaussian_cdf(t, sigma, (1.0 - w) * nu)
-    fb = exgaussian_cdf(t, sigma, w * nu)
-    return pt.log(pt.maximum(((1.0 - w) * fa - w * fb) / (1.0 - 2.0 * w), 1e-300))
+    x = t / sigma
+    xl = pt.minimum(x, CDF_X_SWITCH)
+    a = -xl / np.sqrt(2.0)
+    ca = sigma / ((1.0 - w) * nu)
+    cb = sigma / (w * nu)
+    bracket = (
+        (1.0 - 2.0 * w) * pt.erfcx(a)
+        - (1.0 - w) * pt.erfcx(a + ca / np.sqrt(2.0))
+        + w * pt.erfcx(a + cb / np.sqrt(2.0))
+    )
+    left = -0.5 * pt.sqr(xl) + pt.log(pt.maximum(0.5 * bracket / (1.0 - 2.0 * w), 1e-300))
+
+    def tail(c):  # exp(c^2/2 - c x) where the noise's factor is 1, else negligible
+        return pt.switch(pt.lt(c, x), pt.exp(pt.minimum(c * (0.5 * c - x), 0.0)), 0.0)
+
+    q = ((1.0 - w) * tail(ca) - w * tail(cb)) / (1.0 - 2.0 * w)
+    right = pt.log1p(-pt.clip(q, 0.0, 1.0 - 1e-15))
+    return pt.switch(pt.lt(x, CDF_X_SWITCH), left, right)
 
 
 def frontier_top_logp(value, mu, sigma, nu, w, cut):
