@@ -154,11 +154,9 @@ def fit_frontier(post: Posterior, sampler_config: SamplerConfig | None = None) -
     config = ModelConfig(
         **FRONTIER_MODEL, pooling=post.config.pooling, by_setting=post.config.by_setting
     )
-    if sampler_config is None:
-        sampler_config = post.sampler
-    auto = dict(tune="auto", max_depth="auto", target_accept="auto", adaptation="auto")
-    if sampler_config is post.sampler:  # as resolved for that fit: resolve again for this
-        sampler_config = dataclasses.replace(sampler_config, **auto)
+    if sampler_config is None:  # post's as resolved for that fit: resolve again for this
+        auto = dict(tune="auto", max_depth="auto", target_accept="auto", adaptation="auto")
+        sampler_config = dataclasses.replace(post.sampler, **auto)
     try:
         front = refit(post, post.data, "frontier", config=config, sampler=sampler_config)
     except ValueError as err:

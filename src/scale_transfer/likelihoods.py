@@ -13,7 +13,6 @@ import pytensor.tensor as pt
 
 __all__ = [
     "FRONTIER_MAX_SHARE",
-    "exgaussian_cdf",
     "exgaussian_logp",
     "frontier_gap_draws",
     "frontier_gap_mean",
@@ -83,22 +82,6 @@ def frontier_logp(value, mu, sigma, nu, w, bad_share, nu_bad):
     return pt.logaddexp(good, bad)
 
 
-def exgaussian_cdf(t, sigma, nu):
-    """``P(Normal(0, sigma) + Exponential(mean=nu) <= t)``, stable everywhere.
-
-    ``Phi(t/sigma) - exp(-t/nu + sigma^2/(2 nu^2)) Phi(t/sigma - sigma/nu)``; with
-    ``z = t/sigma - sigma/nu`` the second term is ``erfcx(-z/sqrt 2)/2 * exp(-t^2/(2 sigma^2))``
-    (no overflow for ``t`` far below zero), and for ``z >= 8``, where the normal CDF is 1 to
-    double precision, the exponential's closed form.
-    """
-    z = t / sigma - sigma / nu
-    zl = pt.minimum(z, EXG_Z_SWITCH)
-    phi = 0.5 * pt.erfc(-t / (sigma * np.sqrt(2.0)))
-    left = 0.5 * pt.erfcx(-zl / np.sqrt(2.0)) * pt.exp(-0.5 * pt.sqr(t / sigma))
-    right = pt.exp(-t / nu + 0.5 * pt.sqr(sigma / nu))
-    return phi - pt.switch(pt.lt(z, EXG_Z_SWITCH), left, right)
-
-
 #: Above this standardized distance ``t / sigma`` the noise's CDF factors of
 #: :func:`hypoexp_gaussian_logcdf` are 1 to double precision (``erfc(-26/sqrt 2) = 2`` to
 #: 1e-149), and its factored form would overflow (``erfcx(-26/sqrt 2) ~ e^338``).
@@ -109,7 +92,7 @@ def hypoexp_gaussian_logcdf(t, sigma, nu, w):
     """Log CDF at ``t`` of ``Normal(0, sigma) + Exp(mean (1-w) nu) + Exp(mean w nu)``.
 
     The gap's CDF is ``((1-w) F_a - w F_b) / (1-2w)`` in terms of the two exponential
-    parts' ex-Gaussian CDFs (:func:`exgaussian_cdf`), for ``0 < w < 1/2``. With
+    parts' ex-Gaussian CDFs, for ``0 < w < 1/2``. With
     ``x = t / sigma`` each part is ``exp(-x^2/2)/2`` times a difference of scaled
     complementary error functions, so for ``x < 26``
     ``log F = -x^2/2 + log(B / (2 (1-2w)))`` with
