@@ -174,6 +174,24 @@ def test_sigterm_raises_inside_the_block(tmp_path: Path) -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_a_lost_ctrl_c_still_stops_the_publish(tmp_path: Path) -> None:
+    # an interrupt raised inside a C callback (numba's compiler runs one) is printed as
+    # "Exception ignored" and lost; the remembered Ctrl-C still keeps the file unpublished
+    dest = tmp_path / "x.txt"
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), signals_as_exceptions(), staged(dest) as tmp:
+        tmp.write_text("part")
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass  # what the callback's caller does with it
+    assert names(tmp_path) == []
+    assert signal.getsignal(signal.SIGINT) is before
+    with signals_as_exceptions(), staged(dest) as tmp:  # the next block starts afresh
+        tmp.write_text("whole")
+    assert dest.read_text() == "whole"
+
+
 # ------------------------------------------------------------------------- fit files
 def _edited(saved: Path, out: Path, edit) -> Path:  # noqa: ANN001
     with xr.open_datatree(saved) as f:

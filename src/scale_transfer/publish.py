@@ -30,6 +30,7 @@ from types import FrameType
 __all__ = [
     "OutputError",
     "Terminated",
+    "check_interrupted",
     "check_writable",
     "publish_file",
     "signals_as_exceptions",
@@ -163,6 +164,7 @@ def staged(dest: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path
         tmp = Path(name)
         os.close(fd)
         yield tmp
+        check_interrupted()  # a Ctrl-C lost in a C callback: publish nothing
         publish_file(tmp, dest, overwrite=overwrite)
     finally:
         if tmp is not None:
@@ -186,24 +188,51 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
 
 
+#: Set by the ``SIGINT`` handler of :func:`signals_as_exceptions`; cleared as a block starts
+#: and ends.
+_interrupted = threading.Event()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    _interrupted.set()  # remembered: a KeyboardInterrupt raised inside a C callback is lost
+    raise KeyboardInterrupt
+
+
+def check_interrupted() -> None:
+    """Raise ``KeyboardInterrupt`` if Ctrl-C came within :func:`signals_as_exceptions`.
+
+    An exception raised while Python runs a callback for C code (numba's compiler calls
+    one while a model is compiled) is printed as "Exception ignored" and lost; the work
+    then goes on. The handler remembers the interrupt, and the long steps (compiling,
+    sampling, publishing a file) call this so that a lost Ctrl-C still stops the work
+    before anything is saved.
+    """
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def signals_as_exceptions() -> Iterator[None]:
     """Within the block, ``SIGTERM`` raises :class:`Terminated`.
 
     ``SIGINT`` raises ``KeyboardInterrupt`` as Python's default handler does (unless it is
-    ignored), so ``finally`` clauses run and staged files are removed. Outside the main
-    thread this does nothing.
+    ignored), so ``finally`` clauses run and staged files are removed; it is also
+    remembered, for :func:`check_interrupted`. Outside the main thread this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _interrupted.clear()
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     old_int = signal.getsignal(signal.SIGINT)
-    if old_int is signal.SIG_DFL:  # an ignored SIGINT (a background job) stays ignored
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    # an ignored SIGINT (a background job) stays ignored; a handler of the caller's stays
+    ours = old_int in (signal.SIG_DFL, signal.default_int_handler)
+    if ours:
+        signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old_term)
-        if old_int is signal.SIG_DFL:
+        if ours:
             signal.signal(signal.SIGINT, old_int)
+        _interrupted.clear()  # the interrupt has ended the block; it does not outlive it

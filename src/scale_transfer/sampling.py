@@ -36,6 +36,7 @@ from scale_transfer.convergence import (
     check_convergence,
 )
 from scale_transfer.model import FitData, anchor_dim, build_model, is_centered, uses_anchor
+from scale_transfer.publish import check_interrupted
 
 __all__ = [
     "CHECK_VARS",
@@ -131,6 +132,7 @@ def _compiled_with_layout(
         else:
             compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
         _COMPILED[key] = (compiled, _layout(model, compiled))
+        check_interrupted()  # a Ctrl-C while numba compiled is lost in its callback
     compiled, layout = _COMPILED[key]
     return compiled.with_data(**_data_updates(fd, config, stats)), layout, cached
 
@@ -627,6 +629,7 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
     # with a time limit the tuning draws are kept so that a stopped fit can say what its
     # chains were doing
     kwargs["save_warmup"] = sc.time_limit is not None
+    check_interrupted()
     running = nutpie.sample(compiled, blocking=False, **kwargs)
     try:
         dt = running.wait(timeout=sc.time_limit)
