@@ -63,11 +63,15 @@ def _group_stats(t: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     fits["_conv"] = _as_bool(fits["converged"])
     fits["_fresh"] = ~_as_bool(fits["compile_cached"]).fillna(1.0).astype(bool)
     bayes = fits["method"] != "lsq"
-    per_fit = t.groupby(FIT_KEY, sort=False).agg(
-        fit_mse=("fit_mse", "mean"),
-        pred_mse=("pred_mse", "mean"),
-        asymptote_abs_err=("asymptote_abs_err", "mean"),
-    ).reset_index()
+    per_fit = (
+        t.groupby(FIT_KEY, sort=False)
+        .agg(
+            fit_mse=("fit_mse", "mean"),
+            pred_mse=("pred_mse", "mean"),
+            asymptote_abs_err=("asymptote_abs_err", "mean"),
+        )
+        .reset_index()
+    )
     g = fits.groupby(by, sort=False)
     out = pd.DataFrame({"fits": g.size()})
     reps = fits.groupby([*by, *[c for c in ("setting", "size") if c not in by]]).size()
@@ -139,9 +143,20 @@ def print_tables(s: pd.DataFrame) -> None:
         per_setting = z[(z["setting"] != ALL) & (z["size"] == ALL)]
         total = z[z["setting"] == ALL]
         print(f"## simulation seed {seed}: {int(total['fits'].sum())} fits\n")
-        cols = ["target", "method", "fits", "worker_seconds", "fit_seconds_median",
-                "compilations", "max_rhat_median", "rhat_over_1_1", "fits_with_divergence",
-                "ess_bulk_median", "converged", "asymptote_abs_err"]
+        cols = [
+            "target",
+            "method",
+            "fits",
+            "worker_seconds",
+            "fit_seconds_median",
+            "compilations",
+            "max_rhat_median",
+            "rhat_over_1_1",
+            "fits_with_divergence",
+            "ess_bulk_median",
+            "converged",
+            "asymptote_abs_err",
+        ]
         print(md(total[cols].round(4)), "\n")
         rep = cells.groupby(["method", "target"]).agg(
             cells=("fits", "size"), repeats_min=("fits", "min"), repeats_max=("fits", "max")
@@ -176,8 +191,17 @@ def print_tables(s: pd.DataFrame) -> None:
                 ],
             }
         )
-        cols = ["setting", "target", "method", "fits", "cover50 / cover90", "width90",
-                "predictive hull 50% / 90%", "hull_width90", "asymptote_abs_err"]
+        cols = [
+            "setting",
+            "target",
+            "method",
+            "fits",
+            "cover50 / cover90",
+            "width90",
+            "predictive hull 50% / 90%",
+            "hull_width90",
+            "asymptote_abs_err",
+        ]
         print("Coverage pooled over held-out points (50% / 90% nominal):\n")
         print(md(cov[cols].sort_values(cols[:3]).round(3)), "\n")
         hull = cells[(cells["target"] == "hull") & (cells["method"] != "lsq")]
