@@ -138,6 +138,32 @@ def test_adaptation_auto_resolves_by_likelihood_and_law() -> None:
         SamplerConfig(adaptation="dense")
 
 
+def test_draws_tune_and_depth_auto_resolve_by_target() -> None:
+    from scale_transfer.config import (
+        DEFAULT_DRAWS,
+        DEFAULT_MAX_DEPTH,
+        DEFAULT_TUNE,
+        TOP_DRAWS,
+        TOP_MAX_DEPTH,
+        TOP_TUNE,
+    )
+    from scale_transfer.sampling import resolve_tuning
+
+    auto = SamplerConfig()
+    assert (auto.draws, auto.tune, auto.max_depth) == ("auto", "auto", "auto")
+    top = resolve_tuning(auto, ModelConfig(target="top", likelihood="frontier"))
+    assert (top.draws, top.tune, top.max_depth) == (TOP_DRAWS, TOP_TUNE, TOP_MAX_DEPTH)
+    other = resolve_tuning(auto, ModelConfig())
+    assert (other.draws, other.tune, other.max_depth) == (
+        DEFAULT_DRAWS, DEFAULT_TUNE, DEFAULT_MAX_DEPTH
+    )  # fmt: skip
+    assert TOP_DRAWS > DEFAULT_DRAWS  # a top fit needs the longer chains (config.py)
+    chosen = SamplerConfig(draws=200, tune=100, max_depth=6)
+    assert resolve_tuning(chosen, ModelConfig(target="top", likelihood="frontier")) == chosen
+    with pytest.raises(ValueError, match="draws must be a whole number"):
+        SamplerConfig(draws="many")
+
+
 def test_sampler_sizes_are_checked() -> None:
     for bad in (
         {"draws": 0},

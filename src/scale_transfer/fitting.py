@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from scale_transfer.config import (
+    DEFAULT_DRAWS,
     ModelConfig,
     SamplerConfig,
 )
@@ -144,7 +145,8 @@ def fit_frontier(post: Posterior, sampler_config: SamplerConfig | None = None) -
 
     The model is :data:`FRONTIER_MODEL` with ``post``'s pooling and setting level; the
     sampler ``sampler_config`` (default ``post``'s, with tuning, tree depth, target and
-    mass matrix resolved anew for this fit). Its convergence joins ``post.refits`` as the
+    mass matrix resolved anew for this fit, and the draws too where ``post`` had the
+    default number). Its convergence joins ``post.refits`` as the
     row ``"frontier"``, so that the verdicts of the command line and the report include
     it; a failed check warns (raises in strict mode), naming the frontier fit. Data too
     thin for it leave ``post.frontier`` None, with a warning.
@@ -156,6 +158,8 @@ def fit_frontier(post: Posterior, sampler_config: SamplerConfig | None = None) -
     )
     if sampler_config is None:  # post's as resolved for that fit: resolve again for this
         auto = dict(tune="auto", max_depth="auto", target_accept="auto", adaptation="auto")
+        if post.sampler.draws == DEFAULT_DRAWS:  # the default's draws: a top fit's default
+            auto["draws"] = "auto"
         sampler_config = dataclasses.replace(post.sampler, **auto)
     try:
         front = refit(post, post.data, "frontier", config=config, sampler=sampler_config)

@@ -16,6 +16,7 @@ from scipy import special
 
 from scale_transfer import compile_cache, suffstats
 from scale_transfer.config import (
+    DEFAULT_DRAWS,
     DEFAULT_MAX_DEPTH,
     DEFAULT_TUNE,
     ODDS_PARAMS,
@@ -23,6 +24,7 @@ from scale_transfer.config import (
     PARAMS,
     TARGET_ACCEPT_DEFAULT,
     TARGET_ACCEPT_HIGH,
+    TOP_DRAWS,
     TOP_MAX_DEPTH,
     TOP_TUNE,
     ModelConfig,
@@ -190,14 +192,18 @@ def resolve_sampler_config(sc: SamplerConfig, fd: FitData, config: ModelConfig) 
 
 
 def resolve_tuning(sc: SamplerConfig, config: ModelConfig) -> SamplerConfig:
-    """Return ``sc`` with ``tune="auto"`` and ``max_depth="auto"`` resolved for this model.
+    """Return ``sc`` with ``draws``, ``tune`` and ``max_depth`` ``"auto"`` resolved for this model.
 
-    A top fit (``target="top"``) gets :data:`~scale_transfer.config.TOP_TUNE` tuning steps
-    and a largest tree depth of :data:`~scale_transfer.config.TOP_MAX_DEPTH`, other fits
+    A top fit (``target="top"``) gets :data:`~scale_transfer.config.TOP_DRAWS` draws,
+    :data:`~scale_transfer.config.TOP_TUNE` tuning steps and a largest tree depth of
+    :data:`~scale_transfer.config.TOP_MAX_DEPTH`, other fits
+    :data:`~scale_transfer.config.DEFAULT_DRAWS`,
     :data:`~scale_transfer.config.DEFAULT_TUNE` and nutpie's
     :data:`~scale_transfer.config.DEFAULT_MAX_DEPTH`.
     """
     top = config.target == "top"
+    if sc.draws == "auto":
+        sc = dataclasses.replace(sc, draws=TOP_DRAWS if top else DEFAULT_DRAWS)
     if sc.tune == "auto":
         sc = dataclasses.replace(sc, tune=TOP_TUNE if top else DEFAULT_TUNE)
     if sc.max_depth == "auto":
@@ -609,7 +615,7 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
 
     if sc.adaptation == "auto":
         raise ValueError("resolve adaptation='auto' first (sampling.resolve_adaptation)")
-    if "auto" in (sc.target_accept, sc.tune, sc.max_depth):
+    if "auto" in (sc.target_accept, sc.draws, sc.tune, sc.max_depth):
         raise ValueError("resolve the 'auto' settings first (sampling.resolve_sampler_config)")
 
     kwargs = dict(

@@ -14,6 +14,7 @@ import typer
 
 from scale_transfer.config import (
     ADAPTATIONS,
+    DEFAULT_DRAWS,
     DEFAULT_TUNE,
     EXTRAPOLATIONS,
     INTERVAL_KINDS,
@@ -21,6 +22,7 @@ from scale_transfer.config import (
     LIKELIHOODS,
     POOLINGS,
     TARGETS,
+    TOP_DRAWS,
     TOP_TUNE,
 )
 
@@ -127,6 +129,13 @@ def check_prob(prob: float) -> None:
         fail(f"--prob must be in (0, 1); got {prob}")
 
 
+#: ``--draws``: unset, the sampler's ``draws="auto"``.
+DrawsOption = Annotated[
+    int | None,
+    typer.Option(
+        help=f"Draws per chain (default: {TOP_DRAWS} for a top fit, {DEFAULT_DRAWS} otherwise)."
+    ),
+]
 #: ``--tune``: unset, the sampler's ``tune="auto"``.
 TuneOption = Annotated[
     int | None,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from scale_transfer.cli.common import (
+    DrawsOption,
     TuneOption,
     app,
     check_out,
@@ -371,7 +372,7 @@ def calibrate(
         list[float] | None,
         typer.Option(help="Interval probabilities, e.g. --prob 0.5 0.9 (the default)."),
     ] = None,
-    draws: Annotated[int, typer.Option(help="Draws per chain of each fit.")] = 1000,
+    draws: DrawsOption = None,
     tune: TuneOption = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
 ) -> None:

@@ -10,6 +10,7 @@ import typer
 from scale_transfer.cli.common import (
     Adaptation,
     Centered,
+    DrawsOption,
     Estimand,
     Extrapolation,
     IntervalKind,
@@ -127,7 +128,7 @@ def fit(
             "auto: lfo for the odds law, else none."
         ),
     ] = Extrapolation.auto,
-    draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
+    draws: DrawsOption = None,
     tune: TuneOption = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -414,7 +415,7 @@ def report(
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for data, truth, fit and report.")],
     n_models: Annotated[int, typer.Option("--n-models", help="Simulated models.")] = 3000,
-    draws: Annotated[int, typer.Option(help="Draws per chain.")] = 1000,
+    draws: DrawsOption = None,
     tune: TuneOption = None,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (simulation and sampler).")] = 0,
@@ -454,9 +455,11 @@ def demo(
     check_prob(prob)
     if likelihood is None:
         likelihood = Likelihood.frontier if target is Target.top else Likelihood.gaussian
-    sc = SamplerConfig(draws=draws, tune="auto" if tune is None else tune, chains=chains, seed=seed)
+    sc = SamplerConfig(draws="auto" if draws is None else draws,
+                       tune="auto" if tune is None else tune, chains=chains, seed=seed)  # fmt: skip
     model_config = ModelConfig(target=target.value, likelihood=likelihood.value)
-    tune = resolve_tuning(sc, model_config).tune  # bad values refused above, before any work
+    resolved = resolve_tuning(sc, model_config)  # bad values refused above, before any work
+    draws, tune = resolved.draws, resolved.tune
     files = {"fit": out / "fit.nc", "data": out / "data.csv", "truth": out / "truth.csv"}
     existing = [p for p in [*files.values(), *report_paths(out).values()] if p.exists()]
     if existing and not overwrite:
