@@ -203,9 +203,9 @@ def check_interrupted() -> None:
 
     An exception raised while Python runs a callback for C code (numba's compiler calls
     one while a model is compiled) is printed as "Exception ignored" and lost; the work
-    then goes on. The handler remembers the interrupt, and the long steps (compiling,
-    sampling, publishing a file) call this so that a lost Ctrl-C still stops the work
-    before anything is saved.
+    then goes on. The handler remembers the interrupt; sampling (after compiling) and
+    publishing a file call this, so that a lost Ctrl-C still stops the work before
+    anything is saved.
     """
     if _interrupted.is_set():
         raise KeyboardInterrupt

@@ -134,7 +134,6 @@ def _compiled_with_layout(
         else:
             compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
         _COMPILED[key] = (compiled, _layout(model, compiled))
-        check_interrupted()  # a Ctrl-C while numba compiled is lost in its callback
     compiled, layout = _COMPILED[key]
     return compiled.with_data(**_data_updates(fd, config, stats)), layout, cached
 
@@ -635,7 +634,7 @@ def nutpie_draws(compiled: Any, sc: SamplerConfig) -> xr.DataTree:
     # with a time limit the tuning draws are kept so that a stopped fit can say what its
     # chains were doing
     kwargs["save_warmup"] = sc.time_limit is not None
-    check_interrupted()
+    check_interrupted()  # a Ctrl-C while numba compiled the model is lost in its callback
     running = nutpie.sample(compiled, blocking=False, **kwargs)
     try:
         dt = running.wait(timeout=sc.time_limit)

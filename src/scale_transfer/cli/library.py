@@ -448,15 +448,14 @@ def demo(
     from scale_transfer.posterior import fit as _fit
     from scale_transfer.report import report_paths, write_report
     from scale_transfer.report.text import whose_asymptote
-    from scale_transfer.sampling import SamplerConfig, resolve_tuning
+    from scale_transfer.sampling import resolve_tuning
     from scale_transfer.simulate import simulate as _simulate
 
     check_out(out, overwrite, folder=True)
     check_prob(prob)
     if likelihood is None:
         likelihood = Likelihood.frontier if target is Target.top else Likelihood.gaussian
-    sc = SamplerConfig(draws="auto" if draws is None else draws,
-                       tune="auto" if tune is None else tune, chains=chains, seed=seed)  # fmt: skip
+    sc = sampler_options(dict(draws=draws, tune=tune, chains=chains, seed=seed))
     model_config = ModelConfig(target=target.value, likelihood=likelihood.value)
     resolved = resolve_tuning(sc, model_config)  # bad values refused above, before any work
     draws, tune = resolved.draws, resolved.tune
