@@ -238,8 +238,8 @@ TOP_CALIBRATION_NOTE = (
     " Calibration of these asymptote intervals, measured on 20 simulations with known truth "
     "in each of two settings (3,000 models each; docs/calibration.md): the 90% intervals "
     "held 152 of 160 true asymptotes in jft-25shot (0.95, 4 chains x 1,500 draws, the "
-    "default) and 142 of 160 in in21k-1shot (0.89, 4 x 1,000), the 50% intervals 0.54 and "
-    "0.51. 39 of the 40 fits passed the convergence check (every jft-25shot fit; one "
+    "default) and 145 of 160 in in21k-1shot (0.91), the 50% intervals 0.54 and 0.51. 39 "
+    "of the 40 fits passed the convergence check (every jft-25shot fit; one "
     "in21k-1shot fit had 1 divergent transition); read the intervals with this coverage "
     "where the fit converged, which section 5 says of this one."
 )
