@@ -173,7 +173,10 @@ def bench(
     with_naive: Annotated[
         bool, typer.Option("--with-naive", help="Also run the naive PyMC transcription.")
     ] = False,
-    draws: Annotated[int | None, typer.Option(help="Draws per chain (default 1000).")] = None,
+    draws: Annotated[
+        int | None,
+        typer.Option(help="Draws per chain (default: 1500 for paper-top, 1000 otherwise)."),
+    ] = None,
     chains: Annotated[int | None, typer.Option(help="Chains (default 4).")] = None,
     n_boot: Annotated[
         int | None, typer.Option("--n-boot", help="Bootstrap resamples per task (default 1000).")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from scale_transfer.config import DEFAULT_DRAWS
+
 if TYPE_CHECKING:
     from scale_transfer.config import SamplerConfig
 
@@ -62,8 +64,9 @@ class BenchConfig:
     Parameters
     ----------
     draws, tune, chains : int
-        Sampler settings of the Bayesian fits (``tune`` None: the package's default per fit,
-        ``tune="auto"``: 400 for ``paper-top``, 1000 otherwise); kept as fields, the
+        Sampler settings of the Bayesian fits (``draws`` and ``tune`` None: the package's
+        defaults per fit, ``"auto"``: 1,500 draws after 400 tuning steps for ``paper-top``,
+        1,000 after 1,000 otherwise); kept as fields, the
         JSON's ``config``, and handed to the fits as one :meth:`sampler_config`.
     n_boot : int
         Bootstrap resamples per task of the least-squares fit.
@@ -105,7 +108,7 @@ class BenchConfig:
         Seed of the first fit (the warm fit uses ``seed + 1``).
     """
 
-    draws: int = 1000
+    draws: int | None = None
     tune: int | None = None
     chains: int = 4
     n_boot: int = 1000
@@ -141,7 +144,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         if self.naive_draws is None:
-            self.naive_draws = self.draws
+            self.naive_draws = DEFAULT_DRAWS if self.draws is None else self.draws
         if self.naive_tune is None:
             self.naive_tune = self.naive_draws
         self.cases = tuple(self.cases)
@@ -167,7 +170,7 @@ class BenchConfig:
             self.cases = tuple(c for c in self.cases if c != "timm")
         self.frontier_cases = tuple(c for c in self.frontier_cases if c in self.cases)
         for name in ("draws", "tune", "chains", "n_models", "naive_draws", "naive_tune"):
-            if name == "tune" and self.tune is None:  # the package's default per fit
+            if name in ("draws", "tune") and getattr(self, name) is None:  # default per fit
                 continue
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
@@ -184,7 +187,8 @@ class BenchConfig:
         from scale_transfer.config import SamplerConfig
 
         tune = "auto" if self.tune is None else self.tune
-        sc = SamplerConfig(draws=self.draws, tune=tune, chains=self.chains,
+        draws = "auto" if self.draws is None else self.draws
+        sc = SamplerConfig(draws=draws, tune=tune, chains=self.chains,
                            seed=self.seed + variant, progress=False)  # fmt: skip
         if naive:
             sc = replace(sc, draws=self.naive_draws, tune=self.naive_tune, adaptation="diag")
@@ -192,8 +196,9 @@ class BenchConfig:
 
     @property
     def at_target_settings(self) -> bool:
-        """Return True when the run uses the targets' settings (4 chains x 1000 draws)."""
-        return (not self.quick) and self.chains >= 4 and self.draws >= 1000
+        """Return True when the run uses the targets' settings (4 chains x 1000 draws or more)."""
+        draws = DEFAULT_DRAWS if self.draws is None else self.draws
+        return (not self.quick) and self.chains >= 4 and draws >= 1000
 
     def package_cache_runs(self, likelihood: str) -> tuple[str, ...]:
         """Return the package cache's state in each child of a Bayesian fit, in run order."""
