@@ -41,7 +41,7 @@ from pytensor.scalar.basic import upgrade_to_float_no_complex
 from pytensor.scalar.math import Erfcx
 from pytensor.tensor.elemwise import Elemwise
 
-__all__ = ["erfcx", "erfcx_scalar"]
+__all__ = ["InlinedErfcx", "erfcx", "erfcx_scalar"]
 
 _INV_SQRT_PI = 0.56418958354775628694807945156
 
@@ -354,7 +354,7 @@ _Y100 = np.array([
 # fmt: on
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always")
 def _erfcx_y100(y100: float) -> float:
     n = int(y100)
     if n >= 100:  # y = 1: |x| < 4 eps, where erfcx is 1 to 1e-15
@@ -364,7 +364,7 @@ def _erfcx_y100(y100: float) -> float:
     return c[0] + (c[1] + (c[2] + (c[3] + (c[4] + (c[5] + c[6] * t) * t) * t) * t) * t) * t
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always")
 def erfcx_scalar(x: float) -> float:
     """``exp(x**2) * erfc(x)`` of one float, as SciPy's ``scipy.special.erfcx`` computes it."""
     if x >= 0.0:
