@@ -1,4 +1,4 @@
-"""The inlined ``erfcx`` op: SciPy's values on every branch, PyTensor's gradient, numba's lowering."""
+"""The inlined ``erfcx`` op: SciPy's values on every branch, PyTensor's gradient."""
 
 import numpy as np
 import pytensor

@@ -385,6 +385,7 @@ class InlinedErfcx(Erfcx):
     """PyTensor's ``Erfcx``, lowered to numba as :func:`erfcx_scalar` (inlined, no call)."""
 
     def pullback(self, inputs, outputs, grads):  # noqa: ANN001, ANN201
+        """Return the gradient ``2 x erfcx(x) - 2 / sqrt(pi)`` in terms of this op."""
         (x,), (gz,) = inputs, grads
         return (gz * (-2.0 / np.sqrt(np.pi) + (2.0 * x) * self(x)),)
 
