@@ -48,3 +48,16 @@ def test_erfcx_gradient_is_pytensors_and_the_numba_graph_uses_the_inlined_op() -
         fgraph = getattr(op, "fgraph", None)
         inner += [n.op for n in fgraph.apply_nodes] if fgraph is not None else [op]
     assert any(isinstance(op, InlinedErfcx) for op in inner)
+
+
+def test_a_new_lowering_gets_a_new_key_in_the_compiled_model_cache(monkeypatch) -> None:
+    """The cache keys on the graph; the lowering's version is in the op's description."""
+    from scale_transfer import special
+    from scale_transfer.compile_cache import _graph_token
+
+    x = pt.dvector("x")
+    y = erfcx(x)
+    before = _graph_token([x], [y])
+    assert _graph_token([x], [y]) == before
+    monkeypatch.setattr(special, "LOWERING_VERSION", special.LOWERING_VERSION + 1)
+    assert _graph_token([x], [y]) != before

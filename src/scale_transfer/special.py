@@ -41,9 +41,13 @@ from pytensor.scalar.basic import upgrade_to_float_no_complex
 from pytensor.scalar.math import Erfcx
 from pytensor.tensor.elemwise import Elemwise
 
-__all__ = ["InlinedErfcx", "erfcx", "erfcx_scalar"]
+__all__ = ["LOWERING_VERSION", "InlinedErfcx", "erfcx", "erfcx_scalar"]
 
 _INV_SQRT_PI = 0.56418958354775628694807945156
+#: Version of the numba lowering below. It is part of the op's description (``repr``), which
+#: the package's cache of compiled models keys on, and of PyTensor's numba cache key: raise
+#: it when :func:`erfcx_scalar` changes, so that no process loads code compiled from the old.
+LOWERING_VERSION = 1
 
 # fmt: off
 #: Row ``n``: the Chebyshev expansion of ``erfcx`` for ``100 y`` in ``[n, n + 1)``, in powers
@@ -384,6 +388,9 @@ def erfcx_scalar(x: float) -> float:
 class InlinedErfcx(Erfcx):
     """PyTensor's ``Erfcx``, lowered to numba as :func:`erfcx_scalar` (inlined, no call)."""
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lowering={LOWERING_VERSION})"
+
     def pullback(self, inputs, outputs, grads):  # noqa: ANN001, ANN201
         """Return the gradient ``2 x erfcx(x) - 2 / sqrt(pi)`` in terms of this op."""
         (x,), (gz,) = inputs, grads
@@ -396,7 +403,7 @@ def _numba_funcify_inlined_erfcx(op, node, **kwargs):  # noqa: ANN001, ANN202, A
     def inlined_erfcx(x):  # noqa: ANN001, ANN202
         return erfcx_scalar(x)
 
-    return inlined_erfcx, scalar_op_cache_key(op, cache_version=1)
+    return inlined_erfcx, scalar_op_cache_key(op, cache_version=LOWERING_VERSION)
 
 
 #: ``erfcx`` of a tensor, elementwise: :func:`pytensor.tensor.erfcx` with the numba lowering
