@@ -192,6 +192,31 @@ def test_a_lost_ctrl_c_still_stops_the_publish(tmp_path: Path) -> None:
     assert dest.read_text() == "whole"
 
 
+def test_a_ctrl_c_lost_in_a_c_callback_is_not_reported_as_ignored(monkeypatch) -> None:
+    # Python reports an exception raised in a callback from C ("Exception ignored ...", with
+    # its traceback) through sys.unraisablehook; within the block a lost Ctrl-C is not
+    # reported (it is raised again by check_interrupted), anything else still is
+    import ctypes
+
+    from scale_transfer.publish import check_interrupted
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(type(u.exc_value)))
+    interrupt = ctypes.CFUNCTYPE(None)(lambda: signal.raise_signal(signal.SIGINT))
+
+    def fail() -> None:
+        raise ValueError("not an interrupt")
+
+    other = ctypes.CFUNCTYPE(None)(fail)
+    with pytest.raises(KeyboardInterrupt), signals_as_exceptions():
+        other()
+        interrupt()  # lost in the callback, as in numba's compiler
+        check_interrupted()
+    assert seen == [ValueError]
+    other()  # outside the block the hook is the one before
+    assert seen == [ValueError, ValueError]
+
+
 # ------------------------------------------------------------------------- fit files
 def _edited(saved: Path, out: Path, edit) -> Path:  # noqa: ANN001
     with xr.open_datatree(saved) as f:

@@ -21,11 +21,13 @@ import contextlib
 import errno
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 __all__ = [
     "OutputError",
@@ -211,6 +213,22 @@ def check_interrupted() -> None:
         raise KeyboardInterrupt
 
 
+def _quiet_lost_interrupt(hook: Callable[[Any], object]) -> Callable[[Any], object]:
+    """Return an unraisable hook that drops the Ctrl-C lost in a C callback, else ``hook``'s.
+
+    Python prints an exception it cannot raise (one raised in a callback from C code) with
+    its traceback as "Exception ignored"; for the Ctrl-C of :func:`_raise_interrupt` that is
+    noise: :func:`check_interrupted` raises it again where it can be handled.
+    """
+
+    def quiet(unraisable: Any) -> object:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _interrupted.is_set():
+            return None
+        return hook(unraisable)
+
+    return quiet
+
+
 @contextlib.contextmanager
 def signals_as_exceptions() -> Iterator[None]:
     """Within the block, ``SIGTERM`` raises :class:`Terminated`.
@@ -227,12 +245,15 @@ def signals_as_exceptions() -> Iterator[None]:
     old_int = signal.getsignal(signal.SIGINT)
     # an ignored SIGINT (a background job) stays ignored; a handler of the caller's stays
     ours = old_int in (signal.SIG_DFL, signal.default_int_handler)
+    old_hook = sys.unraisablehook
     if ours:
         signal.signal(signal.SIGINT, _raise_interrupt)
+        sys.unraisablehook = _quiet_lost_interrupt(old_hook)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old_term)
         if ours:
             signal.signal(signal.SIGINT, old_int)
+            sys.unraisablehook = old_hook
         _interrupted.clear()  # the interrupt has ended the block; it does not outlive it
