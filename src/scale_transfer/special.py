@@ -394,7 +394,7 @@ class InlinedErfcx(Erfcx):
     def pullback(self, inputs, outputs, grads):  # noqa: ANN001, ANN201
         """Return the gradient ``2 x erfcx(x) - 2 / sqrt(pi)`` in terms of this op."""
         (x,), (gz,) = inputs, grads
-        return (gz * (-2.0 / np.sqrt(np.pi) + (2.0 * x) * self(x)),)
+        return (gz * (2.0 * x * self(x) - 2.0 * _INV_SQRT_PI),)
 
 
 @register_scalar_funcify(InlinedErfcx)
