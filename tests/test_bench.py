@@ -252,14 +252,14 @@ def test_config_validation():
     q = BenchConfig.quick_config(chains=3)
     assert q.quick and q.chains == 3 and q.n_models == 300 and not q.at_target_settings
     assert BenchConfig(naive_draws=200).naive_tune == 200
-    # draws unset: each fit's own default (a top fit 1,500, others 1,000), as `fit` draws
-    from scale_transfer.config import ModelConfig
+    # draws unset: each fit's own default (TOP_DRAWS for a top fit), as `fit` draws
+    from scale_transfer.config import DEFAULT_DRAWS, TOP_DRAWS, ModelConfig
     from scale_transfer.sampling import resolve_tuning
 
     sc = BenchConfig().sampler_config()
     assert sc.draws == "auto" and BenchConfig().at_target_settings
-    assert resolve_tuning(sc, ModelConfig(target="top", likelihood="frontier")).draws == 1500
-    assert resolve_tuning(sc, ModelConfig(target="hull")).draws == 1000
+    assert resolve_tuning(sc, ModelConfig(target="top", likelihood="frontier")).draws == TOP_DRAWS
+    assert resolve_tuning(sc, ModelConfig(target="hull")).draws == DEFAULT_DRAWS
     assert BenchConfig().naive_draws == 1000
     assert BenchConfig(draws=300).sampler_config().draws == 300
 

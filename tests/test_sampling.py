@@ -157,7 +157,6 @@ def test_draws_tune_and_depth_auto_resolve_by_target() -> None:
     assert (other.draws, other.tune, other.max_depth) == (
         DEFAULT_DRAWS, DEFAULT_TUNE, DEFAULT_MAX_DEPTH
     )  # fmt: skip
-    assert TOP_DRAWS > DEFAULT_DRAWS  # a top fit needs the longer chains (config.py)
     chosen = SamplerConfig(draws=200, tune=100, max_depth=6)
     assert resolve_tuning(chosen, ModelConfig(target="top", likelihood="frontier")) == chosen
     with pytest.raises(ValueError, match="draws must be a whole number"):

@@ -20,6 +20,7 @@ from scale_transfer.cli.common import (
     words,
     write_table,
 )
+from scale_transfer.config import DEFAULT_DRAWS, TOP_DRAWS
 
 
 def _names(flag: str, help_text: str) -> Any:
@@ -175,7 +176,9 @@ def bench(
     ] = False,
     draws: Annotated[
         int | None,
-        typer.Option(help="Draws per chain (default: 1500 for paper-top, 1000 otherwise)."),
+        typer.Option(
+            help=f"Draws per chain (default: {TOP_DRAWS} for paper-top, {DEFAULT_DRAWS} otherwise)."
+        ),
     ] = None,
     chains: Annotated[int | None, typer.Option(help="Chains (default 4).")] = None,
     n_boot: Annotated[
