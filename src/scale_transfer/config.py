@@ -123,7 +123,9 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     # Gamma(2, 200), whose density falls only linearly to 0 (top fits on jft-25shot diverged
     # where a noise sd reached 0.0001). Log sd 0.5, not 1: with 1, a top fit on in21k-1shot
     # diverged at a noise sd of 0.00008 and col_hist's noise sd slowed jft-25shot's chains
-    # (1,500 draws needed where 1,000 now pass; docs/calibration.md, 2026-12-07)
+    # (1,500 draws needed where 1,000 now pass; docs/calibration.md, 2026-12-07). Its upper
+    # tail is light: on timm's shifted test sets, whose noise sd is about 0.1, it pulls the
+    # noise sd down by some 15% (docs/calibration.md)
     "noise": {"dist": "LogNormal", "mu": math.log(0.004), "sigma": 0.5},
     # Student-t degrees of freedom (shared)
     "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
