@@ -33,7 +33,7 @@ def test_the_frontier_fit_gives_the_asymptotes(post):
     s = post.summary(prob=0.9)
     own = post.summary(prob=0.9, estimand="own")
     assert set(s["estimand"]) == {"frontier"} and set(own["estimand"]) == {"typical model"}
-    # the frontier fit's numbers, on the points it kept (the best fifth of each US bin)
+    # the frontier fit's numbers, on the points it kept (the best of each US bin)
     pd.testing.assert_frame_equal(s, front.summary(prob=0.9))
     assert (s["n"].iloc[:8] < own["n"].iloc[:8]).all()
     # its convergence is reported with the other fits behind this one

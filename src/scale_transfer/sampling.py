@@ -380,7 +380,7 @@ def lsq_start(fd: FitData, config: ModelConfig) -> dict[str, np.ndarray]:
         # the frontier lies below the mean curve (in error) by about the mean gap
         start["gap"], start["sigma"] = vals[:, 3], 0.5 * vals[:, 3]
         if fd.e_ds_cut is not None:
-            # the kept points are the best fifth: they span only the near end of the gap's
+            # the kept points are the best of their bins: they span only the near end of the gap's
             # distribution, and their spread misses most of its mean (on simulations the
             # fitted mean gap is 2-7 times the kept points' mean distance below their cut)
             n = np.bincount(fd.group_idx, minlength=n_groups)

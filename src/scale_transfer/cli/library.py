@@ -32,6 +32,7 @@ from scale_transfer.cli.common import (
     write_table,
     zoo_or_file,
 )
+from scale_transfer.config import TOP_SHARE
 
 
 @app.command()
@@ -92,7 +93,7 @@ def fit(
     target: Annotated[
         Target,
         typer.Option(
-            help="Fit all points, the upper hull, or the best fifth of each bin of US "
+            help=f"Fit all points, the upper hull, or the best {TOP_SHARE:.0%} of each bin of US "
             "accuracy (top: with --likelihood frontier)."
         ),
     ] = Target.all,
@@ -159,7 +160,7 @@ def fit(
         bool | None,
         typer.Option(
             "--frontier/--no-frontier",
-            help="Also fit the best models' frontier (the best fifth of each bin of US "
+            help=f"Also fit the best models' frontier (the best {TOP_SHARE:.0%} of each bin of US "
             "accuracy, truncated frontier likelihood; about 2 minutes at 3,000 models x 8 "
             "tasks): the asymptotes that summary and report give, calibrated on simulations "
             "(docs/calibration.md). Default: on where the fit itself is a typical model's "
@@ -422,7 +423,7 @@ def demo(
     target: Annotated[
         Target,
         typer.Option(
-            help="Fit all points, the upper hull, or the best fifth of each bin of US "
+            help=f"Fit all points, the upper hull, or the best {TOP_SHARE:.0%} of each bin of US "
             "accuracy (top: with --likelihood frontier)."
         ),
     ] = Target.top,
