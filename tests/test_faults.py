@@ -31,6 +31,7 @@ from scale_transfer.posterior import Posterior, fit
 from scale_transfer.publish import (
     OutputError,
     check_writable,
+    interrupts_held,
     signals_as_exceptions,
     staged,
     write_atomic,
@@ -215,6 +216,28 @@ def test_a_ctrl_c_lost_in_a_c_callback_is_not_reported_as_ignored(monkeypatch) -
     assert seen == [ValueError]
     other()  # outside the block the hook is the one before
     assert seen == [ValueError, ValueError]
+
+
+def test_ctrl_c_within_interrupts_held_comes_at_the_end_of_the_block() -> None:
+    """A Ctrl-C during compilation is held back (numba's compiler can crash on it)."""
+    before = signal.getsignal(signal.SIGINT)
+    went_on = []
+    with pytest.raises(KeyboardInterrupt), signals_as_exceptions():
+        with interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            went_on.append("after the signal")  # not raised here
+        went_on.append("after the block")  # raised before this
+    assert went_on == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) == before
+    with interrupts_held():  # no signal: nothing happens
+        went_on.append("quiet")
+    assert went_on[-1] == "quiet" and signal.getsignal(signal.SIGINT) == before
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # an ignored Ctrl-C stays ignored
+        with interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 # ------------------------------------------------------------------------- fit files

@@ -38,7 +38,7 @@ from scale_transfer.convergence import (
     check_convergence,
 )
 from scale_transfer.model import FitData, anchor_dim, build_model, is_centered, uses_anchor
-from scale_transfer.publish import check_interrupted
+from scale_transfer.publish import check_interrupted, interrupts_held
 
 __all__ = [
     "CHECK_VARS",
@@ -128,12 +128,14 @@ def _compiled_with_layout(
         _COMPILED.pop(key, None)
     cached = key in _COMPILED
     if not cached:
-        model = build_model(fd, config, for_sampling=stats)
-        if backend == "numba":  # compiled once per machine: later processes load it
-            compiled, _ = compile_cache.compile_model(model)
-        else:
-            compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
-        _COMPILED[key] = (compiled, _layout(model, compiled))
+        # a Ctrl-C inside numba's compiler can crash the process: deliver it afterwards
+        with interrupts_held():
+            model = build_model(fd, config, for_sampling=stats)
+            if backend == "numba":  # compiled once per machine: later processes load it
+                compiled, _ = compile_cache.compile_model(model)
+            else:
+                compiled = nutpie.compile_pymc_model(model, backend=backend, freeze_model=False)
+            _COMPILED[key] = (compiled, _layout(model, compiled))
     compiled, layout = _COMPILED[key]
     return compiled.with_data(**_data_updates(fd, config, stats)), layout, cached
 
