@@ -33,6 +33,7 @@ __all__ = [
     "SAMPLERS",
     "TARGETS",
     "TOP_BINS",
+    "TOP_POINTS",
     "TOP_SHARE",
     "ModelConfig",
     "SamplerConfig",
@@ -59,6 +60,11 @@ TOP_SHARE = 0.2
 #: ... in this many bins of equal count along the task's US accuracy (fewer where a task
 #: has under 10 points per bin).
 TOP_BINS = 30
+#: The points a ``target="top"`` fit keeps, in words (help texts, reports).
+TOP_POINTS = (
+    f"the best {TOP_SHARE:.0%} of each task's points in each of up to {TOP_BINS} bins of US "
+    "accuracy"
+)
 POOLINGS = ("hierarchical", "independent", "complete")
 LIKELIHOODS = ("gaussian", "student_t", "frontier")
 #: The law: the paper's, in error (``e_ds = k e_us**alpha + e_ir``), or the odds-space law

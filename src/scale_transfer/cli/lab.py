@@ -20,7 +20,7 @@ from scale_transfer.cli.common import (
     words,
     write_table,
 )
-from scale_transfer.config import DEFAULT_DRAWS, TOP_DRAWS, TOP_SHARE
+from scale_transfer.config import DEFAULT_DRAWS, TOP_DRAWS, TOP_POINTS
 
 
 def _names(flag: str, help_text: str) -> Any:
@@ -371,7 +371,7 @@ def calibrate(
         typer.Option(
             help="Comma-separated: default (fit's default model), hull (the paper's hull fit), "
             "frontier (the frontier likelihood on all points), top (the frontier likelihood "
-            f"truncated to the best {TOP_SHARE:.0%} of each bin of US accuracy)."
+            f"truncated to {TOP_POINTS})."
         ),
     ] = "default",
     prob: Annotated[

@@ -32,7 +32,7 @@ from scale_transfer.cli.common import (
     write_table,
     zoo_or_file,
 )
-from scale_transfer.config import TOP_SHARE
+from scale_transfer.config import TOP_POINTS
 
 
 @app.command()
@@ -93,8 +93,8 @@ def fit(
     target: Annotated[
         Target,
         typer.Option(
-            help=f"Fit all points, the upper hull, or the best {TOP_SHARE:.0%} of each bin of US "
-            "accuracy (top: with --likelihood frontier)."
+            help=f"Fit all points, the upper hull, or {TOP_POINTS} (top: with --likelihood "
+            "frontier)."
         ),
     ] = Target.all,
     pooling: Annotated[Pooling, typer.Option(help="Pooling across tasks.")] = Pooling.hierarchical,
@@ -160,8 +160,8 @@ def fit(
         bool | None,
         typer.Option(
             "--frontier/--no-frontier",
-            help=f"Also fit the best models' frontier (the best {TOP_SHARE:.0%} of each bin of US "
-            "accuracy, truncated frontier likelihood; about 2 minutes at 3,000 models x 8 "
+            help=f"Also fit the best models' frontier ({TOP_POINTS}, truncated frontier "
+            "likelihood; about 2 minutes at 3,000 models x 8 "
             "tasks): the asymptotes that summary and report give, calibrated on simulations "
             "(docs/calibration.md). Default: on where the fit itself is a typical model's "
             "(all points, gaussian or student_t).",
@@ -423,8 +423,8 @@ def demo(
     target: Annotated[
         Target,
         typer.Option(
-            help=f"Fit all points, the upper hull, or the best {TOP_SHARE:.0%} of each bin of US "
-            "accuracy (top: with --likelihood frontier)."
+            help=f"Fit all points, the upper hull, or {TOP_POINTS} (top: with --likelihood "
+            "frontier)."
         ),
     ] = Target.top,
     likelihood: Annotated[

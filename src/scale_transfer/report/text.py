@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scale_transfer.config import TOP_BINS, TOP_SHARE
+from scale_transfer.config import TOP_POINTS
 from scale_transfer.report.tables import interval_label, short_label
 
 if TYPE_CHECKING:
@@ -28,13 +28,6 @@ __all__ = [
     "truth_note",
     "whose_asymptote",
 ]
-
-
-#: The points a ``target="top"`` fit keeps, in words.
-TOP_POINTS = (
-    f"the best {TOP_SHARE:.0%} of each task's points in each of up to {TOP_BINS} bins of US "
-    "accuracy"
-)
 
 
 def whose_asymptote(config: ModelConfig) -> str:
