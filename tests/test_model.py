@@ -210,6 +210,46 @@ def test_a_hull_with_fewer_points_than_parameters_is_warned_about(sim):
         prepare_data(sim.data, ModelConfig(target="hull"))
 
 
+def test_frontier_top_logp_gradient_is_that_of_its_formula() -> None:
+    """The written-out gradient equals automatic differentiation of density minus log CDF,
+    on every side of the switches: the noise's closed forms (z >= 8 past the gap's mode,
+    cut 26 sd or more above the frontier) and points far above and below the frontier."""
+    import pytensor
+
+    from scale_transfer.likelihoods import (
+        frontier_top_logp,
+        hypoexp_gaussian_logcdf,
+        hypoexp_gaussian_logp,
+    )
+
+    rng = np.random.default_rng(1)
+    n = 20000
+    mu = rng.uniform(0.01, 0.5, n)
+    sigma = np.exp(rng.uniform(np.log(1e-4), np.log(0.05), n))
+    nu = np.exp(rng.uniform(np.log(1e-4), np.log(0.2), n))
+    w = rng.uniform(0.001, 0.449, n)
+    value = mu + rng.normal(0, 1, n) * sigma * rng.choice([1, 5, 30], n)
+    value += rng.exponential(nu) * rng.choice([0, 1, 10], n)
+    cut = np.maximum(value, mu + rng.choice([-3, 0.5, 3, 40, 200], n) * sigma)
+    cut += rng.exponential(0.01, n)
+    xs = [pt.dvector(name) for name in ("value", "mu", "sigma", "nu", "w", "cut")]
+    ref = hypoexp_gaussian_logp(*xs[:5]) - hypoexp_gaussian_logcdf(xs[5] - xs[1], *xs[2:5])
+    outs = []
+    for logp in (frontier_top_logp(*xs), ref):
+        fn = pytensor.function(xs, [logp, *pt.grad(logp.sum(), xs[1:5])], mode="NUMBA")
+        outs.append(fn(value, mu, sigma, nu, w, cut))
+    z = (value - mu) / sigma - sigma / ((1 - w) * nu)
+    x = (cut - mu) / sigma
+    assert 0.2 < (z >= 8).mean() < 0.8 and 0.2 < (x >= 26).mean() < 0.8  # both sides tested
+    np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-10, atol=1e-9)
+    # both lose digits to cancellation hundreds of noise sds below the frontier
+    ok = z > -100
+    assert ok.mean() > 0.95
+    for ours, autodiff in zip(outs[0][1:], outs[1][1:], strict=True):
+        atol = 1e-9 * np.abs(autodiff).max()
+        np.testing.assert_allclose(ours[ok], autodiff[ok], rtol=1e-6, atol=atol)
+
+
 @pytest.mark.parametrize("w", [0.1, 0.3, 0.44])
 def test_hypoexp_gaussian_logcdf_matches_the_integral_of_its_density(w: float) -> None:
     from scale_transfer.likelihoods import hypoexp_gaussian_logcdf, hypoexp_gaussian_logp

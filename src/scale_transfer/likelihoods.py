@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.compile.builders import OpFromGraph
 
 from scale_transfer.special import erfcx
 
@@ -26,6 +27,9 @@ __all__ = [
     "hypoexp_gaussian_logp",
 ]
 
+
+_INV_SQRT2 = float(1.0 / np.sqrt(2.0))
+_TWO_OVER_SQRT_PI = float(2.0 / np.sqrt(np.pi))
 
 #: Above this standardized distance ``z`` past the gap's mode the normal CDF factor of the
 #: ex-Gaussian density is 1 to double precision (``erfc(-8/sqrt(2)) = 2 - 1.2e-15``).
@@ -133,10 +137,124 @@ def frontier_top_logp(value, mu, sigma, nu, w, cut):
     because it is among the best of its bin of US accuracy, so its density is divided by
     the probability of being kept. Failed models lie far below any cut and need no part of
     their own.
+
+    Its value is that of those two functions. Its gradient in ``mu``, ``sigma``, ``nu`` and
+    ``w`` is written out (:func:`_top_logp_partials`), computed in the same pass as the
+    value, instead of PyTensor's automatic differentiation: measured at 4,800 points (a top
+    fit of 3,000 models x 8 tasks), 0.75 ms per log density and gradient of the whole model
+    against 0.95 ms. ``value`` and ``cut`` are data and get no gradient.
     """
-    return hypoexp_gaussian_logp(value, mu, sigma, nu, w) - hypoexp_gaussian_logcdf(
-        cut - mu, sigma, nu, w
-    )
+    args = [pt.as_tensor_variable(v) for v in (value, mu, sigma, nu, w, cut)]
+    inner = [v.type() for v in args]
+    logp, partials = _top_logp_partials(*inner)
+    op = OpFromGraph(inner, [logp, *partials], pullback=_top_pullback, name="frontier_top_logp")
+    return op(*args)[0]
+
+
+def _top_pullback(inputs, outputs, output_grads):
+    """Gradient of :func:`frontier_top_logp`'s graph: its first output's times the partials."""
+    g = output_grads[0]
+    return [pt.zeros_like(inputs[0]), *(g * part for part in outputs[1:]), pt.zeros_like(inputs[5])]
+
+
+def _exgaussian_parts(d, s, inv_s, inv_n):
+    """:func:`exgaussian_logp` of ``d = value - mu`` and its partials in ``d``, ``s`` and ``n``.
+
+    Takes the reciprocals ``inv_s = 1/s`` and ``inv_n = 1/n``, which both parts of the gap share.
+    """
+    ds = d * inv_s
+    c = s * inv_n
+    z = ds - c
+    left_side = pt.lt(z, EXG_Z_SWITCH)
+    u = -pt.minimum(z, EXG_Z_SWITCH) * _INV_SQRT2
+    e = erfcx(u)
+    r = (2.0 * u - _TWO_OVER_SQRT_PI / e) * _INV_SQRT2  # erfcx'(u) / erfcx(u) / sqrt 2
+    log_inv_n = pt.log(inv_n)
+    left = log_inv_n - 0.5 * pt.sqr(ds) + pt.log(0.5 * e)
+    right = log_inv_n - d * inv_n + 0.5 * pt.sqr(c)
+    value = pt.switch(left_side, left, right)
+    d_d = pt.switch(left_side, -(ds + r) * inv_s, -inv_n)
+    d_s = pt.switch(left_side, (pt.sqr(ds) + r * (ds + c)) * inv_s, c * inv_n)
+    d_n = pt.switch(left_side, -(1.0 + r * c) * inv_n, (d * inv_n - 1.0 - pt.sqr(c)) * inv_n)
+    return value, d_d, d_s, d_n
+
+
+def _top_logp_partials(value, mu, sigma, nu, w, cut):
+    """:func:`frontier_top_logp` and its partials in ``mu``, ``sigma``, ``nu`` and ``w``.
+
+    The same expressions as :func:`hypoexp_gaussian_logp` minus
+    :func:`hypoexp_gaussian_logcdf` at ``cut - mu``, with their clips; where a clip binds,
+    the partial of the clipped term is 0, as automatic differentiation has it.
+    """
+    d, t, s = value - mu, cut - mu, sigma
+    one_w, one_2w = 1.0 - w, 1.0 - 2.0 * w
+    inv_s, inv_n = pt.reciprocal(sigma), pt.reciprocal(nu)
+    inv_one_w, inv_w, inv_one_2w = pt.reciprocal(one_w), pt.reciprocal(w), pt.reciprocal(one_2w)
+    inv_na, inv_nb = inv_n * inv_one_w, inv_n * inv_w  # 1 / ((1-w) nu), 1 / (w nu)
+    # density: f_a (mean (1-w) nu) and f_b (mean w nu), combined as in hypoexp_gaussian_logp
+    la, la_d, la_s, la_n = _exgaussian_parts(d, s, inv_s, inv_na)
+    lb, lb_d, lb_s, lb_n = _exgaussian_parts(d, s, inv_s, inv_nb)
+    raw = w * inv_one_w * pt.exp(lb - la)
+    ratio = pt.minimum(raw, 1.0 - 1e-12)
+    k = pt.switch(pt.lt(raw, 1.0 - 1e-12), ratio * pt.reciprocal(1.0 - ratio), 0.0)
+    dens = la + pt.log(one_w * inv_one_2w) + pt.log1p(-ratio)
+    dens_d = (1.0 + k) * la_d - k * lb_d
+    dens_s = (1.0 + k) * la_s - k * lb_s
+    dens_n = (1.0 + k) * la_n * one_w - k * lb_n * w
+    nu_n = nu * ((1.0 + k) * la_n + k * lb_n)
+    dens_w = -nu_n - inv_one_w + 2.0 * inv_one_2w - k * inv_w * inv_one_w
+    # truncation: log CDF at t = cut - mu, as in hypoexp_gaussian_logcdf
+    x = t * inv_s
+    near = pt.lt(x, CDF_X_SWITCH)
+    xl = pt.minimum(x, CDF_X_SWITCH)
+    a = -xl * _INV_SQRT2
+    ca, cb = s * inv_na, s * inv_nb
+    al, be = ca * _INV_SQRT2, cb * _INV_SQRT2
+    e0, ea, eb = erfcx(a), erfcx(a + al), erfcx(a + be)
+    bracket = one_2w * e0 - one_w * ea + w * eb
+    inner = 0.5 * bracket * inv_one_2w
+    floor = pt.lt(inner, 1e-300)
+    g_left = -0.5 * pt.sqr(xl) + pt.log(pt.maximum(inner, 1e-300))
+
+    def deriv(y, ey):  # erfcx'(y)
+        return 2.0 * y * ey - _TWO_OVER_SQRT_PI
+
+    da, daa, dbb = deriv(a, e0), deriv(a + al, ea), deriv(a + be, eb)
+    b_a = one_2w * da - one_w * daa + w * dbb
+    b_al, b_be = -one_w * daa * al, w * dbb * be  # times alpha and beta
+    b_w = -2.0 * e0 + ea + eb
+    live = pt.switch(floor, 0.0, pt.reciprocal(bracket))
+    gx_left = -xl - b_a * _INV_SQRT2 * live
+    gsn_left = (b_al + b_be) * live  # s * d/ds through alpha and beta; -n * d/dn
+    gw_left = (b_w + b_al * inv_one_w - b_be * inv_w) * live
+    gw_left += pt.switch(floor, 0.0, 2.0 * inv_one_2w)
+
+    def tail(c):  # exp(c^2/2 - c x) where the noise's factor is 1, else negligible
+        return pt.switch(pt.lt(c, x), pt.exp(pt.minimum(c * (0.5 * c - x), 0.0)), 0.0)
+
+    ta, tb = tail(ca), tail(cb)
+    q = (one_w * ta - w * tb) * inv_one_2w
+    q_in = pt.and_(pt.ge(q, 0.0), pt.le(q, 1.0 - 1e-15))
+    g_right = pt.log1p(-pt.clip(q, 0.0, 1.0 - 1e-15))
+    gq = pt.switch(q_in, -pt.reciprocal(1.0 - q), 0.0)
+    q_x = (w * tb * cb - one_w * ta * ca) * inv_one_2w
+    q_ca = one_w * ta * (ca - x) * ca * inv_one_2w  # times ca
+    q_cb = -w * tb * (cb - x) * cb * inv_one_2w  # times cb
+    q_w = (2.0 * q - ta - tb) * inv_one_2w + q_ca * inv_one_w - q_cb * inv_w
+    gx_right = gq * q_x
+    gsn_right = gq * (q_ca + q_cb)
+    gw_right = gq * q_w
+
+    g = pt.switch(near, g_left, g_right)
+    g_x = pt.switch(near, gx_left, gx_right)
+    g_sn = pt.switch(near, gsn_left, gsn_right)
+    g_s = (g_sn - g_x * x) * inv_s
+    g_n = -g_sn * inv_n
+    g_w = pt.switch(near, gw_left, gw_right)
+    g_t = g_x * inv_s
+
+    logp = dens - g
+    return logp, (-dens_d + g_t, dens_s - g_s, dens_n - g_n, dens_w - g_w)
 
 
 def frontier_top_random(mu, sigma, nu, w, cut, rng=None, size=None):

@@ -230,8 +230,8 @@ def truth_note(truth: pd.DataFrame | None) -> str:
 TOP_CALIBRATION_NOTE = (
     " Calibration of these asymptote intervals, measured on 20 simulations with known truth "
     "in each of two settings (3,000 models each, 4 chains x 1,000 draws, the defaults; "
-    "docs/calibration.md): the 90% intervals held 149 of 160 true asymptotes in jft-25shot "
-    "(0.93) and 146 of 160 in in21k-1shot (0.91), the 50% intervals 0.57 and 0.49. All 40 "
+    "docs/calibration.md): the 90% intervals held 151 of 160 true asymptotes in jft-25shot "
+    "(0.94) and 143 of 160 in in21k-1shot (0.89), the 50% intervals 0.56 and 0.50. All 40 "
     "fits passed the convergence check; read the intervals with this coverage where the "
     "fit converged, which section 5 says of this one."
 )
