@@ -152,7 +152,7 @@ def frontier_top_logp(value, mu, sigma, nu, w, cut):
 
 
 def _top_pullback(inputs, outputs, output_grads):
-    """Gradient of :func:`frontier_top_logp`'s graph: its first output's times the partials."""
+    """Pullback of :func:`frontier_top_logp`: the incoming gradient times each partial."""
     g = output_grads[0]
     return [pt.zeros_like(inputs[0]), *(g * part for part in outputs[1:]), pt.zeros_like(inputs[5])]
 
