@@ -481,7 +481,7 @@ def demo(
     t0 = step(
         2,
         f"fitting the hierarchical model (target={target.value}, likelihood={likelihood.value}; "
-        f"{chains} chains x {draws} draws after {tune} tuning steps; compiling takes 10-20 s "
+        f"{chains} chains x {draws} draws after {tune} tuning steps; compiling takes about 20 s "
         "the first time)",
     )
     post = _fit(
