@@ -184,7 +184,11 @@ def _top_logp_partials(value, mu, sigma, nu, w, cut):
 
     The same expressions as :func:`hypoexp_gaussian_logp` minus
     :func:`hypoexp_gaussian_logcdf` at ``cut - mu``, with their clips; where a clip binds,
-    the partial of the clipped term is 0, as automatic differentiation has it.
+    the partial of the clipped term is 0, as automatic differentiation has it. The value is
+    written again here rather than taken from those functions because the partials reuse
+    its intermediates (the five ``erfcx``, the ratio of the gap's parts) in the same pass;
+    ``tests/test_model.py`` holds value and partials equal to those functions and their
+    automatic derivatives, so a change to one that the other misses fails there.
     """
     d, t, s = value - mu, cut - mu, sigma
     one_w, one_2w = 1.0 - w, 1.0 - 2.0 * w

@@ -224,7 +224,7 @@ def interrupts_held() -> Iterator[None]:
     a segmentation fault, return code -11, where 130 was due). Within the block the signal is
     only recorded; at its end the handler that was in place before is called with it
     (Python's default raises ``KeyboardInterrupt``), so the interrupt stops the work a
-    compilation later (10-20 s) instead of crashing it. An ignored ``SIGINT`` stays ignored;
+    compilation later (about 20 s) instead of crashing it. An ignored ``SIGINT`` stays ignored;
     outside the main thread this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
