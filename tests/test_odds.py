@@ -250,3 +250,51 @@ def test_crps_of_draws():
     t = score_table(pts).set_index("task")
     np.testing.assert_allclose(t.loc[ALL, "bias"], 0.0, atol=1e-12)
     np.testing.assert_allclose(t.loc["a", "mse"], 0.005)
+
+
+@pytest.mark.slow
+def test_effects_in_the_odds_law_shift_a_kind_of_model_and_reach_the_drift_layer():
+    # "robust" models sit 0.8 logits above the law, and are most of each task's top
+    d = odds_data(kick=0.0)
+    rng = np.random.default_rng(1)
+    rank = d.groupby("task")["us_acc"].rank(pct=True).to_numpy()
+    d["robust"] = rng.uniform(size=len(d)) < 0.1 + 0.8 * rank**3
+    d.loc[d["robust"], "ds_acc"] = expit(logit(d.loc[d["robust"], "ds_acc"]) + 0.8)
+    d["family"] = rng.choice(["f1", "f2", "f3", "f4"], len(d))  # no effect of its own
+    post = fit(d, law="odds", extrapolation="lfo", effects=("robust", "family"), **SAMPLER)
+    assert (post.config.law, post.config.effects) == ("odds", ("robust", "family"))
+    for part in ("odds_level", "log_alpha", "log_scatter"):
+        assert post.draws(f"effect_robust_{part}").shape == (400, 2, 3)
+    assert post.draws("effect_family_odds_level").shape == (400, 4, 3)
+    assert "effect_family_log_alpha" not in post.dt["posterior"]  # named levels: level only
+    lift = post.draws("effect_robust_odds_level")[:, 1]  # (draws, group): True against False
+    assert np.all(np.median(lift, axis=0) > 0.4)
+    us = np.array([0.6, 0.95])
+    plain = post.predict_draws(us, "new-model", effects={"robust": False, "family": "f1"})
+    robust = post.predict_draws(us, "new-model", effects={"robust": True, "family": "f1"})
+    assert np.all(np.median(robust, 0) > np.median(plain, 0))
+    with pytest.warns(UserWarning, match="'f9' not among the fitted levels"):
+        new = post.predict_draws(us, "new-model", effects={"robust": False, "family": "f9"})
+    assert new.std(0).mean() > plain.std(0).mean()  # an unseen level adds its spread
+    # the drift layer and the self-check scored the band's models with their own levels
+    assert post.drift is not None and post.self_check is not None
+    assert np.all(np.abs(post.drift["beta"]) < 1.5)  # no drift left once "robust" is known
+    with pytest.raises(ValueError, match="without effects"):
+        post.predict([0.7], given={"t1": 0.4})
+
+
+def test_a_column_of_sparse_levels_shifts_only_the_odds_curves_level():
+    from scale_transfer.model import build_model, prepare_data
+
+    d = odds_data(n=40, kick=0.0)
+    d["family"] = "f" + (d["model"].str[1:].astype(int) // 2).astype(str)  # 2 points per cell
+    d["extra"] = d["us_acc"] > 0.6  # a boolean column: plenty of points in each cell
+    config = ModelConfig(law="odds", effects=("family", "extra"))
+    names = set(build_model(prepare_data(d, config), config).named_vars)
+    assert {"effect_family_odds_level", "effect_extra_odds_level"} <= names
+    assert {"effect_extra_log_alpha", "effect_extra_log_scatter"} <= names
+    assert not {"effect_family_log_alpha", "effect_family_log_scatter"} & names
+    # the paper's law keeps its level and exponent effects for every column
+    paper = ModelConfig(law="error", effects=("family",))
+    names = set(build_model(prepare_data(d, paper), paper).named_vars)
+    assert {"effect_family_log_level", "effect_family_log_alpha"} <= names

@@ -89,12 +89,13 @@ KIND = "conditional"
 def _supported(post: Posterior) -> None:
     """Refuse fits whose new-model predictive is not Gaussian in the likelihood's space."""
     c = post.config
-    if post.law == "odds":
+    if post.law == "odds" and not getattr(c, "effects", ()):
         return
     if c.likelihood != "gaussian" or getattr(c, "effects", ()):
         raise ValueError(
-            "conditional prediction (given) needs law='odds', or the paper's law with "
-            f"likelihood='gaussian' and no effects; this fit has likelihood={c.likelihood!r}"
+            "conditional prediction (given) needs a fit without effects, of law='odds' or "
+            f"of the paper's law with likelihood='gaussian'; this fit has law={post.law!r}, "
+            f"likelihood={c.likelihood!r}"
             + (f", effects={c.effects!r}" if getattr(c, "effects", ()) else "")
         )
 

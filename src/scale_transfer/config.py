@@ -248,8 +248,10 @@ class ModelConfig:
         each column shifts every group's ``log_level`` and ``log_alpha`` by its own
         amount, drawn from ``Normal(0, s)`` with a spread ``s`` per group and column
         (prior ``effect_sigma``): models of one kind follow their own curve, partially
-        pooled. ``k``, ``alpha`` and the asymptote are then those of the population
-        (effect 0). Default ``()``: no effects.
+        pooled. With ``law="odds"`` they shift the odds curve's level, and a
+        ``False``/``True`` column its exponent and log scatter too
+        (:data:`scale_transfer.model.ODDS_EFFECT_PARTS`). ``k``, ``alpha`` and the
+        asymptote are then those of the population (effect 0). Default ``()``: no effects.
     discrepancy : bool
         Add a smooth discrepancy ``f_g(log e_us)`` to each group's law: a Gaussian process
         with squared-exponential kernel (length-scale :data:`DISCREPANCY_ELL` in
@@ -341,12 +343,8 @@ class ModelConfig:
             raise ValueError(
                 "summary_stats=True needs likelihood='gaussian', no effects and no discrepancy"
             )
-        if self.law == "odds" and (
-            self.likelihood != "gaussian" or self.effects or self.discrepancy
-        ):
-            raise ValueError(
-                "law='odds' needs likelihood='gaussian', no effects and no discrepancy"
-            )
+        if self.law == "odds" and (self.likelihood != "gaussian" or self.discrepancy):
+            raise ValueError("law='odds' needs likelihood='gaussian' and no discrepancy")
         if self.target == "top" and self.likelihood != "frontier":
             raise ValueError(
                 "target='top' needs likelihood='frontier': the best points of each bin are "

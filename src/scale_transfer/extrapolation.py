@@ -120,7 +120,14 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
         beta = kappa2 = var_beta = beta_z = 0.0
         x_max = x_in
         if len(b):
-            mu, sd, x = inner._odds_parts(b["us_acc"].to_numpy(float))
+            # the band's models with their own effect levels (a level the inner fit lacks:
+            # a new effect drawn from its population, as for a new model)
+            eff = {c: b[c].to_numpy() for c in getattr(inner.config, "effects", ())}
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
+                mu, sd, x = inner._odds_parts(
+                    b["us_acc"].to_numpy(float), eff, "new-model", np.random.default_rng(g)
+                )
             mu, sd = mu[:, g, :], sd[:, g, :]
             loc = mu.mean(0)
             scale = np.sqrt((sd**2).mean(0) + mu.var(0))

@@ -329,16 +329,28 @@ def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
 
 
 def _effect_terms(
-    fd: FitData, priors: Mapping[str, Mapping[str, Any]], gidx: Any, log_level: Any, alpha: Any
-) -> tuple[Any, Any]:
-    """Per-point ``log_level`` and ``alpha`` with the model-attribute effects added.
+    fd: FitData,
+    priors: Mapping[str, Mapping[str, Any]],
+    gidx: Any,
+    parts: Mapping[str, Any],
+    rich_only: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Per-point values of the per-group ``parts`` with the model-attribute effects added.
 
-    A column with levels ``False``/``True`` gets one coefficient per group (``True``
-    against ``False``, prior ``Normal(0, 1)``); other columns get a random effect per
-    level and group, centred where every (level, group) cell holds at least
-    ``EFFECT_CENTERED_MIN`` points and non-centred otherwise.
+    ``parts`` maps a name (``"log_level"``, ``"log_alpha"``; the odds law also
+    ``"odds_level"`` and ``"log_scatter"``) to its per-group tensor on the scale the effects
+    add to. A column with levels ``False``/``True`` gets one coefficient per group and part
+    (``True`` against ``False``, prior ``Normal(0, 1)``); other columns get a random effect
+    per level, group and part, centred where every (level, group) cell holds at least
+    ``EFFECT_CENTERED_MIN`` points and non-centred otherwise. Each is the variable
+    ``effect_{column}_{part}`` with dims ``(effect_{column}_level, group)``. The parts in
+    ``rich_only`` are shifted only by ``False``/``True`` columns: a column of named levels
+    (an architecture family, a training run) shifts the curve, and the many levels of such
+    a column, with a point or two per group, do not pin down a slope or spread each. The
+    rule depends on the column, not on the data's counts, so a refit of part of the data
+    (the drift layer's) has the structure of the fit.
     """
-    lvl, log_a = log_level[gidx], pt.log(alpha)[gidx]
+    out = {part: value[gidx] for part, value in parts.items()}
     n_groups = len(fd.groups)
     for j, (col, levels) in enumerate(fd.effect_levels.items()):
         dim = f"effect_{col}_level"
@@ -346,7 +358,9 @@ def _effect_terms(
         idx = fd.effect_idx[:, j]
         cells = np.bincount(idx * n_groups + fd.group_idx, minlength=len(levels) * n_groups)
         centered = bool(cells.min() >= EFFECT_CENTERED_MIN)
-        for part in ("log_level", "log_alpha"):
+        for part in parts:
+            if part in rich_only and levels != ["False", "True"]:
+                continue
             name = f"effect_{col}_{part}"
             if levels == ["False", "True"]:
                 beta = pm.Normal(f"{name}_true", 0.0, 1.0, dims="group")
@@ -360,12 +374,15 @@ def _effect_terms(
                 else:
                     z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=(dim, "group"))
                     eff = pm.Deterministic(name, z * s[None, :], dims=(dim, "group"))
-            term = eff[idx, gidx]
-            if part == "log_level":
-                lvl = lvl + term
-            else:
-                log_a = log_a + term
-    return lvl, pt.exp(log_a)
+            out[part] = out[part] + eff[idx, gidx]
+    return out
+
+
+#: Parts of the odds law that model-attribute effects shift (:func:`_effect_terms`): the
+#: curve's level and exponent, and its scatter (effectively robust models scatter more);
+#: the last two only by ``False``/``True`` columns (e.g. timm's ``extra_data``).
+ODDS_EFFECT_PARTS = ("odds_level", "log_alpha", "log_scatter")
+ODDS_EFFECT_RICH_ONLY = ("log_alpha", "log_scatter")
 
 
 def is_centered(config: ModelConfig, fd: FitData) -> bool:
@@ -574,8 +591,14 @@ def _build_odds(
         args = (priors, config, centered, task_of_group, setting_of_group, len(fd.settings))
         level, alpha, logit_c, log_scatter, slope = _odds_params(args, x_ref, x_top)
         xc = x - x_ref[gidx]
-        mu = logit_mean(level[gidx], alpha[gidx], logit_c[gidx], xc, lib=pt)
-        sd = scatter_sd(log_scatter[gidx], slope[gidx], xc, lib=pt)
+        lvl, alpha_obs, log_sd = level[gidx], alpha[gidx], log_scatter[gidx]
+        if config.effects:
+            base = dict(zip(ODDS_EFFECT_PARTS, (level, pt.log(alpha), log_scatter), strict=True))
+            terms = _effect_terms(fd, priors, gidx, base, ODDS_EFFECT_RICH_ONLY)
+            lvl, log_sd = terms["odds_level"], terms["log_scatter"]
+            alpha_obs = pt.exp(terms["log_alpha"])
+        mu = logit_mean(lvl, alpha_obs, logit_c[gidx], xc, lib=pt)
+        sd = scatter_sd(log_sd, slope[gidx], xc, lib=pt)
         pm.Normal("logit_ds", mu=mu, sigma=sd, observed=y, dims="obs_id")
     return model
 
@@ -723,7 +746,9 @@ def build_model(
             log_level, alpha, e_ir, sigma = _law_params(args, log_e_ref)
         lvl_obs, alpha_obs = log_level[gidx], alpha[gidx]
         if config.effects:
-            lvl_obs, alpha_obs = _effect_terms(fd, priors, gidx, log_level, alpha)
+            base = {"log_level": log_level, "log_alpha": pt.log(alpha)}
+            terms = _effect_terms(fd, priors, gidx, base)
+            lvl_obs, alpha_obs = terms["log_level"], pt.exp(terms["log_alpha"])
         mu = pt.exp(lvl_obs + alpha_obs * (log_e_us - log_e_ref[gidx])) + e_ir[gidx]
         if getattr(config, "discrepancy", False):
             mu = mu + _discrepancy(model, priors, centered, log_e_us, gidx)

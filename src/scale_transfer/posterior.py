@@ -260,7 +260,7 @@ class Posterior:
                 f"(its effect columns: {have})"
             )
         if self.law == "odds":
-            return self._odds_draws(us, kind, seed)
+            return self._odds_draws(us, kind, seed, effects)
         k, alpha, e_ir = self.draws("k"), self.draws("alpha"), self.draws("e_ir")
         if getattr(self.config, "effects", ()):
             acc = self._effect_acc(us, kind, effects or {}, np.random.default_rng([seed, 1]))
@@ -301,29 +301,44 @@ class Posterior:
         """Return the fitted law: ``"error"`` (the paper's) or ``"odds"``."""
         return getattr(self.config, "law", "error")
 
-    def _odds_parts(self, us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _odds_parts(
+        self,
+        us: np.ndarray,
+        effects: Mapping[str, Any] | None = None,
+        kind: str = "curve",
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the odds law's draws at ``us``, and ``x = logit(us)``.
 
         Draws ``(n_draws, n_groups, n_us)`` of the mean and scatter sd of ``logit(acc_ds)``.
+        A fit with model-attribute effects adds those of ``effects`` (the models' levels, as
+        :meth:`predict_draws` takes them; see :meth:`_effect_terms` for levels not given).
         """
         from scale_transfer.odds import logit, logit_mean, scatter_sd
 
         x = logit(us)
         xc = x[None, None, :] - self.groups["logit_us_ref"].to_numpy(float)[None, :, None]
+        parts = {
+            "odds_level": self.draws("odds_level_group")[..., None],
+            "log_alpha": np.log(self.draws("alpha"))[..., None],
+            "log_scatter": self.draws("log_scatter_group")[..., None],
+        }
+        if getattr(self.config, "effects", ()):
+            rng = np.random.default_rng(1) if rng is None else rng
+            terms = self._effect_terms(us, kind, effects or {}, rng, tuple(parts))
+            parts = {p: parts[p] + terms[p] for p in parts}
         mu = logit_mean(
-            self.draws("odds_level_group")[..., None],
-            self.draws("alpha")[..., None],
+            parts["odds_level"],
+            np.exp(parts["log_alpha"]),
             self.draws("logit_asymptote_group")[..., None],
             xc,
         )
-        sd = scatter_sd(
-            self.draws("log_scatter_group")[..., None],
-            self.draws("scatter_slope_group")[..., None],
-            xc,
-        )
+        sd = scatter_sd(parts["log_scatter"], self.draws("scatter_slope_group")[..., None], xc)
         return mu, sd, x
 
-    def _odds_draws(self, us: np.ndarray, kind: str, seed: int) -> np.ndarray:
+    def _odds_draws(
+        self, us: np.ndarray, kind: str, seed: int, effects: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
         """:meth:`predict_draws` for the odds law."""
         from scipy.special import expit
 
@@ -331,7 +346,7 @@ class Posterior:
 
         if kind not in ("curve", "new-model"):
             raise ValueError(f"kind must be 'curve' or 'new-model'; got {kind!r}")
-        mu, sd, x = self._odds_parts(us)
+        mu, sd, x = self._odds_parts(us, effects, kind, np.random.default_rng([seed, 1]))
         if kind == "curve":
             return expit(mu)
         loc, scale = mu, sd
@@ -378,16 +393,23 @@ class Posterior:
         bad = self.draws("bad_share").reshape(-1, 1, 1)
         return bad, self.draws("bad_gap").reshape(-1, 1, 1)
 
-    def _effect_acc(
-        self, us: np.ndarray, kind: str, effects: Mapping[str, Any], rng: np.random.Generator
-    ) -> np.ndarray:
-        """Law's DS accuracy with model-attribute effects: ``(n_draws, n_groups, n_us)``."""
-        lref = self.groups["log_e_ref"].to_numpy(float)
-        x = np.log(np.clip(1.0 - us, E_MIN, 1.0))[None, None, :] - lref[None, :, None]
-        parts = {
-            "log_level": self.draws("log_level_group")[..., None],
-            "log_alpha": np.log(self.draws("alpha"))[..., None],
-        }
+    def _effect_terms(
+        self,
+        us: np.ndarray,
+        kind: str,
+        effects: Mapping[str, Any],
+        rng: np.random.Generator,
+        parts: tuple[str, ...],
+    ) -> dict[str, np.ndarray]:
+        """Sum of the model-attribute effects on each of ``parts``: ``(n_draws, n_groups, n_us)``.
+
+        ``effects`` gives the models' level of each effect column (one value or one per
+        ``us``). A level the fit has not seen, or a column not given, gets a new effect drawn
+        from its population for ``kind="new-model"`` and effect 0 for ``kind="curve"``. A part
+        a column does not shift (no ``effect_{column}_{part}`` in the posterior) gets 0.
+        """
+        shape = (self.draws("alpha").shape[0], len(self.groups), len(us))
+        out = {part: np.zeros(shape) for part in parts}
         for col in self.config.effects:
             levels = [str(v) for v in self.dt["posterior"].coords[f"effect_{col}_level"].values]
             index = {v: i for i, v in enumerate(levels)}
@@ -406,6 +428,8 @@ class Posterior:
                         skip_file_prefixes=(PACKAGE_DIR,),
                     )
             for part in parts:
+                if f"effect_{col}_{part}" not in self.dt["posterior"]:
+                    continue  # a part this column does not shift (model.ODDS_EFFECT_RICH_ONLY)
                 eff = self.draws(f"effect_{col}_{part}")  # (draws, level, group)
                 term = np.moveaxis(eff[:, np.maximum(idx, 0), :], 1, 2)  # (draws, group, us)
                 new = idx < 0
@@ -413,9 +437,20 @@ class Posterior:
                     sd = self.draws(f"effect_{col}_{part}_sigma")[..., None]
                     fresh = sd * rng.standard_normal(term.shape) if kind == "new-model" else 0.0
                     term = np.where(new[None, None, :], fresh, term)
-                parts[part] = parts[part] + term
+                out[part] = out[part] + term
+        return out
+
+    def _effect_acc(
+        self, us: np.ndarray, kind: str, effects: Mapping[str, Any], rng: np.random.Generator
+    ) -> np.ndarray:
+        """Law's DS accuracy with model-attribute effects: ``(n_draws, n_groups, n_us)``."""
+        lref = self.groups["log_e_ref"].to_numpy(float)
+        x = np.log(np.clip(1.0 - us, E_MIN, 1.0))[None, None, :] - lref[None, :, None]
+        terms = self._effect_terms(us, kind, effects, rng, ("log_level", "log_alpha"))
+        log_level = self.draws("log_level_group")[..., None] + terms["log_level"]
+        log_alpha = np.log(self.draws("alpha"))[..., None] + terms["log_alpha"]
         e_ir = self.draws("e_ir")[..., None]
-        return 1.0 - (np.exp(parts["log_level"] + np.exp(parts["log_alpha"]) * x) + e_ir)
+        return 1.0 - (np.exp(log_level + np.exp(log_alpha) * x) + e_ir)
 
     def predict(
         self,

@@ -11,6 +11,7 @@ band too; otherwise the refit's plain predictive is scored.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,7 +54,12 @@ def score_points(post: Posterior, test: pd.DataFrame, seed: int = 0) -> pd.DataF
         t = test[(test["setting"] == setting) & (test["task"] == task)]
         if t.empty:
             continue
-        draws = post.predict_draws(t["us_acc"].to_numpy(float), "new-model", seed=seed)[:, g, :]
+        eff = {c: t[c].to_numpy() for c in getattr(post.config, "effects", ())} or None
+        with warnings.catch_warnings():
+            # a band model of a level the fit lacks gets a new effect, as a new model would
+            warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
+            draws = post.predict_draws(t["us_acc"].to_numpy(float), "new-model", seed, eff)
+        draws = draws[:, g, :]
         y = t["ds_acc"].to_numpy(float)
         rec = {
             "setting": setting,

@@ -286,7 +286,7 @@ def validate_extrapolation(
             help="'default' (lsq, logit, the default model, and 'effects' where the data "
             "have effect columns), 'all', or comma-separated methods: lsq, lsq_hull, logit, "
             "default, paper, independent, hull, student_t, frontier, effects, "
-            "effects_student_t, discrepancy, effects_discrepancy, odds."
+            "effects_student_t, discrepancy, effects_discrepancy, odds, odds_effects."
         ),
     ] = "default",
     effects: Annotated[

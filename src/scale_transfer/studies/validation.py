@@ -89,6 +89,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "discrepancy": {"discrepancy": True},
     "effects_discrepancy": {"effects": AUTO, "discrepancy": True},
     "odds": {"law": "odds", "extrapolation": "lfo"},
+    "odds_effects": {"effects": AUTO, "law": "odds", "extrapolation": "lfo"},
 }
 #: The variant that uses the data's model columns (see docs/validation.md): model-attribute
 #: effects, run by ``options="default"`` beside the default where the data have such columns.
