@@ -122,7 +122,7 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
         if len(b):
             # the band's models with their own effect levels (a level the inner fit lacks:
             # a new effect drawn from its population, as for a new model)
-            eff = {c: b[c].to_numpy() for c in getattr(inner.config, "effects", ())}
+            eff = inner.row_effects(b)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
                 mu, sd, x = inner._odds_parts(

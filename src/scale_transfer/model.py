@@ -333,7 +333,7 @@ def _effect_terms(
     priors: Mapping[str, Mapping[str, Any]],
     gidx: Any,
     parts: Mapping[str, Any],
-    rich_only: tuple[str, ...] = (),
+    binary_only: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Per-point values of the per-group ``parts`` with the model-attribute effects added.
 
@@ -344,7 +344,7 @@ def _effect_terms(
     per level, group and part, centred where every (level, group) cell holds at least
     ``EFFECT_CENTERED_MIN`` points and non-centred otherwise. Each is the variable
     ``effect_{column}_{part}`` with dims ``(effect_{column}_level, group)``. The parts in
-    ``rich_only`` are shifted only by ``False``/``True`` columns: a column of named levels
+    ``binary_only`` are shifted only by ``False``/``True`` columns: a column of named levels
     (an architecture family, a training run) shifts the curve, and the many levels of such
     a column, with a point or two per group, do not pin down a slope or spread each. The
     rule depends on the column, not on the data's counts, so a refit of part of the data
@@ -358,11 +358,12 @@ def _effect_terms(
         idx = fd.effect_idx[:, j]
         cells = np.bincount(idx * n_groups + fd.group_idx, minlength=len(levels) * n_groups)
         centered = bool(cells.min() >= EFFECT_CENTERED_MIN)
+        binary = levels == ["False", "True"]
         for part in parts:
-            if part in rich_only and levels != ["False", "True"]:
+            if part in binary_only and not binary:
                 continue
             name = f"effect_{col}_{part}"
-            if levels == ["False", "True"]:
+            if binary:
                 beta = pm.Normal(f"{name}_true", 0.0, 1.0, dims="group")
                 eff = pm.Deterministic(
                     name, pt.stack([pt.zeros(n_groups), beta]), dims=(dim, "group")
@@ -382,7 +383,7 @@ def _effect_terms(
 #: curve's level and exponent, and its scatter (effectively robust models scatter more);
 #: the last two only by ``False``/``True`` columns (e.g. timm's ``extra_data``).
 ODDS_EFFECT_PARTS = ("odds_level", "log_alpha", "log_scatter")
-ODDS_EFFECT_RICH_ONLY = ("log_alpha", "log_scatter")
+ODDS_EFFECT_BINARY_ONLY = ("log_alpha", "log_scatter")
 
 
 def is_centered(config: ModelConfig, fd: FitData) -> bool:
@@ -594,7 +595,7 @@ def _build_odds(
         lvl, alpha_obs, log_sd = level[gidx], alpha[gidx], log_scatter[gidx]
         if config.effects:
             base = dict(zip(ODDS_EFFECT_PARTS, (level, pt.log(alpha), log_scatter), strict=True))
-            terms = _effect_terms(fd, priors, gidx, base, ODDS_EFFECT_RICH_ONLY)
+            terms = _effect_terms(fd, priors, gidx, base, ODDS_EFFECT_BINARY_ONLY)
             lvl, log_sd = terms["odds_level"], terms["log_scatter"]
             alpha_obs = pt.exp(terms["log_alpha"])
         mu = logit_mean(lvl, alpha_obs, logit_c[gidx], xc, lib=pt)

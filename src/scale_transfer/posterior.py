@@ -314,15 +314,16 @@ class Posterior:
         A fit with model-attribute effects adds those of ``effects`` (the models' levels, as
         :meth:`predict_draws` takes them; see :meth:`_effect_terms` for levels not given).
         """
+        from scale_transfer.model import ODDS_EFFECT_PARTS
         from scale_transfer.odds import logit, logit_mean, scatter_sd
 
         x = logit(us)
         xc = x[None, None, :] - self.groups["logit_us_ref"].to_numpy(float)[None, :, None]
+        values = ("odds_level_group", "alpha", "log_scatter_group")
         parts = {
-            "odds_level": self.draws("odds_level_group")[..., None],
-            "log_alpha": np.log(self.draws("alpha"))[..., None],
-            "log_scatter": self.draws("log_scatter_group")[..., None],
+            p: self.draws(v)[..., None] for p, v in zip(ODDS_EFFECT_PARTS, values, strict=True)
         }
+        parts["log_alpha"] = np.log(parts["log_alpha"])
         if getattr(self.config, "effects", ()):
             rng = np.random.default_rng(1) if rng is None else rng
             terms = self._effect_terms(us, kind, effects or {}, rng, tuple(parts))
@@ -429,7 +430,7 @@ class Posterior:
                     )
             for part in parts:
                 if f"effect_{col}_{part}" not in self.dt["posterior"]:
-                    continue  # a part this column does not shift (model.ODDS_EFFECT_RICH_ONLY)
+                    continue  # a part this column does not shift (model.ODDS_EFFECT_BINARY_ONLY)
                 eff = self.draws(f"effect_{col}_{part}")  # (draws, level, group)
                 term = np.moveaxis(eff[:, np.maximum(idx, 0), :], 1, 2)  # (draws, group, us)
                 new = idx < 0
@@ -439,6 +440,13 @@ class Posterior:
                     term = np.where(new[None, None, :], fresh, term)
                 out[part] = out[part] + term
         return out
+
+    def row_effects(self, rows: pd.DataFrame) -> dict[str, np.ndarray] | None:
+        """Return the effect columns' levels of ``rows`` (``effects`` of :meth:`predict_draws`).
+
+        None for a fit without effects.
+        """
+        return {c: rows[c].to_numpy() for c in getattr(self.config, "effects", ())} or None
 
     def _effect_acc(
         self, us: np.ndarray, kind: str, effects: Mapping[str, Any], rng: np.random.Generator

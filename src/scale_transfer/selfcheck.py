@@ -54,7 +54,7 @@ def score_points(post: Posterior, test: pd.DataFrame, seed: int = 0) -> pd.DataF
         t = test[(test["setting"] == setting) & (test["task"] == task)]
         if t.empty:
             continue
-        eff = {c: t[c].to_numpy() for c in getattr(post.config, "effects", ())} or None
+        eff = post.row_effects(t)
         with warnings.catch_warnings():
             # a band model of a level the fit lacks gets a new effect, as a new model would
             warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")

@@ -176,7 +176,7 @@ def bayes_method(
     parts = []
     for (setting, task), te in test.groupby(["setting", "task"], sort=False):
         g = labels.index((setting, task))
-        eff = {c: te[c].to_numpy() for c in config.effects} or None
+        eff = post.row_effects(te)
         with warnings.catch_warnings():
             # held-out models of a level the training set lacks (a new run) are expected here
             warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
