@@ -298,3 +298,29 @@ def test_a_column_of_sparse_levels_shifts_only_the_odds_curves_level():
     paper = ModelConfig(law="error", effects=("family",))
     names = set(build_model(prepare_data(d, paper), paper).named_vars)
     assert {"effect_family_log_level", "effect_family_log_alpha"} <= names
+
+
+@pytest.mark.parametrize("law", ["odds", "error"])
+def test_a_column_of_few_rich_levels_sums_to_zero_in_each_group(law):
+    import pymc as pm
+
+    from scale_transfer.model import EFFECT_CENTERED_MIN, build_model, prepare_data
+
+    d = odds_data(n=60, kick=0.0)
+    d["run"] = "r" + (d["model"].str[1:].astype(int) % 3).astype(str)  # 20 points per cell
+    config = ModelConfig(law=law, effects=("run",))
+    assert d.groupby(["run", "task"]).size().min() >= EFFECT_CENTERED_MIN
+    model = build_model(prepare_data(d, config), config)
+    part = "odds_level" if law == "odds" else "log_level"
+    name = f"effect_run_{part}"
+    assert isinstance(
+        model[f"{name}_zerosum"].owner.op, pm.distributions.multivariate.ZeroSumNormalRV
+    )
+    draws = pm.draw(model[name], draws=50, random_seed=1)  # (draw, level, group)
+    assert draws.shape == (50, 3, 3)
+    np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-9)
+    assert draws.std() > 0.1  # not all zero: each level still moves its group's curve
+    # sparse cells keep the non-centred effect, which does not sum to zero
+    sparse = d.assign(run="r" + d["model"].str[1:])  # one point per cell
+    names = set(build_model(prepare_data(sparse, config), config).named_vars)
+    assert f"{name}_z" in names and f"{name}_zerosum" not in names
