@@ -65,6 +65,11 @@ def test_law_is_stable_and_matches_its_definition():
     np.testing.assert_allclose(logit_mean(0.3, 1.2, logit(0.9), x), direct, atol=1e-9)
     # near c -> 1 the law is logit-linear, without cancellation
     np.testing.assert_allclose(logit_mean(0.0, 1.0, 40.0, np.array([30.0])), [30.0], atol=1e-3)
+    # per-group asymptotes indexed by each point's group: the same curve
+    g = np.array([0, 1, 1, 0, 2, 2, 1, 0, 2])
+    logit_c = logit(np.array([0.9, 0.97, 0.8]))
+    by_point = logit_mean(0.3, 1.2, logit_c[g], x)
+    np.testing.assert_allclose(logit_mean(0.3, 1.2, logit_c, x, index=g), by_point, rtol=1e-12)
 
 
 def test_config_refuses_what_the_odds_law_lacks_and_keeps_old_hashes():

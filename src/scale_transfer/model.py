@@ -610,7 +610,7 @@ def _build_odds(
             terms = _effect_terms(fd, priors, gidx, base, ODDS_EFFECT_BINARY_ONLY)
             lvl, log_sd = terms["odds_level"], terms["log_scatter"]
             alpha_obs = pt.exp(terms["log_alpha"])
-        mu = logit_mean(lvl, alpha_obs, logit_c[gidx], xc, lib=pt)
+        mu = logit_mean(lvl, alpha_obs, logit_c, xc, lib=pt, index=gidx)
         sd = scatter_sd(log_sd, slope[gidx], xc, lib=pt)
         pm.Normal("logit_ds", mu=mu, sigma=sd, observed=y, dims="obs_id")
     return model

