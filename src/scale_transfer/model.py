@@ -379,9 +379,7 @@ def _effect_terms(
             else:
                 s = _prior(f"{name}_sigma", priors["effect_sigma"], dims="group")
                 if centered:
-                    # summing to zero over the levels in each group: the group's own
-                    # parameter is then the levels' mean, with no ridge between it and the
-                    # effects' mean (a slow direction for the sampler when levels are few)
+                    # zero-sum over the levels in each group (see the docstring)
                     raw = pm.ZeroSumNormal(f"{name}_zerosum", sigma=s[:, None], dims=("group", dim))
                     eff = pm.Deterministic(name, raw.T, dims=(dim, "group"))
                 else:
