@@ -123,8 +123,9 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
             # the band's models with their own effect levels (a level the inner fit lacks:
             # a new effect drawn from its population, as for a new model)
             eff = inner.row_effects(b)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
+            from scale_transfer.posterior import unseen_levels_expected
+
+            with unseen_levels_expected():
                 mu, sd, x = inner._odds_parts(
                     b["us_acc"].to_numpy(float), eff, "new-model", np.random.default_rng(g)
                 )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ from scale_transfer.intervals import accuracies, interval
 from scale_transfer.law import ds_acc
 
 __all__ = ["NEW_TASK", "ModelMismatchError", "Posterior", "interval"]
+
+
+@contextmanager
+def unseen_levels_expected() -> Iterator[None]:
+    """Silence the warning about effect levels a fit has not seen.
+
+    For the package's own scoring of data rows (held-out models, a refit's band), where a
+    level missing from the fitted part is expected and gets a new effect, as for a new model.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
+        yield
+
 
 #: Label of the population-level (unseen task) row in summaries.
 NEW_TASK = "(new task)"
@@ -319,22 +333,17 @@ class Posterior:
 
         x = logit(us)
         xc = x[None, None, :] - self.groups["logit_us_ref"].to_numpy(float)[None, :, None]
-        values = ("odds_level_group", "alpha", "log_scatter_group")
-        parts = {
-            p: self.draws(v)[..., None] for p, v in zip(ODDS_EFFECT_PARTS, values, strict=True)
-        }
-        parts["log_alpha"] = np.log(parts["log_alpha"])
+        level = self.draws("odds_level_group")[..., None]
+        alpha = self.draws("alpha")[..., None]
+        log_sd = self.draws("log_scatter_group")[..., None]
         if getattr(self.config, "effects", ()):
             rng = np.random.default_rng(1) if rng is None else rng
-            terms = self._effect_terms(us, kind, effects or {}, rng, tuple(parts))
-            parts = {p: parts[p] + terms[p] for p in parts}
-        mu = logit_mean(
-            parts["odds_level"],
-            np.exp(parts["log_alpha"]),
-            self.draws("logit_asymptote_group")[..., None],
-            xc,
-        )
-        sd = scatter_sd(parts["log_scatter"], self.draws("scatter_slope_group")[..., None], xc)
+            terms = self._effect_terms(us, kind, effects or {}, rng, ODDS_EFFECT_PARTS)
+            level = level + terms["odds_level"]
+            alpha = alpha * np.exp(terms["log_alpha"])
+            log_sd = log_sd + terms["log_scatter"]
+        mu = logit_mean(level, alpha, self.draws("logit_asymptote_group")[..., None], xc)
+        sd = scatter_sd(log_sd, self.draws("scatter_slope_group")[..., None], xc)
         return mu, sd, x
 
     def _odds_draws(

@@ -11,7 +11,6 @@ band too; otherwise the refit's plain predictive is scored.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,9 +54,9 @@ def score_points(post: Posterior, test: pd.DataFrame, seed: int = 0) -> pd.DataF
         if t.empty:
             continue
         eff = post.row_effects(t)
-        with warnings.catch_warnings():
-            # a band model of a level the fit lacks gets a new effect, as a new model would
-            warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
+        from scale_transfer.posterior import unseen_levels_expected
+
+        with unseen_levels_expected():
             draws = post.predict_draws(t["us_acc"].to_numpy(float), "new-model", seed, eff)
         draws = draws[:, g, :]
         y = t["ds_acc"].to_numpy(float)

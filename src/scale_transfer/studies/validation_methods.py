@@ -16,7 +16,6 @@ what it fitted and how long it took.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from scale_transfer.config import ModelConfig, SamplerConfig
 from scale_transfer.hull import upper_hull
 from scale_transfer.lsq import fit_lsq, lsq_interval, predict_lsq
 from scale_transfer.odds import logit
+from scale_transfer.posterior import unseen_levels_expected
 from scale_transfer.selfcheck import ALL, crps_draws
 from scale_transfer.studies.runner import diagnostics_record, fit_quietly
 from scale_transfer.studies.validation_scores import crps_normal, prob_label
@@ -177,9 +177,7 @@ def bayes_method(
     for (setting, task), te in test.groupby(["setting", "task"], sort=False):
         g = labels.index((setting, task))
         eff = post.row_effects(te)
-        with warnings.catch_warnings():
-            # held-out models of a level the training set lacks (a new run) are expected here
-            warnings.filterwarnings("ignore", "effects: .* not among the fitted levels")
+        with unseen_levels_expected():
             d = post.predict_draws(te["us_acc"].to_numpy(float), kind="new-model",
                                    seed=sampler.seed + g, effects=eff)[:, g, :]  # fmt: skip
         bounds = {p: tuple(np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)) for p in probs}
