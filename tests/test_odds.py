@@ -163,6 +163,31 @@ def test_the_drift_uncertainty_is_pooled_over_the_groups():
     assert drift_correlation(drift) is None  # a table without the band's correlation
 
 
+def test_the_drift_rate_of_each_draw_follows_its_student_t_predictive():
+    # tau is estimated from G = 2 groups' drifts: with an rng each posterior draw gets
+    # tau / sqrt(chi2_2 / 2) per group, one rate for all of the group's x beyond the data
+    from scipy import stats
+
+    drift = pd.DataFrame({"group": ["g1", "g2"], "n_band": [5, 5], "x_max": [1.0, 1.0],
+                          "reach": [0.5, 0.5], "beta": [2.0, 0.0], "kappa2": [1.0, 1.0],
+                          "var_beta": [0.0, 0.0], "beta_z": [4.0, 0.0]})  # fmt: skip
+    tau, n = drift_rate(drift), 40_000
+    x = np.array([2.0, 3.0])  # d = 1 and 2
+    mu, sd = np.zeros((n, 2, 2)), np.full((n, 2, 2), 0.5)
+    _, scale = apply_drift(drift, ["g1", "g2"], x, mu, sd, rng=np.random.default_rng(0))
+    rate = np.sqrt(scale**2 - 0.25) / (0.5 * np.array([1.0, 2.0]))
+    np.testing.assert_allclose(rate[..., 0], rate[..., 1])  # one rate per draw and group
+    assert np.corrcoef(rate[:, 0, 0], rate[:, 1, 0])[0, 1] == pytest.approx(0.0, abs=0.03)
+    # a new drift beta_new = rate * N(0, 1) is Student-t with 2 degrees of freedom, scale tau
+    beta_new = rate[:, 0, 0] * np.random.default_rng(1).standard_normal(n)
+    for q in (0.75, 0.95):
+        want = tau * stats.t.ppf(q, df=2)
+        assert np.quantile(beta_new, q) == pytest.approx(want, rel=0.05)
+    # without an rng: the Gaussian with rate tau (conditional prediction's)
+    _, plain = apply_drift(drift, ["g1", "g2"], x, mu[:1], sd[:1])
+    np.testing.assert_allclose(plain[0, 0], np.sqrt(0.25 + (tau * 0.5 * np.array([1, 2])) ** 2))
+
+
 def test_lfo_learns_an_upward_drift_and_carries_it_beyond_the_data(lfo):
     d = lfo.drift.set_index("group")
     assert list(d.index) == list(TRUTH)

@@ -20,10 +20,14 @@ posterior draw with mean ``mu`` and scatter sd ``sigma``, as
 
 (:func:`apply_drift`): the drift continues, but its mean shift stops at the band's own
 reach (``CAP``), and its uncertainty grows with the distance beyond the data at the rate of
-the drifts of all groups, ``tau = DRIFT_SD * sqrt(mean(beta_z^2))`` over the fit's groups,
-in units of each group's scatter. A group whose band shows no drift is not thereby sure that
-none comes beyond it: on timm, ImageNet-ReaL's band showed little drift, and its
-top 10% fell below the curve. Inside the data the predictive is the fitted one.
+the drifts of all groups, ``tau = DRIFT_SD * sqrt(mean(beta_z^2))`` over the ``G`` groups
+with a band, in units of each group's scatter. A group whose band shows no drift is not
+thereby sure that none comes beyond it: on timm, ImageNet-ReaL's band showed little drift,
+and its top 10% fell below the curve. ``tau`` is estimated from ``G`` drifts (5 on timm), so
+the predictive draws a group's rate from the predictive of a new drift given those, a
+Student-t with ``G`` degrees of freedom and scale ``tau``: per posterior draw and group,
+``tau / sqrt(chi2_G / G)`` (:func:`apply_drift` with ``rng``). Inside the data the
+predictive is the fitted one.
 
 The band's standardized residuals ``(r - beta d) / s``, matched across groups
 by model, also give the correlation of a new model's deviations across tasks beyond the data
@@ -209,6 +213,7 @@ def apply_drift(
     sd: np.ndarray,
     *,
     scatter: bool = False,
+    rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Mean and sd of a new model's ``logit(acc_ds)`` with the drift layer.
 
@@ -218,10 +223,19 @@ def apply_drift(
     the module docstring); inside the data ``mu`` and ``sd`` are returned unchanged. With
     ``scatter``, also the part of the sd that is the model's own scatter
     (``sqrt(kappa2) sd``), without the drift's uncertainty about the curve.
+
+    With ``rng``, each posterior draw gets each group's drift rate ``tau / sqrt(chi2_G / G)``
+    (``G`` groups with a band): over the draws, the rate's Student-t predictive with ``G``
+    degrees of freedom. Without it, the rate is ``tau`` in every draw (conditional
+    prediction, which keeps a Gaussian predictive).
     """
     loc, scale, own = mu.copy(), sd.copy(), sd.copy()
     by_group = drift.set_index("group")
     tau = drift_rate(drift)
+    rate = None if tau is None else np.full((mu.shape[0], mu.shape[1], 1), tau)
+    n_band = int((drift["n_band"] > 0).sum()) if "n_band" in drift else 0
+    if rate is not None and rng is not None and n_band:
+        rate = rate / np.sqrt(rng.chisquare(n_band, size=rate.shape) / n_band)
     for g, label in enumerate(labels):
         if label not in by_group.index:
             continue
@@ -237,7 +251,7 @@ def apply_drift(
         if tau is None:  # a table saved before beta_z: the group's own drift
             var = var + (DRIFT_SD * beta * d) ** 2
         else:
-            var = var + (tau * sd[:, g, :] * d) ** 2
+            var = var + (rate[:, g] * sd[:, g, :] * d) ** 2
         loc[:, g, :] = np.where(beyond, mu[:, g, :] + shift, mu[:, g, :])
         scale[:, g, :] = np.where(beyond, np.sqrt(var), sd[:, g, :])
         own[:, g, :] = np.where(beyond, math.sqrt(float(row["kappa2"])) * sd[:, g, :], sd[:, g, :])

@@ -361,7 +361,8 @@ class Posterior:
             return expit(mu)
         loc, scale = mu, sd
         if self.drift is not None:
-            loc, scale = apply_drift(self.drift, self.group_labels, x, mu, sd)
+            rng = np.random.default_rng([seed, 2])  # each group's drift rate per draw
+            loc, scale = apply_drift(self.drift, self.group_labels, x, mu, sd, rng=rng)
         z = loc + scale * np.random.default_rng(seed).standard_normal(mu.shape)
         return expit(z)
 
