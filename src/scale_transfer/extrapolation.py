@@ -24,10 +24,11 @@ the drifts of all groups, ``tau = DRIFT_SD * sqrt(mean(beta_z^2))`` over the ``G
 with a band, in units of each group's scatter. A group whose band shows no drift is not
 thereby sure that none comes beyond it: on timm, ImageNet-ReaL's band showed little drift,
 and its top 10% fell below the curve. ``tau`` is estimated from ``G`` drifts (5 on timm), so
-the predictive draws a group's rate from the predictive of a new drift given those, a
-Student-t with ``G`` degrees of freedom and scale ``tau``: per posterior draw and group,
-``tau / sqrt(chi2_G / G)`` (:func:`apply_drift` with ``rng``). Inside the data the
-predictive is the fitted one.
+a group's rate is drawn from the distribution of a new drift given those ``G``, a Student-t
+with ``G`` degrees of freedom and scale ``tau``: per posterior draw and group,
+``tau / sqrt(chi2_G / G)`` (:func:`apply_drift` with ``rng``). Few groups make its tails
+heavy (one group: a Cauchy), as they should: one drift says little about the next. Inside
+the data the predictive is the fitted one.
 
 The band's standardized residuals ``(r - beta d) / s``, matched across groups
 by model, also give the correlation of a new model's deviations across tasks beyond the data
