@@ -114,6 +114,8 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
     ``band`` holds the points above the inner fit's data (:func:`band_split`). Returns a
     table with :data:`DRIFT_COLUMNS`, one row per group of ``inner``.
     """
+    from scale_transfer.posterior import unseen_levels_expected
+
     rows, resid = [], {}
     frame = inner.data[inner.data["used"]] if "used" in inner.data else inner.data
     for g, (setting, task) in enumerate(
@@ -128,8 +130,6 @@ def drift_layer(inner: Posterior, band: pd.DataFrame) -> pd.DataFrame:
             # the band's models with their own effect levels (a level the inner fit lacks:
             # a new effect drawn from its population, as for a new model)
             eff = inner.row_effects(b)
-            from scale_transfer.posterior import unseen_levels_expected
-
             with unseen_levels_expected():
                 mu, sd, x = inner._odds_parts(
                     b["us_acc"].to_numpy(float), eff, "new-model", np.random.default_rng(g)
@@ -233,10 +233,12 @@ def apply_drift(
     loc, scale, own = mu.copy(), sd.copy(), sd.copy()
     by_group = drift.set_index("group")
     tau = drift_rate(drift)
-    rate = None if tau is None else np.full((mu.shape[0], mu.shape[1], 1), tau)
-    n_band = int((drift["n_band"] > 0).sum()) if "n_band" in drift else 0
-    if rate is not None and rng is not None and n_band:
-        rate = rate / np.sqrt(rng.chisquare(n_band, size=rate.shape) / n_band)
+    rate = None  # per draw and group; None for a table saved before beta_z
+    if tau is not None:
+        rate = np.full((mu.shape[0], mu.shape[1], 1), tau)
+        n = int((drift["n_band"] > 0).sum())  # the G drifts tau is estimated from
+        if rng is not None and n:
+            rate = rate / np.sqrt(rng.chisquare(n, size=rate.shape) / n)
     for g, label in enumerate(labels):
         if label not in by_group.index:
             continue
@@ -249,7 +251,7 @@ def apply_drift(
         beta = float(row["beta"])
         shift = beta * np.minimum(d, CAP * float(row["reach"]))
         var = float(row["kappa2"]) * sd[:, g, :] ** 2 + float(row["var_beta"]) * d**2
-        if tau is None:  # a table saved before beta_z: the group's own drift
+        if rate is None:  # a table saved before beta_z: the group's own drift
             var = var + (DRIFT_SD * beta * d) ** 2
         else:
             var = var + (rate[:, g] * sd[:, g, :] * d) ** 2

@@ -46,6 +46,8 @@ def score_points(post: Posterior, test: pd.DataFrame, seed: int = 0) -> pd.DataF
     ``in50 ... in95`` (1 where the equal-tailed interval holds the point) and ``w50 ...
     w95`` (widths). Rows of a (setting, task) the fit does not have are left out.
     """
+    from scale_transfer.posterior import unseen_levels_expected
+
     out = []
     for g, (setting, task) in enumerate(
         zip(post.groups["setting"], post.groups["task"], strict=True)
@@ -54,8 +56,6 @@ def score_points(post: Posterior, test: pd.DataFrame, seed: int = 0) -> pd.DataF
         if t.empty:
             continue
         eff = post.row_effects(t)
-        from scale_transfer.posterior import unseen_levels_expected
-
         with unseen_levels_expected():
             draws = post.predict_draws(t["us_acc"].to_numpy(float), "new-model", seed, eff)
         draws = draws[:, g, :]
