@@ -9,11 +9,13 @@ import xarray as xr
 from scale_transfer.model import ModelConfig, build_model, prepare_data
 from scale_transfer.sampling import (
     INIT_JITTER,
+    LOW_RANK_MAX_EFFECTS,
     ConvergenceWarning,
     SamplerConfig,
     _compiled_with_layout,
     _initial_point_fn,
     check_convergence,
+    effect_level_parameters,
     lsq_start,
     resolve_adaptation,
     resolve_target_accept,
@@ -111,6 +113,26 @@ def test_frontier_top_start_sets_the_gap_within_the_jitter(sim) -> None:
             np.testing.assert_allclose(backward(forward(start[name])), start[name])
         power = slots["gap_power"][1][1](x[slots["gap_power"][0]])
         assert np.all((power > 0.1) & (power < 1.1))
+
+
+def test_adaptation_auto_is_diag_for_odds_effects_of_many_levels(sim) -> None:
+    """Many named levels make the low-rank adaptation slow: the odds law then gets diag."""
+    df = sim.data
+    n_groups = df["task"].nunique()
+    levels = LOW_RANK_MAX_EFFECTS // n_groups + 1  # one level too many
+    sc = SamplerConfig()
+    for n, want in ((levels - 1, "low_rank"), (levels, "diag")):
+        data = df.assign(family=[f"f{i % n}" for i in range(len(df))], extra=df.index % 2 == 0)
+        config = ModelConfig(law="odds", effects=("family", "extra"))
+        fd = prepare_data(data, config)
+        assert effect_level_parameters(fd) == n * n_groups  # the True/False column not counted
+        assert resolve_adaptation(sc, config, fd).adaptation == want
+        # the paper's law keeps its own rule, and without data the odds law is low_rank
+        assert (
+            resolve_adaptation(sc, ModelConfig(law="error", effects=("family",)), fd).adaptation
+            == "diag"
+        )
+        assert resolve_adaptation(sc, config).adaptation == "low_rank"
 
 
 def test_init_option(sim) -> None:
