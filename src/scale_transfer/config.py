@@ -464,8 +464,9 @@ class SamplerConfig:
         (ESS 260 against 1,215, 18 divergences). ``"auto"`` (default) takes ``"low_rank"``
         for the frontier likelihood, whose gap parameters correlate with the law's (on
         800 simulated points: 36-58 leapfrog steps per draw against 258-262 with
-        ``"diag"``, docs/calibration.md) and for the odds law, ``"diag"`` otherwise, and
-        for an odds law whose effects have many levels (timm's families: 4 times faster). See
+        ``"diag"``, docs/calibration.md) and for the odds law, ``"diag"`` otherwise; an odds
+        law whose effects have many levels gets ``"diag"`` too (timm's 143 families: 4 times
+        faster). A refit (drift layer, self-check) keeps its fit's. See
         :func:`~scale_transfer.sampling.resolve_adaptation`.
     init : {"lsq", "default"}
         Where chains start. ``"lsq"`` (default): at per-group least-squares estimates
