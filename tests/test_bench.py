@@ -20,6 +20,7 @@ from scale_transfer.studies.bench import (
     run_benchmark,
     versions,
 )
+from scale_transfer.studies.bench_cases import FRONTIER_ONLY
 from scale_transfer.studies.bench_table import check_targets, derive_ratios
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmark.md"
@@ -145,14 +146,19 @@ def test_plan_runs_the_frontier_at_paper_scale_through_paper_top():
     from scale_transfer.studies.bench import _plan
 
     plan = _plan(BenchConfig(timm_dir="x"))
-    assert ("paper-top", "bayes", "frontier") in plan
-    assert not [p for p in plan if p[0] == "paper-top" and p[2] != "frontier"]
-    # paper-all's frontier fit (24,000 points, over 20 minutes) only when named
-    assert ("paper-all", "bayes", "frontier") not in plan
-    assert ("paper-all", "bayes", "gaussian") in plan
-    named = _plan(BenchConfig(cases=("paper-all",), frontier_cases=("paper-all",)))
-    assert ("paper-all", "bayes", "frontier") in named
-    assert not BenchConfig().warm_for("paper-top") and BenchConfig().warm_for("paper-all")
+    for top in ("timm-top", "paper-top"):  # the frontier fits that `fit` runs: frontier only
+        assert (top, "bayes", "frontier") in plan
+        assert not [p for p in plan if p[0] == top and p[2] != "frontier"]
+        assert not BenchConfig(timm_dir="x").warm_for(top)
+    # the frontier on all points (paper-all: over 20 minutes) and on the hull only when named
+    for case in ("paper-hull", "timm", "paper-all"):
+        assert (case, "bayes", "frontier") not in plan
+        assert (case, "bayes", "gaussian") in plan
+        named = _plan(BenchConfig(timm_dir="x", cases=(case,), frontier_cases=(case,)))
+        assert (case, "bayes", "frontier") in named
+    assert plan[-2:] == [("timm-top", "bayes", "frontier"), ("paper-top", "bayes", "frontier")]
+    assert "timm-top" not in BenchConfig().cases  # no timm folder: no timm case
+    assert BenchConfig().warm_for("paper-all")
     recs = [_rec("paper-top", "bayes", "frontier", fit="first", wall=130.0)]
     got = {t["target"]: t["passed"] for t in check_targets(recs, derive_ratios(recs))}
     assert got["top_wall_s"] is False  # 130 s > 2 minutes
@@ -344,11 +350,11 @@ def test_quick_mode_every_case_end_to_end(tmp_path, timm_dir):
     _check_fields(result)
     got = {(r["case"], r["method"], r["likelihood"]) for r in result["records"]}
     for case in CASES:
-        if case == "paper-top":  # the frontier fit only
+        if case in FRONTIER_ONLY:  # the frontier fit only
             assert {g for g in got if g[0] == case} == {(case, "bayes", "frontier")}
             continue
         assert (case, "bayes", "gaussian") in got
-        assert (case, "bayes", "frontier") in got or case == "paper-all"
+        assert (case, "bayes", "frontier") not in got  # only where named
         assert (case, "naive-pymc", "gaussian") in got
         assert (case, "lsq-bootstrap", "least-squares") in got
     names = {q["ratio"] for q in result["ratios"]}

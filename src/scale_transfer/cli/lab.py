@@ -41,8 +41,10 @@ MethodsOption = _names(
 TargetsOption = _names("--targets", "all, hull: --targets all,hull (default both).")
 CasesOption = _names(
     "--case",
-    "Run only these cases: paper-hull, timm, paper-all, paper-top (the frontier at paper "
-    "scale). Without it, paper-all's frontier fit (over 20 minutes) is left out.",
+    "Run only these cases: paper-hull, timm, paper-all, timm-top, paper-top (the frontier "
+    "fits that fit runs, on timm and at paper scale). Without it, the frontier likelihood "
+    "runs on timm-top and paper-top only; a named paper-hull, timm or paper-all case runs it "
+    "too (paper-all: over 20 minutes).",
 )
 LikelihoodsOption = _names("--likelihood", "Run only these likelihoods: gaussian, frontier.")
 
@@ -246,8 +248,9 @@ def bench(
         bad = sorted(set(values or ()) - set(allowed))
         if bad:
             fail(f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}")
-    if case and "timm" in case and timm is None:
-        fail("--case timm needs the timm results folder: --timm DIR")
+    for name in ("timm", "timm-top"):
+        if case and name in case and timm is None:
+            fail(f"--case {name} needs the timm results folder: --timm DIR")
     if timm is not None and not timm.is_dir():
         fail(f"--timm {timm}: no such folder")
     kw = {k: v for k, v in kw.items() if v is not None}

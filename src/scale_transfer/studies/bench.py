@@ -7,9 +7,12 @@ process tree, for each case:
 - ``paper-hull``: the same data, upper-hull points only;
 - ``paper-top``: the same data, ``target="top"`` (the best fifth of each bin of US accuracy,
   4,800 points) with the frontier likelihood: the frontier at paper scale (frontier fit
-  only; ``paper-all``'s frontier fit runs only when ``frontier_cases`` names it);
+  only; the frontier fits of all points of ``paper-all`` and ``timm`` and of the hull run
+  only when ``frontier_cases`` names them);
 - ``timm``: :func:`scale_transfer.zoo.load_timm` (5 shifted ImageNet test sets x ~1556
   models, all points), when a timm results folder is given;
+- ``timm-top``: the same data, ``target="top"``: the frontier fit that ``scale-transfer fit``
+  adds to a fit of timm (frontier fit only);
 
 the hierarchical Bayesian fit (:func:`scale_transfer.posterior.fit`, Gaussian and frontier
 likelihoods), the least-squares fit with a bootstrap per task
