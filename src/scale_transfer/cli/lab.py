@@ -179,7 +179,8 @@ def bench(
     draws: Annotated[
         int | None,
         typer.Option(
-            help=f"Draws per chain (default: {TOP_DRAWS} for paper-top, {DEFAULT_DRAWS} otherwise)."
+            help=f"Draws per chain (default: {TOP_DRAWS} for timm-top and paper-top, "
+            f"{DEFAULT_DRAWS} otherwise)."
         ),
     ] = None,
     chains: Annotated[int | None, typer.Option(help="Chains (default 4).")] = None,

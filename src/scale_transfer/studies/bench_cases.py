@@ -68,7 +68,7 @@ class BenchConfig:
     draws, tune, chains : int
         Sampler settings of the Bayesian fits (``draws`` and ``tune`` None: the package's
         defaults per fit, ``"auto"``: :data:`~scale_transfer.config.TOP_DRAWS` draws after 400
-        tuning steps for ``paper-top``, 1,000 after 1,000 otherwise); kept as fields, the
+        tuning steps for the top cases, 1,000 after 1,000 otherwise); kept as fields, the
         JSON's ``config``, and handed to the fits as one :meth:`sampler_config`.
     n_boot : int
         Bootstrap resamples per task of the least-squares fit.
