@@ -202,8 +202,13 @@ def drift_rate(drift: pd.DataFrame) -> float | None:
     """
     if "beta_z" not in drift.columns:
         return None
-    bz = drift.loc[drift["n_band"] > 0, "beta_z"].to_numpy(float)
+    bz = _band_drifts(drift)
     return DRIFT_SD * float(np.sqrt(np.mean(bz**2))) if len(bz) else 0.0
+
+
+def _band_drifts(drift: pd.DataFrame) -> np.ndarray:
+    """Return the standardized drifts ``beta_z`` of the groups with a band (tau's data)."""
+    return drift.loc[drift["n_band"] > 0, "beta_z"].to_numpy(float)
 
 
 def apply_drift(
@@ -236,7 +241,7 @@ def apply_drift(
     rate = None  # per draw and group; None for a table saved before beta_z
     if tau is not None:
         rate = np.full((mu.shape[0], mu.shape[1], 1), tau)
-        n = int((drift["n_band"] > 0).sum())  # the G drifts tau is estimated from
+        n = len(_band_drifts(drift))  # the G drifts tau is estimated from
         if rng is not None and n:
             rate = rate / np.sqrt(rng.chisquare(n, size=rate.shape) / n)
     for g, label in enumerate(labels):

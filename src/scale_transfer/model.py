@@ -73,6 +73,7 @@ __all__ = [
     "FitData",
     "ModelConfig",
     "build_model",
+    "effect_level_parameters",
     "prepare_data",
 ]
 
@@ -300,6 +301,21 @@ def discrepancy_basis(log_e_us: Any, lib: Any = np) -> Any:
 
 #: Random effects are centred where the median (level, group) cell has this many points.
 EFFECT_CENTERED_MIN = 10
+#: The levels of a yes/no effect column (one coefficient per group and part, not per level).
+BINARY_LEVELS = ["False", "True"]
+
+
+def effect_level_parameters(fd: FitData) -> int:
+    """Count the effect parameters of the columns of named levels (levels x groups).
+
+    ``False``/``True`` columns are left out: they add one coefficient per group and part.
+    """
+    n_groups = len(fd.groups)
+    return sum(
+        len(levels) * n_groups
+        for levels in fd.effect_levels.values()
+        if list(levels) != BINARY_LEVELS
+    )
 
 
 def _effect_codes(used: pd.DataFrame, config: ModelConfig) -> dict[str, Any]:
@@ -366,7 +382,7 @@ def _effect_terms(
         # by the median cell, so that a refit without the top band (the drift layer's) keeps
         # the fit's parametrisation where one cell falls short
         centered = bool(np.median(cells) >= EFFECT_CENTERED_MIN)
-        binary = levels == ["False", "True"]
+        binary = list(levels) == BINARY_LEVELS
         for part in parts:
             if part in binary_only and not binary:
                 continue

@@ -37,7 +37,14 @@ from scale_transfer.convergence import (
     Diagnostics,
     check_convergence,
 )
-from scale_transfer.model import FitData, anchor_dim, build_model, is_centered, uses_anchor
+from scale_transfer.model import (
+    FitData,
+    anchor_dim,
+    build_model,
+    effect_level_parameters,
+    is_centered,
+    uses_anchor,
+)
 from scale_transfer.publish import check_interrupted, interrupts_held
 
 __all__ = [
@@ -171,19 +178,6 @@ def clear_cache() -> None:
 #: The odds law's ``adaptation="auto"`` is ``"diag"`` where model-attribute effects of named
 #: levels add more than this many parameters (levels x groups); see :func:`resolve_adaptation`.
 LOW_RANK_MAX_EFFECTS = 300
-
-
-def effect_level_parameters(fd: FitData) -> int:
-    """Count the effect parameters of the columns of named levels (levels x groups).
-
-    ``False``/``True`` columns are left out: they add one coefficient per group and part.
-    """
-    n_groups = len(fd.groups)
-    return sum(
-        len(levels) * n_groups
-        for levels in fd.effect_levels.values()
-        if list(levels) != ["False", "True"]
-    )
 
 
 def resolve_adaptation(

@@ -227,6 +227,7 @@ def bench(
         format_table,
         run_benchmark,
     )
+    from scale_transfer.studies.bench_cases import TIMM_CASES
 
     check_out(out, overwrite)
     kw = {
@@ -249,7 +250,7 @@ def bench(
         bad = sorted(set(values or ()) - set(allowed))
         if bad:
             fail(f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}")
-    for name in ("timm", "timm-top"):
+    for name in TIMM_CASES:
         if case and name in case and timm is None:
             fail(f"--case {name} needs the timm results folder: --timm DIR")
     if timm is not None and not timm.is_dir():

@@ -136,7 +136,10 @@ def fit(
     sampler: Annotated[str, typer.Option(help="nutpie (default) or numpyro.")] = "nutpie",
     adaptation: Annotated[
         Adaptation,
-        typer.Option(help="nutpie mass matrix; auto: low_rank for the frontier and odds law."),
+        typer.Option(
+            help="nutpie mass matrix; auto: low_rank for the frontier and odds law "
+            "(diag where its effects have over 300 levels x groups)."
+        ),
     ] = Adaptation.auto,
     percent: Annotated[bool, typer.Option("--percent", help="Accuracies in percent.")] = False,
     strict: Annotated[bool, typer.Option(help="Fail (exit 3) if convergence fails.")] = False,

@@ -18,6 +18,7 @@ __all__ = [
     "CASES",
     "FRONTIER_ONLY",
     "FRONTIER_OPT_IN",
+    "TIMM_CASES",
     "GIB",
     "LIKELIHOODS",
     "METHODS",
@@ -40,6 +41,10 @@ FRONTIER_ONLY = ("timm-top", "paper-top")
 #: timm over 10 (``paper-top`` and ``timm-top`` are the frontier fits the package runs);
 #: on hull points it samples badly, and the package warns against it.
 FRONTIER_OPT_IN = ("paper-hull", "timm", "paper-all")
+#: Cases on timm's data: they run only with a timm results folder.
+TIMM_CASES = ("timm", "timm-top")
+#: Each case's fit target (``"all"`` where not named).
+CASE_TARGETS = {"paper-hull": "hull", "timm-top": "top", "paper-top": "top"}
 #: Likelihoods of the Bayesian fit that are benchmarked.
 LIKELIHOODS = ("gaussian", "frontier")
 #: Methods recorded.
@@ -170,7 +175,7 @@ class BenchConfig:
                 f"compile_cache must be both, empty or user; got {self.compile_cache!r}"
             )
         if self.timm_dir is None:
-            self.cases = tuple(c for c in self.cases if c not in ("timm", "timm-top"))
+            self.cases = tuple(c for c in self.cases if c not in TIMM_CASES)
         self.frontier_cases = tuple(c for c in self.frontier_cases if c in self.cases)
         for name in ("draws", "tune", "chains", "n_models", "naive_draws", "naive_tune"):
             if name in ("draws", "tune") and getattr(self, name) is None:  # default per fit
@@ -230,8 +235,8 @@ def case_data(case: str, cfg: BenchConfig, variant: int = 0) -> tuple[pd.DataFra
         from scale_transfer.simulate import simulate
 
         df = simulate("jft-25shot", cfg.n_models, cfg.seed + variant).data
-        return df, {"paper-hull": "hull", "paper-top": "top"}.get(case, "all")
-    if case in ("timm", "timm-top"):
+        return df, CASE_TARGETS.get(case, "all")
+    if case in TIMM_CASES:
         from scale_transfer.zoo import load_timm
 
         df = load_timm(cfg.timm_dir).data
@@ -242,8 +247,9 @@ def case_data(case: str, cfg: BenchConfig, variant: int = 0) -> tuple[pd.DataFra
         if variant:
             rng = np.random.default_rng(cfg.seed + variant)
             models = rng.choice(models, int(round(0.9 * len(models))), replace=False)
-        target = "top" if case == "timm-top" else "all"
-        return df[df["model"].isin(set(models))].reset_index(drop=True), target
+        return df[df["model"].isin(set(models))].reset_index(drop=True), CASE_TARGETS.get(
+            case, "all"
+        )
     raise ValueError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
 
 
